@@ -1,0 +1,50 @@
+#ifndef SEMAPHORED_SERVER_CORE_CLOCK_H_
+#define SEMAPHORED_SERVER_CORE_CLOCK_H_
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace semaphored::internal {
+
+// Where the core takes time from. Implementations are thread-safe.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual absl::Time Now() const = 0;
+};
+
+// The system clock.
+class RealClock final : public Clock {
+ public:
+  absl::Time Now() const override { return absl::Now(); }
+  // A process-wide instance; never destroyed.
+  static RealClock* Get() {
+    static RealClock* clock = new RealClock;
+    return clock;
+  }
+};
+
+// A clock that moves only when told to; for tests and fuzzers.
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1'700'000'000))
+      : now_(start) {}
+  absl::Time Now() const override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace semaphored::internal
+
+#endif  // SEMAPHORED_SERVER_CORE_CLOCK_H_

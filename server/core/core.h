@@ -1,0 +1,228 @@
+#ifndef SEMAPHORED_SERVER_CORE_CORE_H_
+#define SEMAPHORED_SERVER_CORE_CORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/core/clock.h"
+#include "server/core/fencing.h"
+#include "server/core/types.h"
+
+namespace semaphored::internal {
+
+struct CoreOptions {
+  absl::Duration default_ttl = absl::Seconds(10);
+  absl::Duration min_ttl = absl::Seconds(1);
+  absl::Duration max_ttl = absl::Hours(1);
+  // Sessions never expire (keepalives not needed): for in-process local semaphores.
+  bool sessions_expire = true;
+  int64_t max_sessions = 100'000;
+  int64_t max_held_per_session = 100'000;
+  int64_t max_waiters_per_semaphore = 10'000;
+  // How many ended sessions are remembered, so that their late calls get "expired"
+  // or "closed" instead of "unknown session".
+  int64_t ended_sessions_remembered = 65'536;
+};
+
+// The semaphore server's state machine: sessions, semaphores with FIFO waiter queues,
+// expiry and fencing. Plain C++: it takes time from a Clock, knows nothing of gRPC,
+// and does no I/O except through its TokenSource. Names are assumed valid (checked at
+// the edges); everything else is checked here.
+//
+// Deadlines (waits and session TTLs) are enforced by Tick(), which the owner calls at
+// NextDeadline() (see Ticker) or, in tests, after moving a FakeClock.
+//
+// Error codes (messages name the semaphore or session and say what to do):
+//   UNAUTHENTICATED      unknown session, or a session that has ended
+//   UNAVAILABLE          the core is draining
+//   INVALID_ARGUMENT     permits < 1, limit outside 1..kMaxLimit, permits > limit, bad ttl
+//   FAILED_PRECONDITION  the request's limit differs from the semaphore's
+//   PERMISSION_DENIED    clearing a semaphore another session holds
+//   NOT_FOUND            clearing a semaphore that is not set; unknown session id (admin)
+//   RESOURCE_EXHAUSTED   max sessions, held semaphores per session, waiters per semaphore
+//   CANCELLED            a wait cancelled by Cancel()
+//
+// Thread-safe. Callbacks and observers are always called without the lock held.
+class Core {
+ public:
+  // `clock` and `tokens` must outlive the core.
+  Core(Clock* clock, TokenSource* tokens, CoreOptions options = {});
+  ~Core();
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  // --- Sessions ---
+
+  // `ttl` of zero means the default. `peer` is informational.
+  absl::StatusOr<NewSession> CreateSession(std::string client_name, absl::Duration ttl,
+                                           std::string peer = "")
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Resolves a session secret to its id. UNAUTHENTICATED when unknown or ended.
+  absl::StatusOr<SessionId> Authenticate(std::string_view secret) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Extends the session's lease by its TTL; returns the new expiry.
+  absl::StatusOr<absl::Time> Refresh(SessionId session) ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends the session: releases all it holds, fails its waiters with UNAUTHENTICATED
+  // "closed", tells its observer. Returns how many semaphores it held.
+  absl::StatusOr<int32_t> CloseSession(SessionId session) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets the observer told about the session's end and revocations, replacing any
+  // other; nullptr detaches. Fails like Refresh when the session has ended.
+  absl::Status SetObserver(SessionId session, std::shared_ptr<SessionObserver> observer)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // --- Semaphores ---
+
+  // Sets `args.name` for `session`. Grants at once when permits are free and nobody
+  // waits; otherwise a try answers "not acquired" and a wait joins the FIFO queue.
+  // `done` gets exactly one answer: acquired; not acquired (try, or deadline passed);
+  // or an error (validation, CANCELLED, the session ended, draining). Returns the
+  // waiter id when the request was queued, else 0 (and `done` has already run).
+  WaiterId Set(SessionId session, SetArgs args, SetCallback done)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Clears every permit `session` holds on `name` and hands them on in FIFO order.
+  // Returns the number of permits released.
+  absl::StatusOr<int32_t> Clear(SessionId session, std::string_view name)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The semaphore as it stands (limit 0 when it does not exist). Never blocks on
+  // waiters; needs no session.
+  SemaphoreSnapshot Test(std::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until `name` has no permits held, or `deadline` passes (see SetArgs).
+  WaiterId WaitClear(SessionId session, std::string name, absl::Time deadline,
+                     WaitClearCallback done) ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes a queued waiter; its callback gets `why` (CANCELLED by default). Does
+  // nothing when the waiter has already been answered.
+  void Cancel(WaiterId waiter, absl::Status why = absl::CancelledError())
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // --- Time ---
+
+  // Answers waits whose deadline has passed and ends sessions whose TTL has run out.
+  void Tick() ABSL_LOCKS_EXCLUDED(mu_);
+  // The earliest pending deadline; absl::InfiniteFuture() when none.
+  absl::Time NextDeadline() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Called (without the lock) whenever NextDeadline() moves earlier, so that a
+  // sleeping ticker can wake up. Set once, before use.
+  void SetDeadlineHook(std::function<void()> hook);
+
+  // --- Administration ---
+
+  // Semaphores whose name starts with `prefix` and sorts after `after`, in name
+  // order, at most `limit` of them, with their waiters.
+  std::vector<SemaphoreSnapshot> ListSemaphores(std::string_view prefix,
+                                                std::string_view after,
+                                                int limit) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Sessions with id greater than `after`, in id order, at most `limit`.
+  std::vector<SessionSnapshot> ListSessions(SessionId after, int limit) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // NOT_FOUND when no such live session.
+  absl::StatusOr<SessionSnapshot> GetSession(SessionId session) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends a live session by id with UNAUTHENTICATED "ended by an administrator: reason".
+  absl::StatusOr<int32_t> EndSession(SessionId session, std::string_view reason)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Revokes every holder of `name` (each observer told `reason`) and hands the
+  // permits on. NOT_FOUND when not set. Returns the revoked holders.
+  absl::StatusOr<std::vector<HolderInfo>> ForceClear(std::string_view name,
+                                                     std::string_view reason)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  struct DrainResult {
+    int32_t woken_waiters = 0;
+    int32_t ended_sessions = 0;
+  };
+  // From now on new sessions and sets fail with UNAVAILABLE; every waiter is answered
+  // UNAVAILABLE "server is shutting down"; every session ends with that status (its
+  // observer is told). Idempotent.
+  DrainResult Drain() ABSL_LOCKS_EXCLUDED(mu_);
+  bool draining() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  CoreCounts Counts() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Set once, before use; must outlive the core.
+  void SetListener(CoreListener* listener);
+
+  // Checks every internal invariant (permits within limits, indexes consistent,
+  // FIFO heads not grantable); returns the first violation. For tests and fuzzers.
+  absl::Status CheckInvariants() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Session;
+  struct Semaphore;
+  struct Waiter;
+  class Deferred;
+
+  Session* FindSession(SessionId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status EndedError(SessionId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<Session*> LiveSession(SessionId id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Semaphore* FindSemaphore(std::string_view name) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Semaphore* CreateSemaphore(std::string_view name, int32_t limit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeErase(Semaphore* sem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  SemaphoreSnapshot Snapshot(const Semaphore& sem, bool with_waiters) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int HolderIndex(const Semaphore& sem, const Session* session) const;
+
+  GrantInfo GrantLocked(Semaphore* sem, Session* session, int32_t permits,
+                        absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int32_t ReleaseLocked(Semaphore* sem, int holder_index, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Grants queued requests from the head while permits suffice, then answers
+  // wait-for-clear waiters if nothing is held, then erases the semaphore if unused.
+  void HandOn(Semaphore* sem, absl::Time now, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddDeadline(Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Unlinks and destroys a waiter; returns its callbacks' owner for answering.
+  std::unique_ptr<Waiter> RemoveWaiter(Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Answer(std::unique_ptr<Waiter> w, absl::Status error, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int32_t EndSessionLocked(Session* session, absl::Status why, bool expired,
+                           Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ScheduleExpiry(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteEarlierDeadline(absl::Time t, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Clock* const clock_;
+  const CoreOptions options_;
+  std::function<void()> deadline_hook_;
+  CoreListener* listener_;
+
+  mutable absl::Mutex mu_;
+  // State below is protected by mu_.
+  TokenSource* const tokens_ ABSL_PT_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t last_waiter_id_ ABSL_GUARDED_BY(mu_) = 0;
+  // Live sessions, by id (ordered for listing) and by secret.
+  absl::btree_map<SessionId, std::unique_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Session*> by_secret_ ABSL_GUARDED_BY(mu_);
+  // Ended sessions: id -> the error their later calls get; secret -> id.
+  absl::flat_hash_map<SessionId, absl::Status> ended_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, SessionId> ended_secrets_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<SessionId, std::string>> ended_order_ ABSL_GUARDED_BY(mu_);
+  size_t ended_next_ ABSL_GUARDED_BY(mu_) = 0;
+  // Existing semaphores by name (keys view the Semaphore's own name).
+  absl::btree_map<std::string_view, std::unique_ptr<Semaphore>> semaphores_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<WaiterId, std::unique_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
+  absl::btree_set<std::pair<absl::Time, WaiterId>> waiter_deadlines_
+      ABSL_GUARDED_BY(mu_);
+  absl::btree_set<std::pair<absl::Time, SessionId>> session_expiry_
+      ABSL_GUARDED_BY(mu_);
+  int64_t held_pairs_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace semaphored::internal
+
+#endif  // SEMAPHORED_SERVER_CORE_CORE_H_

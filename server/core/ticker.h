@@ -1,0 +1,37 @@
+#ifndef SEMAPHORED_SERVER_CORE_TICKER_H_
+#define SEMAPHORED_SERVER_CORE_TICKER_H_
+
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/core/core.h"
+
+namespace semaphored::internal {
+
+// Drives a Core's deadlines in real time: one thread that sleeps until the core's
+// next deadline (woken early when an earlier one appears) and then calls Tick().
+// Installs itself as the core's deadline hook, so there is one Ticker per Core.
+class Ticker {
+ public:
+  // Starts the thread. `core` must outlive the ticker.
+  explicit Ticker(Core* core);
+  // Stops and joins the thread.
+  ~Ticker();
+  Ticker(const Ticker&) = delete;
+  Ticker& operator=(const Ticker&) = delete;
+
+ private:
+  void Run();
+
+  Core* const core_;
+  absl::Mutex mu_;
+  // State below is protected by mu_.
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace semaphored::internal
+
+#endif  // SEMAPHORED_SERVER_CORE_TICKER_H_

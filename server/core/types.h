@@ -1,0 +1,139 @@
+#ifndef SEMAPHORED_SERVER_CORE_TYPES_H_
+#define SEMAPHORED_SERVER_CORE_TYPES_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+// Plain value types exchanged with the server core.
+namespace semaphored::internal {
+
+// The public identifier of a session (shown to others; grants nothing).
+using SessionId = uint64_t;
+// Identifies a queued set or wait-for-clear request, for cancellation. 0 means none.
+using WaiterId = uint64_t;
+
+inline constexpr int32_t kMaxLimit = 1'000'000;
+inline constexpr absl::Duration kMaxWait = absl::Hours(24);
+
+// Formats a session id the way users see it: 16 lowercase hex digits.
+std::string FormatSessionId(SessionId id);
+// Parses FormatSessionId's output; nullopt for anything else.
+std::optional<SessionId> ParseSessionId(std::string_view text);
+
+struct GrantInfo {
+  uint64_t fencing_token = 0;
+  int32_t permits = 0;
+  absl::Time grant_time;
+};
+
+struct HolderInfo {
+  SessionId session_id = 0;
+  std::string client_name;
+  GrantInfo grant;
+};
+
+struct WaiterInfo {
+  SessionId session_id = 0;
+  std::string client_name;
+  int32_t permits = 0;
+  absl::Time enqueue_time;
+};
+
+// A semaphore as it stands. A semaphore that does not exist has limit 0.
+struct SemaphoreSnapshot {
+  std::string name;
+  int32_t limit = 0;
+  int32_t permits_held = 0;
+  std::vector<HolderInfo> holders;  // oldest grant first
+  int32_t waiter_count = 0;         // set requests in the queue
+  std::vector<WaiterInfo> waiters;  // filled by admin listings only
+  bool set() const { return permits_held > 0; }
+};
+
+// What a set request asks for. The name is assumed valid (the edges validate names);
+// limit and permits are checked by the core.
+struct SetArgs {
+  std::string name;
+  std::optional<int32_t> limit;  // nullopt: the existing limit, or 1
+  int32_t permits = 1;
+  // When to give up waiting. absl::InfinitePast() (or any time not after now): try
+  // once. absl::InfiniteFuture(): wait until granted, cancelled or the session ends.
+  absl::Time deadline = absl::InfinitePast();
+};
+
+struct SetOutcome {
+  bool acquired = false;
+  bool already_held = false;  // the session held it before this request
+  GrantInfo grant;            // when acquired
+  SemaphoreSnapshot state;    // when not acquired: who holds it
+};
+
+struct WaitClearOutcome {
+  bool clear = false;
+  SemaphoreSnapshot state;
+};
+
+// Completion callbacks. Each is called exactly once, never with the core's lock held,
+// possibly before the call that registered it returns.
+using SetCallback = absl::AnyInvocable<void(absl::StatusOr<SetOutcome>)>;
+using WaitClearCallback = absl::AnyInvocable<void(absl::StatusOr<WaitClearOutcome>)>;
+
+struct NewSession {
+  std::string secret;  // 32 lowercase hex digits: 128 random bits
+  SessionId id = 0;
+  absl::Duration ttl;
+  absl::Time expire_time;
+};
+
+struct SessionSnapshot {
+  SessionId id = 0;
+  std::string client_name;
+  std::string peer;
+  absl::Time create_time;
+  absl::Time expire_time;
+  int32_t held_count = 0;
+  int32_t waiting_count = 0;
+  std::vector<std::string> held_names;  // filled by GetSession only, in name order
+};
+
+// Told about events on one session. Called without the core's lock held, from
+// whichever thread caused the event; implementations must not block.
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  // The session ended; `reason` is the status later calls on it get.
+  virtual void OnSessionEnded(const absl::Status& reason) = 0;
+  // A semaphore the session held was taken away.
+  virtual void OnRevoked(const std::string& name, uint64_t fencing_token,
+                         const std::string& reason) = 0;
+};
+
+// Told about every event, for metrics. Called with the core's lock held: must be
+// cheap and must not call back into the core.
+class CoreListener {
+ public:
+  virtual ~CoreListener() = default;
+  virtual void OnGrant(absl::Duration waited) {}
+  virtual void OnRelease(absl::Duration held) {}
+  virtual void OnWaitTimeout() {}
+  virtual void OnSessionEnded(bool expired) {}
+  virtual void OnForceClear() {}
+};
+
+// Gauges, read at any time.
+struct CoreCounts {
+  int64_t sessions = 0;
+  int64_t semaphores = 0;       // existing (set or waited on)
+  int64_t held_semaphores = 0;  // (session, semaphore) pairs holding permits
+  int64_t waiters = 0;          // queued set and wait-for-clear requests
+};
+
+}  // namespace semaphored::internal
+
+#endif  // SEMAPHORED_SERVER_CORE_TYPES_H_
