@@ -11,7 +11,7 @@ namespace {
 
 // Returns the byte offset of the first invalid UTF-8 sequence, or npos. Rejects
 // overlong encodings, surrogates and code points above U+10FFFF.
-size_t FindInvalidUtf8(std::string_view s) {
+size_t FindInvalidUtf8(absl::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -43,12 +43,12 @@ size_t FindInvalidUtf8(std::string_view s) {
     if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
     i += len;
   }
-  return std::string_view::npos;
+  return absl::string_view::npos;
 }
 
 // Returns the byte offset of the first control character (C0, DEL or C1), or npos.
 // Assumes valid UTF-8.
-size_t FindControl(std::string_view s) {
+size_t FindControl(absl::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x20 || c == 0x7F) return i;
@@ -58,10 +58,10 @@ size_t FindControl(std::string_view s) {
       if (next >= 0x80 && next <= 0x9F) return i;
     }
   }
-  return std::string_view::npos;
+  return absl::string_view::npos;
 }
 
-absl::Status CheckText(std::string_view what, std::string_view s, size_t max_bytes,
+absl::Status CheckText(absl::string_view what, absl::string_view s, size_t max_bytes,
                        bool allow_empty) {
   if (s.empty() && !allow_empty) {
     return absl::InvalidArgumentError(
@@ -72,11 +72,11 @@ absl::Status CheckText(std::string_view what, std::string_view s, size_t max_byt
         absl::StrCat(what, " is ", s.size(), " bytes long; the limit is ", max_bytes,
                      " bytes (names are never truncated)"));
   }
-  if (size_t at = FindInvalidUtf8(s); at != std::string_view::npos) {
+  if (size_t at = FindInvalidUtf8(s); at != absl::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " is not valid UTF-8 (bad byte sequence at offset ", at, ")"));
   }
-  if (size_t at = FindControl(s); at != std::string_view::npos) {
+  if (size_t at = FindControl(s); at != absl::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " contains a control character at offset ", at, "; they are not allowed"));
   }
@@ -85,11 +85,11 @@ absl::Status CheckText(std::string_view what, std::string_view s, size_t max_byt
 
 }  // namespace
 
-absl::Status ValidateName(std::string_view name) {
+absl::Status ValidateName(absl::string_view name) {
   return CheckText("semaphore name", name, kMaxNameBytes, /*allow_empty=*/false);
 }
 
-absl::Status ValidateGlobalName(std::string_view name) {
+absl::Status ValidateGlobalName(absl::string_view name) {
   if (absl::Status s = ValidateName(name); !s.ok()) return s;
   if (IsLocalName(name)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -100,11 +100,11 @@ absl::Status ValidateGlobalName(std::string_view name) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateClientName(std::string_view name) {
+absl::Status ValidateClientName(absl::string_view name) {
   return CheckText("client name", name, kMaxClientNameBytes, /*allow_empty=*/true);
 }
 
-std::string QuoteName(std::string_view name) {
+std::string QuoteName(absl::string_view name) {
   constexpr size_t kShown = 64;
   size_t cut = std::min(name.size(), kShown);
   // Do not cut a UTF-8 sequence in half.

@@ -2,7 +2,7 @@
 #define SEMAPHORED_COMMON_NAMES_H_
 
 #include <cstddef>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 
@@ -12,23 +12,23 @@ inline constexpr size_t kMaxNameBytes = 255;
 inline constexpr size_t kMaxClientNameBytes = 255;
 
 // True for names of local semaphores ("$..."), which never reach the server.
-inline bool IsLocalName(std::string_view name) {
+inline bool IsLocalName(absl::string_view name) {
   return !name.empty() && name.front() == '$';
 }
 
 // Checks a semaphore name: 1 to 255 bytes of valid UTF-8 without control characters.
 // Returns INVALID_ARGUMENT saying which rule was broken (and where), else OK.
-absl::Status ValidateName(std::string_view name);
+absl::Status ValidateName(absl::string_view name);
 
 // As ValidateName, and also rejects '$' names: a '$' name at the server is a client
 // bug, since local semaphores never leave the client process.
-absl::Status ValidateGlobalName(std::string_view name);
+absl::Status ValidateGlobalName(absl::string_view name);
 
 // Checks a client name: 0 to 255 bytes of valid UTF-8 without control characters.
-absl::Status ValidateClientName(std::string_view name);
+absl::Status ValidateClientName(absl::string_view name);
 
 // Quotes a name for error messages: printable, escaped, at most ~64 characters shown.
-std::string QuoteName(std::string_view name);
+std::string QuoteName(absl::string_view name);
 
 }  // namespace semaphored::internal
 

@@ -4,8 +4,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -70,7 +71,7 @@ class Core {
                                            std::string peer = "")
       ABSL_LOCKS_EXCLUDED(mu_);
   // Resolves a session secret to its id. UNAUTHENTICATED when unknown or ended.
-  absl::StatusOr<SessionId> Authenticate(std::string_view secret) const
+  absl::StatusOr<SessionId> Authenticate(absl::string_view secret) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // Extends the session's lease by its TTL; returns the new expiry.
   absl::StatusOr<absl::Time> Refresh(SessionId session) ABSL_LOCKS_EXCLUDED(mu_);
@@ -93,11 +94,11 @@ class Core {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Clears every permit `session` holds on `name` and hands them on in FIFO order.
   // Returns the number of permits released.
-  absl::StatusOr<int32_t> Clear(SessionId session, std::string_view name)
+  absl::StatusOr<int32_t> Clear(SessionId session, absl::string_view name)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The semaphore as it stands (limit 0 when it does not exist). Never blocks on
   // waiters; needs no session.
-  SemaphoreSnapshot Test(std::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
+  SemaphoreSnapshot Test(absl::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until `name` has no permits held, or `deadline` passes (see SetArgs).
   WaiterId WaitClear(SessionId session, std::string name, absl::Time deadline,
                      WaitClearCallback done) ABSL_LOCKS_EXCLUDED(mu_);
@@ -112,16 +113,17 @@ class Core {
   void Tick() ABSL_LOCKS_EXCLUDED(mu_);
   // The earliest pending deadline; absl::InfiniteFuture() when none.
   absl::Time NextDeadline() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Called (without the lock) whenever NextDeadline() moves earlier, so that a
-  // sleeping ticker can wake up. Set once, before use.
+  // Called whenever NextDeadline() may have moved earlier, so that a sleeping ticker
+  // can wake up. Called WITH the core's lock held: it must only signal, never call
+  // into the core. Set once, before use.
   void SetDeadlineHook(std::function<void()> hook);
 
   // --- Administration ---
 
   // Semaphores whose name starts with `prefix` and sorts after `after`, in name
   // order, at most `limit` of them, with their waiters.
-  std::vector<SemaphoreSnapshot> ListSemaphores(std::string_view prefix,
-                                                std::string_view after,
+  std::vector<SemaphoreSnapshot> ListSemaphores(absl::string_view prefix,
+                                                absl::string_view after,
                                                 int limit) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // Sessions with id greater than `after`, in id order, at most `limit`.
@@ -131,12 +133,12 @@ class Core {
   absl::StatusOr<SessionSnapshot> GetSession(SessionId session) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // Ends a live session by id with UNAUTHENTICATED "ended by an administrator: reason".
-  absl::StatusOr<int32_t> EndSession(SessionId session, std::string_view reason)
+  absl::StatusOr<int32_t> EndSession(SessionId session, absl::string_view reason)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Revokes every holder of `name` (each observer told `reason`) and hands the
   // permits on. NOT_FOUND when not set. Returns the revoked holders.
-  absl::StatusOr<std::vector<HolderInfo>> ForceClear(std::string_view name,
-                                                     std::string_view reason)
+  absl::StatusOr<std::vector<HolderInfo>> ForceClear(absl::string_view name,
+                                                     absl::string_view reason)
       ABSL_LOCKS_EXCLUDED(mu_);
   struct DrainResult {
     int32_t woken_waiters = 0;
@@ -161,20 +163,31 @@ class Core {
   struct Semaphore;
   struct Waiter;
   class Deferred;
+  friend struct WaiterQueue;
 
   Session* FindSession(SessionId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status EndedError(SessionId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<Session*> LiveSession(SessionId id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Semaphore* FindSemaphore(std::string_view name) const
+  Semaphore* FindSemaphore(absl::string_view name) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Semaphore* CreateSemaphore(std::string_view name, int32_t limit)
+  Semaphore* CreateSemaphore(absl::string_view name, int32_t limit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeErase(Semaphore* sem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   SemaphoreSnapshot Snapshot(const Semaphore& sem, bool with_waiters) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int HolderIndex(const Semaphore& sem, const Session* session) const;
 
+  // Runs a set request; nullopt when it was queued (and `done` moved into the waiter).
+  std::optional<absl::StatusOr<SetOutcome>> SetLocked(SessionId session_id,
+                                                      const SetArgs& args,
+                                                      SetCallback& done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckHeldLimit(const Session& session, const Semaphore& sem) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Enqueue(std::unique_ptr<Waiter> w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RememberEnded(SessionId id, const std::string& secret, const absl::Status& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   GrantInfo GrantLocked(Semaphore* sem, Session* session, int32_t permits,
                         absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int32_t ReleaseLocked(Semaphore* sem, int holder_index, absl::Time now)
@@ -183,7 +196,6 @@ class Core {
   // wait-for-clear waiters if nothing is held, then erases the semaphore if unused.
   void HandOn(Semaphore* sem, absl::Time now, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AddDeadline(Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unlinks and destroys a waiter; returns its callbacks' owner for answering.
   std::unique_ptr<Waiter> RemoveWaiter(Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Answer(std::unique_ptr<Waiter> w, absl::Status error, Deferred& deferred)
@@ -191,8 +203,6 @@ class Core {
   int32_t EndSessionLocked(Session* session, absl::Status why, bool expired,
                            Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleExpiry(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NoteEarlierDeadline(absl::Time t, Deferred& deferred)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Clock* const clock_;
   const CoreOptions options_;
@@ -213,7 +223,7 @@ class Core {
   std::vector<std::pair<SessionId, std::string>> ended_order_ ABSL_GUARDED_BY(mu_);
   size_t ended_next_ ABSL_GUARDED_BY(mu_) = 0;
   // Existing semaphores by name (keys view the Semaphore's own name).
-  absl::btree_map<std::string_view, std::unique_ptr<Semaphore>> semaphores_
+  absl::btree_map<absl::string_view, std::unique_ptr<Semaphore>> semaphores_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<WaiterId, std::unique_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
   absl::btree_set<std::pair<absl::Time, WaiterId>> waiter_deadlines_

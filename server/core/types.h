@@ -8,6 +8,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 // Plain value types exchanged with the server core.
@@ -24,7 +25,7 @@ inline constexpr absl::Duration kMaxWait = absl::Hours(24);
 // Formats a session id the way users see it: 16 lowercase hex digits.
 std::string FormatSessionId(SessionId id);
 // Parses FormatSessionId's output; nullopt for anything else.
-std::optional<SessionId> ParseSessionId(std::string_view text);
+std::optional<SessionId> ParseSessionId(absl::string_view text);
 
 struct GrantInfo {
   uint64_t fencing_token = 0;

@@ -1,0 +1,586 @@
+#include "server/core/core.h"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/names.h"
+#include "server/core/core_internal.h"
+
+namespace semaphored::internal {
+namespace {
+
+// Fills `buf` from the kernel's CSPRNG. getrandom() blocks only before the pool is
+// initialised at boot, and never fails for requests this small once it is.
+void SecureRandom(void* buf, size_t len) {
+  auto* p = static_cast<char*>(buf);
+  while (len > 0) {
+    ssize_t n = getrandom(p, len, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // No entropy source at all: refuse to run rather than issue guessable secrets.
+      std::abort();
+    }
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+absl::Status UnknownSessionError() {
+  return absl::UnauthenticatedError(
+      "unknown session: this server never opened it or forgot it after a restart; "
+      "open a new session");
+}
+
+absl::Status ShuttingDown(absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat("server is shutting down; ", what));
+}
+
+}  // namespace
+
+Core::Core(Clock* clock, TokenSource* tokens, CoreOptions options)
+    : clock_(clock), options_(std::move(options)), listener_(nullptr), tokens_(tokens) {
+  static CoreListener kNoListener;
+  listener_ = &kNoListener;
+}
+
+Core::~Core() = default;
+
+void Core::SetDeadlineHook(std::function<void()> hook) { deadline_hook_ = std::move(hook); }
+
+void Core::SetListener(CoreListener* listener) { listener_ = listener; }
+
+// --- Lookup helpers ---
+
+Core::Session* Core::FindSession(SessionId id) const {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+absl::Status Core::EndedError(SessionId id) const {
+  auto it = ended_.find(id);
+  return it == ended_.end() ? UnknownSessionError() : it->second;
+}
+
+absl::StatusOr<Core::Session*> Core::LiveSession(SessionId id) const {
+  if (Session* s = FindSession(id)) return s;
+  return EndedError(id);
+}
+
+Core::Semaphore* Core::FindSemaphore(absl::string_view name) const {
+  auto it = semaphores_.find(name);
+  return it == semaphores_.end() ? nullptr : it->second.get();
+}
+
+Core::Semaphore* Core::CreateSemaphore(absl::string_view name, int32_t limit) {
+  auto sem = std::make_unique<Semaphore>();
+  sem->name = std::string(name);
+  sem->limit = limit;
+  Semaphore* raw = sem.get();
+  semaphores_.emplace(absl::string_view(raw->name), std::move(sem));
+  return raw;
+}
+
+void Core::MaybeErase(Semaphore* sem) {
+  if (sem->unused()) semaphores_.erase(absl::string_view(sem->name));
+}
+
+int Core::HolderIndex(const Semaphore& sem, const Session* session) const {
+  for (size_t i = 0; i < sem.holders.size(); ++i) {
+    if (sem.holders[i].session == session) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+SemaphoreSnapshot Core::Snapshot(const Semaphore& sem, bool with_waiters) const {
+  SemaphoreSnapshot snap;
+  snap.name = sem.name;
+  snap.limit = sem.limit;
+  snap.permits_held = sem.held;
+  snap.waiter_count = sem.set_queue.size;
+  snap.holders.reserve(sem.holders.size());
+  for (const auto& h : sem.holders) {
+    snap.holders.push_back(HolderInfo{h.session->id, h.session->client_name,
+                                      GrantInfo{h.fencing_token, h.permits, h.grant_time}});
+  }
+  if (with_waiters) {
+    for (const Waiter* w = sem.set_queue.head; w != nullptr; w = w->next) {
+      snap.waiters.push_back(
+          WaiterInfo{w->session->id, w->session->client_name, w->permits, w->enqueue_time});
+    }
+  }
+  return snap;
+}
+
+// --- Sessions ---
+
+absl::StatusOr<NewSession> Core::CreateSession(std::string client_name, absl::Duration ttl,
+                                               std::string peer) {
+  if (ttl == absl::ZeroDuration()) ttl = options_.default_ttl;
+  if (ttl < options_.min_ttl || ttl > options_.max_ttl) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "session TTL ", absl::FormatDuration(ttl), " is outside this server's range ",
+        absl::FormatDuration(options_.min_ttl), " to ",
+        absl::FormatDuration(options_.max_ttl)));
+  }
+  unsigned char secret_bytes[16];
+  SecureRandom(secret_bytes, sizeof secret_bytes);
+  NewSession result;
+  result.secret = absl::BytesToHexString(absl::string_view(
+      reinterpret_cast<const char*>(secret_bytes), sizeof secret_bytes));
+  result.ttl = ttl;
+
+  absl::MutexLock lock(&mu_);
+  if (draining_) return ShuttingDown("new sessions are refused");
+  if (static_cast<int64_t>(sessions_.size()) >= options_.max_sessions) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the server already has ", sessions_.size(),
+        " sessions, its limit (max_sessions); close unused sessions or raise the limit"));
+  }
+  SessionId id = 0;
+  do {
+    SecureRandom(&id, sizeof id);
+  } while (id == 0 || sessions_.contains(id) || ended_.contains(id));
+
+  auto session = std::make_unique<Session>();
+  session->id = id;
+  session->secret = result.secret;
+  session->client_name = std::move(client_name);
+  session->peer = std::move(peer);
+  session->ttl = ttl;
+  session->create_time = clock_->Now();
+  session->expire_time = options_.sessions_expire ? session->create_time + ttl
+                                                  : absl::InfiniteFuture();
+  result.id = id;
+  result.expire_time = session->expire_time;
+  Session* raw = session.get();
+  by_secret_.emplace(raw->secret, raw);
+  sessions_.emplace(id, std::move(session));
+  ScheduleExpiry(raw);
+  return result;
+}
+
+void Core::ScheduleExpiry(Session* session) {
+  if (!options_.sessions_expire) return;
+  session_expiry_.insert({session->expire_time, session->id});
+  if (deadline_hook_ && session_expiry_.begin()->second == session->id) deadline_hook_();
+}
+
+absl::StatusOr<SessionId> Core::Authenticate(absl::string_view secret) const {
+  absl::MutexLock lock(&mu_);
+  if (auto it = by_secret_.find(secret); it != by_secret_.end()) return it->second->id;
+  if (auto it = ended_secrets_.find(secret); it != ended_secrets_.end()) {
+    return EndedError(it->second);
+  }
+  return UnknownSessionError();
+}
+
+absl::StatusOr<absl::Time> Core::Refresh(SessionId id) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Session*> session = LiveSession(id);
+  if (!session.ok()) return session.status();
+  Session* s = *session;
+  if (!options_.sessions_expire) return s->expire_time;
+  session_expiry_.erase({s->expire_time, s->id});
+  s->expire_time = clock_->Now() + s->ttl;
+  ScheduleExpiry(s);
+  return s->expire_time;
+}
+
+absl::StatusOr<int32_t> Core::CloseSession(SessionId id) {
+  Deferred deferred;
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Session*> session = LiveSession(id);
+  if (!session.ok()) return session.status();
+  absl::Status why = absl::UnauthenticatedError(absl::StrCat(
+      "session ", FormatSessionId(id), " was closed by its client; open a new session"));
+  return EndSessionLocked(*session, std::move(why), /*expired=*/false, deferred);
+}
+
+absl::Status Core::SetObserver(SessionId id, std::shared_ptr<SessionObserver> observer) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Session*> session = LiveSession(id);
+  if (!session.ok()) return session.status();
+  (*session)->observer = std::move(observer);
+  return absl::OkStatus();
+}
+
+int32_t Core::EndSessionLocked(Session* session, absl::Status why, bool expired,
+                               Deferred& deferred) {
+  const absl::Time now = clock_->Now();
+  std::vector<Semaphore*> touched;
+  touched.reserve(session->held.size() + session->waiting.size());
+  // Copy: Answer() removes waiters from session->waiting.
+  std::vector<Waiter*> waiting(session->waiting.begin(), session->waiting.end());
+  for (Waiter* w : waiting) {
+    touched.push_back(w->sem);
+    Answer(RemoveWaiter(w), why, deferred);
+  }
+  const auto released = static_cast<int32_t>(session->held.size());
+  for (Semaphore* sem : session->held) {
+    ReleaseLocked(sem, HolderIndex(*sem, session), now);
+    touched.push_back(sem);
+  }
+  session->held.clear();
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  for (Semaphore* sem : touched) HandOn(sem, now, deferred);
+
+  if (options_.sessions_expire) session_expiry_.erase({session->expire_time, session->id});
+  by_secret_.erase(session->secret);
+  RememberEnded(session->id, session->secret, why);
+  if (session->observer) {
+    deferred.Add([observer = std::move(session->observer), why] {
+      observer->OnSessionEnded(why);
+    });
+  }
+  listener_->OnSessionEnded(expired);
+  sessions_.erase(session->id);
+  return released;
+}
+
+void Core::RememberEnded(SessionId id, const std::string& secret, const absl::Status& why) {
+  const auto capacity = static_cast<size_t>(std::max<int64_t>(1, options_.ended_sessions_remembered));
+  if (ended_order_.size() < capacity) {
+    ended_order_.emplace_back(id, secret);
+  } else {
+    auto& slot = ended_order_[ended_next_];
+    ended_.erase(slot.first);
+    ended_secrets_.erase(slot.second);
+    slot = {id, secret};
+    ended_next_ = (ended_next_ + 1) % capacity;
+  }
+  ended_[id] = why;
+  ended_secrets_[secret] = id;
+}
+
+// --- Semaphores ---
+
+WaiterId Core::Set(SessionId session_id, SetArgs args, SetCallback done) {
+  Deferred deferred;
+  absl::MutexLock lock(&mu_);
+  std::optional<absl::StatusOr<SetOutcome>> answer = SetLocked(session_id, args, done);
+  if (!answer) return last_waiter_id_;  // queued: `done` now belongs to the waiter
+  deferred.Add([done = std::move(done), answer = *std::move(answer)]() mutable {
+    done(std::move(answer));
+  });
+  return 0;
+}
+
+std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
+                                                         const SetArgs& args,
+                                                         SetCallback& done) {
+  if (draining_) {
+    return ShuttingDown(absl::StrCat("semaphore ", QuoteName(args.name), " was not set"));
+  }
+  absl::StatusOr<Session*> found = LiveSession(session_id);
+  if (!found.ok()) return found.status();
+  Session* session = *found;
+  if (args.permits < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("permits must be at least 1 (got ", args.permits, ") for semaphore ",
+                     QuoteName(args.name)));
+  }
+  if (args.limit && (*args.limit < 1 || *args.limit > kMaxLimit)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit must be 1 to ", kMaxLimit, " (got ", *args.limit,
+                     ") for semaphore ", QuoteName(args.name)));
+  }
+  Semaphore* sem = FindSemaphore(args.name);
+  if (sem != nullptr && args.limit && *args.limit != sem->limit) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "semaphore ", QuoteName(args.name), " exists with limit ", sem->limit,
+        " but this request asks for limit ", *args.limit,
+        "; the limit is fixed while the semaphore exists (leave it unset to use ",
+        sem->limit, ")"));
+  }
+  const int32_t limit = sem != nullptr ? sem->limit : args.limit.value_or(1);
+  if (args.permits > limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("asks for ", args.permits, " permits but semaphore ",
+                     QuoteName(args.name), " has limit ", limit));
+  }
+  if (sem != nullptr) {
+    if (int i = HolderIndex(*sem, session); i >= 0) {
+      const auto& h = sem->holders[i];
+      SetOutcome out;
+      out.acquired = out.already_held = true;
+      out.grant = GrantInfo{h.fencing_token, h.permits, h.grant_time};
+      return out;
+    }
+  }
+  const absl::Time now = clock_->Now();
+  if (sem == nullptr) sem = CreateSemaphore(args.name, limit);
+  if (sem->set_queue.size == 0 && sem->limit - sem->held >= args.permits) {
+    if (absl::Status s = CheckHeldLimit(*session, *sem); !s.ok()) {
+      MaybeErase(sem);
+      return s;
+    }
+    SetOutcome out;
+    out.acquired = true;
+    out.grant = GrantLocked(sem, session, args.permits, now);
+    listener_->OnGrant(absl::ZeroDuration());
+    return out;
+  }
+  if (args.deadline <= now) {
+    SetOutcome out;
+    out.state = Snapshot(*sem, /*with_waiters=*/false);
+    return out;
+  }
+  if (sem->set_queue.size + sem->clear_queue.size >= options_.max_waiters_per_semaphore) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "semaphore ", QuoteName(args.name), " already has ",
+        sem->set_queue.size + sem->clear_queue.size,
+        " waiters, the server's limit (max_waiters_per_semaphore); try again later"));
+  }
+  auto w = std::make_unique<Waiter>();
+  w->id = ++last_waiter_id_;
+  w->is_set = true;
+  w->session = session;
+  w->sem = sem;
+  w->permits = args.permits;
+  w->deadline = args.deadline;
+  w->enqueue_time = now;
+  w->set_done = std::move(done);
+  Enqueue(std::move(w));
+  return std::nullopt;
+}
+
+absl::Status Core::CheckHeldLimit(const Session& session, const Semaphore& sem) const {
+  if (static_cast<int64_t>(session.held.size()) < options_.max_held_per_session) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "session ", FormatSessionId(session.id), " already holds ", session.held.size(),
+      " semaphores, the server's limit (max_held_per_session); semaphore ",
+      QuoteName(sem.name), " was not set; clear some first"));
+}
+
+void Core::Enqueue(std::unique_ptr<Waiter> w) {
+  Waiter* raw = w.get();
+  (raw->is_set ? raw->sem->set_queue : raw->sem->clear_queue).PushBack(raw);
+  raw->session->waiting.insert(raw);
+  if (raw->deadline != absl::InfiniteFuture()) {
+    waiter_deadlines_.insert({raw->deadline, raw->id});
+    if (waiter_deadlines_.begin()->second == raw->id && deadline_hook_) deadline_hook_();
+  }
+  waiters_.emplace(raw->id, std::move(w));
+}
+
+std::unique_ptr<Core::Waiter> Core::RemoveWaiter(Waiter* w) {
+  (w->is_set ? w->sem->set_queue : w->sem->clear_queue).Remove(w);
+  w->session->waiting.erase(w);
+  if (w->deadline != absl::InfiniteFuture()) waiter_deadlines_.erase({w->deadline, w->id});
+  auto it = waiters_.find(w->id);
+  std::unique_ptr<Waiter> owned = std::move(it->second);
+  waiters_.erase(it);
+  return owned;
+}
+
+void Core::Answer(std::unique_ptr<Waiter> w, absl::Status error, Deferred& deferred) {
+  if (w->is_set) {
+    deferred.Add([cb = std::move(w->set_done), error = std::move(error)]() mutable {
+      cb(std::move(error));
+    });
+  } else {
+    deferred.Add([cb = std::move(w->clear_done), error = std::move(error)]() mutable {
+      cb(std::move(error));
+    });
+  }
+}
+
+GrantInfo Core::GrantLocked(Semaphore* sem, Session* session, int32_t permits,
+                            absl::Time now) {
+  const uint64_t token = tokens_->Next();
+  sem->holders.push_back(Semaphore::Holder{session, permits, token, now});
+  sem->held += permits;
+  session->held.insert(sem);
+  ++held_pairs_;
+  return GrantInfo{token, permits, now};
+}
+
+int32_t Core::ReleaseLocked(Semaphore* sem, int holder_index, absl::Time now) {
+  const auto& h = sem->holders[holder_index];
+  const int32_t permits = h.permits;
+  listener_->OnRelease(now - h.grant_time);
+  sem->held -= permits;
+  sem->holders.erase(sem->holders.begin() + holder_index);
+  --held_pairs_;
+  return permits;
+}
+
+void Core::HandOn(Semaphore* sem, absl::Time now, Deferred& deferred) {
+  while (Waiter* w = sem->set_queue.head) {
+    if (draining_ || sem->limit - sem->held < w->permits) break;
+    Session* session = w->session;
+    std::unique_ptr<Waiter> owned = RemoveWaiter(w);
+    if (absl::Status s = CheckHeldLimit(*session, *sem); !s.ok()) {
+      Answer(std::move(owned), std::move(s), deferred);
+      continue;
+    }
+    SetOutcome out;
+    out.acquired = true;
+    out.grant = GrantLocked(sem, session, owned->permits, now);
+    listener_->OnGrant(now - owned->enqueue_time);
+    deferred.Add([cb = std::move(owned->set_done), out]() mutable { cb(out); });
+    // Other requests of the same session for this semaphore are satisfied too: a
+    // session that holds a semaphore gets "already held" at once.
+    std::vector<Waiter*> same;
+    for (Waiter* other : session->waiting) {
+      if (other->sem == sem && other->is_set) same.push_back(other);
+    }
+    for (Waiter* other : same) {
+      std::unique_ptr<Waiter> o = RemoveWaiter(other);
+      SetOutcome again = out;
+      again.already_held = true;
+      deferred.Add([cb = std::move(o->set_done), again]() mutable { cb(again); });
+    }
+  }
+  if (sem->held == 0 && sem->clear_queue.size > 0) {
+    WaitClearOutcome out;
+    out.clear = true;
+    out.state = Snapshot(*sem, /*with_waiters=*/false);
+    while (Waiter* w = sem->clear_queue.head) {
+      std::unique_ptr<Waiter> owned = RemoveWaiter(w);
+      deferred.Add([cb = std::move(owned->clear_done), out]() mutable { cb(out); });
+    }
+  }
+  MaybeErase(sem);
+}
+
+absl::StatusOr<int32_t> Core::Clear(SessionId session_id, absl::string_view name) {
+  Deferred deferred;
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Session*> found = LiveSession(session_id);
+  if (!found.ok()) return found.status();
+  Semaphore* sem = FindSemaphore(name);
+  if (sem == nullptr || sem->holders.empty()) {
+    return absl::NotFoundError(absl::StrCat("semaphore ", QuoteName(name),
+                                            " is not set; there is nothing to clear"));
+  }
+  const int i = HolderIndex(*sem, *found);
+  if (i < 0) {
+    const Session* holder = sem->holders.front().session;
+    return absl::PermissionDeniedError(absl::StrCat(
+        "semaphore ", QuoteName(name), " is held by session ", FormatSessionId(holder->id),
+        " (client ", QuoteName(holder->client_name),
+        "), not by this session; only the holder can clear it"));
+  }
+  const absl::Time now = clock_->Now();
+  const int32_t released = ReleaseLocked(sem, i, now);
+  (*found)->held.erase(sem);
+  HandOn(sem, now, deferred);
+  return released;
+}
+
+SemaphoreSnapshot Core::Test(absl::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  if (const Semaphore* sem = FindSemaphore(name)) return Snapshot(*sem, false);
+  SemaphoreSnapshot snap;
+  snap.name = std::string(name);
+  return snap;
+}
+
+WaiterId Core::WaitClear(SessionId session_id, std::string name, absl::Time deadline,
+                         WaitClearCallback done) {
+  Deferred deferred;
+  absl::MutexLock lock(&mu_);
+  auto answer = [&](absl::StatusOr<WaitClearOutcome> a) {
+    deferred.Add([done = std::move(done), a = std::move(a)]() mutable { done(std::move(a)); });
+    return WaiterId{0};
+  };
+  if (draining_) return answer(ShuttingDown("waits are refused"));
+  absl::StatusOr<Session*> found = LiveSession(session_id);
+  if (!found.ok()) return answer(found.status());
+  Semaphore* sem = FindSemaphore(name);
+  if (sem == nullptr || sem->held == 0 || deadline <= clock_->Now()) {
+    WaitClearOutcome out;
+    out.clear = sem == nullptr || sem->held == 0;
+    if (sem != nullptr) {
+      out.state = Snapshot(*sem, false);
+    } else {
+      out.state.name = std::move(name);
+    }
+    return answer(std::move(out));
+  }
+  if (sem->set_queue.size + sem->clear_queue.size >= options_.max_waiters_per_semaphore) {
+    return answer(absl::ResourceExhaustedError(absl::StrCat(
+        "semaphore ", QuoteName(name), " already has ",
+        sem->set_queue.size + sem->clear_queue.size,
+        " waiters, the server's limit (max_waiters_per_semaphore); try again later")));
+  }
+  auto w = std::make_unique<Waiter>();
+  w->id = ++last_waiter_id_;
+  w->is_set = false;
+  w->session = *found;
+  w->sem = sem;
+  w->deadline = deadline;
+  w->enqueue_time = clock_->Now();
+  w->clear_done = std::move(done);
+  const WaiterId id = w->id;
+  Enqueue(std::move(w));
+  return id;
+}
+
+void Core::Cancel(WaiterId id, absl::Status why) {
+  Deferred deferred;
+  absl::MutexLock lock(&mu_);
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return;
+  Waiter* w = it->second.get();
+  Semaphore* sem = w->sem;
+  if (why.code() == absl::StatusCode::kCancelled && why.message().empty()) {
+    why = absl::CancelledError(absl::StrCat("the wait for semaphore ", QuoteName(sem->name),
+                                            " was cancelled"));
+  }
+  Answer(RemoveWaiter(w), std::move(why), deferred);
+  // The head may have left: later waiters may now fit; the semaphore may be unused.
+  HandOn(sem, clock_->Now(), deferred);
+}
+
+// --- Time ---
+
+void Core::Tick() {
+  Deferred deferred;
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  while (!waiter_deadlines_.empty() && waiter_deadlines_.begin()->first <= now) {
+    Waiter* w = waiters_.at(waiter_deadlines_.begin()->second).get();
+    Semaphore* sem = w->sem;
+    std::unique_ptr<Waiter> owned = RemoveWaiter(w);
+    listener_->OnWaitTimeout();
+    if (owned->is_set) {
+      SetOutcome out;
+      out.state = Snapshot(*sem, false);
+      deferred.Add([cb = std::move(owned->set_done), out]() mutable { cb(out); });
+    } else {
+      WaitClearOutcome out;
+      out.state = Snapshot(*sem, false);
+      deferred.Add([cb = std::move(owned->clear_done), out]() mutable { cb(out); });
+    }
+    HandOn(sem, now, deferred);
+  }
+  while (!session_expiry_.empty() && session_expiry_.begin()->first <= now) {
+    Session* s = FindSession(session_expiry_.begin()->second);
+    absl::Status why = absl::UnauthenticatedError(absl::StrCat(
+        "session ", FormatSessionId(s->id), " expired: no keepalive arrived within its TTL of ",
+        absl::FormatDuration(s->ttl), "; open a new session"));
+    EndSessionLocked(s, std::move(why), /*expired=*/true, deferred);
+  }
+}
+
+absl::Time Core::NextDeadline() const {
+  absl::MutexLock lock(&mu_);
+  absl::Time next = absl::InfiniteFuture();
+  if (!waiter_deadlines_.empty()) next = waiter_deadlines_.begin()->first;
+  if (!session_expiry_.empty()) next = std::min(next, session_expiry_.begin()->first);
+  return next;
+}
+
+}  // namespace semaphored::internal
