@@ -26,8 +26,7 @@ void Ticker::Run() {
     core_->Tick();
     const absl::Time next = core_->NextDeadline();
     absl::MutexLock lock(&mu_);
-    auto ready = [this] { return stop_ || woken_; };
-    mu_.AwaitWithDeadline(absl::Condition(&ready), next);
+    mu_.AwaitWithDeadline(absl::Condition(this, &Ticker::ShouldWake), next);
     if (stop_) return;
     woken_ = false;
   }

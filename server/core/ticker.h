@@ -23,6 +23,7 @@ class Ticker {
 
  private:
   void Run();
+  bool ShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || woken_; }
 
   Core* const core_;
   absl::Mutex mu_;

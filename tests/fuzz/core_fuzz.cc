@@ -1,0 +1,220 @@
+// Fuzzes the server core with random operation sequences on a fake clock. After every
+// step it checks the core's own invariants and compares the core with an independent
+// model of who holds what (built only from the answers the core gave); at the end it
+// drains and checks that every request got exactly one answer.
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "server/core/core.h"
+#include "tests/fuzz/byte_reader.h"
+
+namespace semaphored::internal {
+namespace {
+
+using ::semaphored::fuzz::ByteReader;
+
+#define FUZZ_CHECK(cond, ...)                                         \
+  do {                                                                \
+    if (!(cond)) {                                                    \
+      std::fprintf(stderr, "check failed: %s: ", #cond);              \
+      std::fprintf(stderr, __VA_ARGS__);                              \
+      std::fprintf(stderr, "\n");                                     \
+      std::abort();                                                   \
+    }                                                                 \
+  } while (0)
+
+constexpr const char* kNames[] = {"a", "b", "c"};
+constexpr int kSlots = 4;
+
+struct Model;
+
+class ModelObserver : public SessionObserver {
+ public:
+  ModelObserver(Model* model, SessionId id) : model_(model), id_(id) {}
+  void OnSessionEnded(const absl::Status& reason) override;
+  void OnRevoked(const std::string& name, uint64_t token, const std::string& reason) override;
+
+ private:
+  Model* model_;
+  SessionId id_;
+};
+
+struct Model {
+  // name -> session -> permits held, as told by the core's answers.
+  std::map<std::string, std::map<SessionId, int32_t>> held;
+  std::set<WaiterId> outstanding;
+  std::set<SessionId> ended;
+  uint64_t last_token = 0;
+  int64_t answers = 0;
+
+  void Granted(SessionId s, const std::string& name, const SetOutcome& out) {
+    if (out.already_held) {
+      FUZZ_CHECK(held[name].count(s) == 1, "already_held but model has no holder %s",
+                 name.c_str());
+      return;
+    }
+    FUZZ_CHECK(out.grant.fencing_token > last_token, "token did not increase");
+    last_token = out.grant.fencing_token;
+    FUZZ_CHECK(held[name].count(s) == 0, "granted twice to one session on %s", name.c_str());
+    FUZZ_CHECK(ended.count(s) == 0, "granted to an ended session");
+    held[name][s] = out.grant.permits;
+  }
+  void Released(SessionId s, const std::string& name) {
+    held[name].erase(s);
+    if (held[name].empty()) held.erase(name);
+  }
+  void SessionEnded(SessionId s) {
+    ended.insert(s);
+    for (auto it = held.begin(); it != held.end();) {
+      it->second.erase(s);
+      it = it->second.empty() ? held.erase(it) : std::next(it);
+    }
+  }
+};
+
+void ModelObserver::OnSessionEnded(const absl::Status&) { model_->SessionEnded(id_); }
+void ModelObserver::OnRevoked(const std::string& name, uint64_t, const std::string&) {
+  model_->Released(id_, name);
+}
+
+void CompareWithCore(const Core& core, Model& model) {
+  absl::Status inv = core.CheckInvariants();
+  FUZZ_CHECK(inv.ok(), "%s", inv.ToString().c_str());
+  for (const char* name : kNames) {
+    SemaphoreSnapshot snap = core.Test(name);
+    const auto& expected = model.held[name];
+    FUZZ_CHECK(snap.holders.size() == expected.size(), "holders of %s: core %zu, model %zu",
+               name, snap.holders.size(), expected.size());
+    int32_t sum = 0;
+    for (const HolderInfo& h : snap.holders) {
+      auto it = expected.find(h.session_id);
+      FUZZ_CHECK(it != expected.end(), "core has a holder the model never saw granted");
+      FUZZ_CHECK(it->second == h.grant.permits, "permits differ on %s", name);
+      sum += h.grant.permits;
+    }
+    FUZZ_CHECK(sum <= snap.limit || snap.holders.empty(), "over the limit on %s", name);
+    if (expected.empty()) model.held.erase(name);
+  }
+}
+
+void RunOne(ByteReader& in) {
+  FakeClock clock;
+  CounterTokenSource tokens;
+  CoreOptions options;
+  options.min_ttl = absl::Milliseconds(1);
+  options.max_waiters_per_semaphore = 1 + in.Below(8);
+  options.max_held_per_session = 1 + in.Below(4);
+  options.max_sessions = 1 + in.Below(kSlots + 1);
+  Core core(&clock, &tokens, options);
+  Model model;
+  SessionId slots[kSlots] = {};
+  std::vector<WaiterId> waiters;
+
+  // Each callback learns its own waiter id through `id` once Set/WaitClear returns
+  // (a queued request cannot be answered before that: this loop is the only thread).
+  auto set_callback = [&model](SessionId s, std::string name, std::shared_ptr<WaiterId> id) {
+    return [&model, s, name, id](absl::StatusOr<SetOutcome> out) {
+      ++model.answers;
+      if (*id != 0) model.outstanding.erase(*id);
+      if (out.ok() && out->acquired) model.Granted(s, name, *out);
+    };
+  };
+
+  for (int step = 0; step < 400 && !in.empty(); ++step) {
+    const int slot = static_cast<int>(in.Below(kSlots));
+    const std::string name = kNames[in.Below(3)];
+    SessionId s = slots[slot];
+    switch (in.Below(12)) {
+      case 0: {
+        auto ns = core.CreateSession("fuzz", absl::Milliseconds(1 + in.Below(2000)));
+        if (ns.ok()) {
+          slots[slot] = ns->id;
+          (void)core.SetObserver(ns->id, std::make_shared<ModelObserver>(&model, ns->id));
+        }
+        break;
+      }
+      case 1:
+      case 2: {  // set: try, timed wait or indefinite wait
+        SetArgs args;
+        args.name = name;
+        args.permits = static_cast<int32_t>(in.Below(4));  // 0 is invalid on purpose
+        const uint32_t lim = in.Below(4);
+        if (lim > 0) args.limit = static_cast<int32_t>(lim);
+        const uint32_t mode = in.Below(3);
+        args.deadline = mode == 0   ? absl::InfinitePast()
+                        : mode == 1 ? clock.Now() + absl::Milliseconds(in.Below(1000))
+                                    : absl::InfiniteFuture();
+        auto id = std::make_shared<WaiterId>(0);
+        if (WaiterId got = core.Set(s, args, set_callback(s, name, id)); got != 0) {
+          *id = got;
+          model.outstanding.insert(got);
+          waiters.push_back(got);
+        }
+        break;
+      }
+      case 3:
+      case 4:
+        if (core.Clear(s, name).ok()) model.Released(s, name);
+        break;
+      case 5:
+        if (!waiters.empty()) core.Cancel(waiters[in.Below(static_cast<uint32_t>(waiters.size()))]);
+        break;
+      case 6: {
+        auto id = std::make_shared<WaiterId>(0);
+        const absl::Time deadline = clock.Now() + absl::Milliseconds(in.Below(500));
+        WaiterId got = core.WaitClear(s, name, deadline,
+                                      [&model, id](absl::StatusOr<WaitClearOutcome>) {
+                                        ++model.answers;
+                                        if (*id != 0) model.outstanding.erase(*id);
+                                      });
+        if (got != 0) {
+          *id = got;
+          model.outstanding.insert(got);
+          waiters.push_back(got);
+        }
+        break;
+      }
+      case 7:
+        clock.Advance(absl::Milliseconds(in.Below(300)));
+        core.Tick();
+        break;
+      case 8:
+        (void)core.Refresh(s);
+        break;
+      case 9:
+        (void)core.CloseSession(s);
+        break;
+      case 10:
+        if (in.Below(2) == 0) {
+          (void)core.ForceClear(name, "fuzz");
+        } else {
+          (void)core.EndSession(s, "fuzz");
+        }
+        break;
+      case 11:
+        if (in.Below(16) == 0) core.Drain();
+        break;
+    }
+    CompareWithCore(core, model);
+  }
+  core.Drain();
+  CompareWithCore(core, model);
+  FUZZ_CHECK(model.outstanding.empty(), "%zu waiters never answered", model.outstanding.size());
+  FUZZ_CHECK(core.Counts().waiters == 0 && core.Counts().semaphores == 0, "drain left state");
+}
+
+}  // namespace
+}  // namespace semaphored::internal
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  semaphored::fuzz::ByteReader in(data, size);
+  semaphored::internal::RunOne(in);
+  return 0;
+}
