@@ -104,6 +104,10 @@ absl::Status ValidateClientName(absl::string_view name) {
   return CheckText("client name", name, kMaxClientNameBytes, /*allow_empty=*/true);
 }
 
+absl::Status ValidateText(absl::string_view what, absl::string_view text, size_t max_bytes) {
+  return CheckText(what, text, max_bytes, /*allow_empty=*/true);
+}
+
 std::string QuoteName(absl::string_view name) {
   constexpr size_t kShown = 64;
   size_t cut = std::min(name.size(), kShown);

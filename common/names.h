@@ -27,6 +27,10 @@ absl::Status ValidateGlobalName(absl::string_view name);
 // Checks a client name: 0 to 255 bytes of valid UTF-8 without control characters.
 absl::Status ValidateClientName(absl::string_view name);
 
+// Checks free text (what: its name in the message, e.g. "reason"): at most
+// `max_bytes` bytes of valid UTF-8 without control characters; may be empty.
+absl::Status ValidateText(absl::string_view what, absl::string_view text, size_t max_bytes);
+
 // Quotes a name for error messages: printable, escaped, at most ~64 characters shown.
 std::string QuoteName(absl::string_view name);
 

@@ -1,0 +1,86 @@
+#ifndef SEMAPHORED_CLIENT_H_
+#define SEMAPHORED_CLIENT_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "semaphored/errors.h"
+#include "semaphored/export.h"
+#include "semaphored/permit.h"
+#include "semaphored/session.h"
+#include "semaphored/types.h"
+
+namespace semaphored {
+
+namespace internal {
+class Connection;
+class ClientAccess;
+}  // namespace internal
+
+// How to connect to a semaphored server.
+struct ClientOptions {
+  // The server's address, "host:port" (for example "127.0.0.1:50051"), or any gRPC
+  // target ("dns:///semaphores.example:50051", "unix:///run/semaphored.sock").
+  std::string address;
+  // How long Connect waits for the server to become reachable.
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // Bounds calls that do not wait for a semaphore (open/close a session, test); calls
+  // that wait are bounded by their own timeout.
+  absl::Duration call_timeout = absl::Seconds(10);
+  // The default client name of sessions. Empty: "HOST/PID".
+  std::string client_name;
+};
+
+// A connection to a semaphored server (or, from Local(), to no server at all), from
+// which sessions are opened.
+//
+//   ASSIGN_OR_RETURN(auto client, semaphored::Client::Connect({.address = "..."}));
+//   ASSIGN_OR_RETURN(auto session, client->OpenSession());
+//   ASSIGN_OR_RETURN(semaphored::Permit permit, session->Acquire("billing"));
+//
+// One Client (one gRPC channel) serves any number of sessions; create it once per
+// process and share it. Sessions keep what they need of the client alive, so the
+// Client may be destroyed before its sessions. Thread-safe.
+class SEMAPHORED_EXPORT Client {
+ public:
+  // Connects to `options.address`, waiting up to options.connect_timeout for the
+  // server to be reachable. Errors: INVALID_ARGUMENT for an empty address or a bad
+  // client name; UNAVAILABLE "cannot connect to ADDRESS: <reason>" when the server
+  // cannot be reached within the timeout. Blocks.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(ClientOptions options);
+  // A client with no server, for local '$' semaphores only: global names fail with
+  // FAILED_PRECONDITION. `options.address` is ignored. Never blocks.
+  static std::unique_ptr<Client> Local(ClientOptions options = {});
+
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Opens a session (see session.h). Errors: INVALID_ARGUMENT (client name, TTL
+  // outside the server's bounds), UNAVAILABLE (server unreachable or shutting down),
+  // RESOURCE_EXHAUSTED (too many sessions). Blocks up to call_timeout. The session
+  // ends when the returned object is destroyed or closed.
+  absl::StatusOr<std::unique_ptr<Session>> OpenSession(SessionOptions options = {});
+
+  // Tests a semaphore without a session (see Session::Test). Retried on UNAVAILABLE.
+  absl::StatusOr<SemaphoreInfo> Test(std::string_view name);
+  // An empty round trip to the server (OK for a local client). Retried on UNAVAILABLE.
+  absl::Status Ping();
+
+  // The server's address; empty for a local client.
+  const std::string& address() const;
+
+ private:
+  friend class internal::ClientAccess;
+  explicit Client(std::shared_ptr<internal::Connection> connection);
+
+  std::shared_ptr<internal::Connection> connection_;
+};
+
+}  // namespace semaphored
+
+#endif  // SEMAPHORED_CLIENT_H_

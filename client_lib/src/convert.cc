@@ -1,0 +1,65 @@
+#include "convert.h"
+
+#include <string>
+
+namespace semaphored::internal {
+
+absl::Time TimeFromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+absl::Duration DurationFromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+google::protobuf::Duration DurationToProto(absl::Duration d) {
+  google::protobuf::Duration out;
+  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
+  out.set_seconds(seconds);
+  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+  return out;
+}
+
+SemaphoreInfo InfoFromProto(const semaphored::v1::SemaphoreState& state,
+                            absl::string_view name) {
+  SemaphoreInfo info;
+  info.name = state.name().empty() ? std::string(name) : state.name();
+  info.set = state.set() || state.permits_held() > 0;
+  info.limit = state.limit();
+  info.permits_held = state.permits_held();
+  info.waiter_count = state.waiter_count();
+  info.holders.reserve(state.holders_size());
+  for (const auto& h : state.holders()) {
+    ::semaphored::HolderInfo holder;
+    holder.session_id = h.session_id();
+    holder.client_name = h.client_name();
+    holder.since = TimeFromProto(h.grant().grant_time());
+    holder.permits = h.grant().permits();
+    holder.fencing_token = h.grant().fencing_token();
+    info.holders.push_back(std::move(holder));
+  }
+  return info;
+}
+
+SemaphoreInfo InfoFromSnapshot(const SemaphoreSnapshot& snapshot,
+                               absl::string_view name) {
+  SemaphoreInfo info;
+  info.name = snapshot.name.empty() ? std::string(name) : snapshot.name;
+  info.set = snapshot.set();
+  info.limit = snapshot.limit;
+  info.permits_held = snapshot.permits_held;
+  info.waiter_count = snapshot.waiter_count;
+  info.holders.reserve(snapshot.holders.size());
+  for (const auto& h : snapshot.holders) {
+    ::semaphored::HolderInfo holder;
+    holder.session_id = FormatSessionId(h.session_id);
+    holder.client_name = h.client_name;
+    holder.since = h.grant.grant_time;
+    holder.permits = h.grant.permits;
+    holder.fencing_token = h.grant.fencing_token;
+    info.holders.push_back(std::move(holder));
+  }
+  return info;
+}
+
+}  // namespace semaphored::internal

@@ -1,0 +1,81 @@
+#ifndef SEMAPHORED_CLIENT_LIB_SRC_GRANT_H_
+#define SEMAPHORED_CLIENT_LIB_SRC_GRANT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace semaphored::internal {
+
+class SessionImpl;
+
+// One grant a session holds on one name, shared by every Permit that acquired it
+// (see permit.h). The session changes the permit count and the pin only while holding
+// its own lock, so that its decisions to release see them consistently. Thread-safe.
+struct GrantState {
+  GrantState(std::string name, uint64_t fencing_token, int32_t permits,
+             absl::Time since, std::weak_ptr<SessionImpl> session)
+      : name(std::move(name)),
+        fencing_token(fencing_token),
+        permits(permits),
+        since(since),
+        session(std::move(session)) {}
+
+  const std::string name;
+  const uint64_t fencing_token;
+  const int32_t permits;
+  const absl::Time since;
+  const std::weak_ptr<SessionImpl> session;
+
+  bool held() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return status_.ok();
+  }
+  // OK while held; else why it ended.
+  absl::Status status() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+  // Ends the grant with `why` (not OK). Returns false when it had already ended (the
+  // first reason stays).
+  bool End(absl::Status why) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (!status_.ok()) return false;
+    status_ = std::move(why);
+    return true;
+  }
+  void AddPermit() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    ++permit_count_;
+  }
+  // Returns how many Permits still share the grant.
+  int DropPermit() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return --permit_count_;
+  }
+  void Pin() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    pinned_ = true;
+  }
+  bool pinned() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return pinned_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  // State below is protected by mu_.
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+  int permit_count_ ABSL_GUARDED_BY(mu_) = 0;
+  bool pinned_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace semaphored::internal
+
+#endif  // SEMAPHORED_CLIENT_LIB_SRC_GRANT_H_

@@ -1,0 +1,151 @@
+#include "grpc_session_stream.h"
+
+#include <utility>
+
+#include "status_conversion.h"
+
+namespace semaphored::internal {
+
+namespace v1 = ::semaphored::v1;
+
+GrpcSessionStream::GrpcSessionStream(std::string secret,
+                                     std::weak_ptr<StreamObserver> observer)
+    : observer_(std::move(observer)), secret_(std::move(secret)) {}
+
+std::shared_ptr<GrpcSessionStream> GrpcSessionStream::Start(
+    v1::SemaphoreService::Stub* stub, std::string secret,
+    std::weak_ptr<StreamObserver> observer) {
+  std::shared_ptr<GrpcSessionStream> stream(
+      new GrpcSessionStream(std::move(secret), std::move(observer)));
+  stream->self_ = stream;
+  stub->async()->StreamSession(&stream->context_, stream.get());
+  stream->AddHold();
+  stream->StartRead(&stream->response_);
+  stream->StartCall();
+  return stream;
+}
+
+void GrpcSessionStream::FillRequestLocked() {
+  request_.Clear();
+  if (!secret_.empty()) {
+    request_.set_session_secret(std::move(secret_));
+    secret_.clear();
+  }
+  size_t bytes = 0;
+  while (!queue_.empty() &&
+         (request_.commands_size() == 0 || bytes < kMaxBatchBytes)) {
+    bytes += queue_.front().ByteSizeLong();
+    *request_.add_commands() = std::move(queue_.front());
+    queue_.pop_front();
+  }
+}
+
+bool GrpcSessionStream::TakeHoldLocked() {
+  if (hold_removed_ || !reads_done_ || writing_ || writes_done_pending_) return false;
+  hold_removed_ = true;
+  return true;
+}
+
+void GrpcSessionStream::Send(v1::SessionCommand command) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (writes_closed_ || finish_requested_) return;
+    queue_.push_back(std::move(command));
+    if (writing_) return;  // batched into the next write
+    writing_ = true;
+    FillRequestLocked();
+  }
+  // writing_ keeps the hold, so the call is still alive here.
+  StartWrite(&request_);
+}
+
+void GrpcSessionStream::Finish() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (finish_requested_) return;
+    finish_requested_ = true;
+    if (writing_ || writes_closed_) return;  // OnWriteDone half-closes
+    writes_closed_ = true;
+    writes_done_pending_ = true;
+  }
+  StartWritesDone();
+}
+
+void GrpcSessionStream::Cancel() { context_.TryCancel(); }
+
+bool GrpcSessionStream::WaitClosed(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&closed_), timeout);
+}
+
+void GrpcSessionStream::OnReadDone(bool ok) {
+  if (ok) {
+    if (auto observer = observer_.lock()) observer->OnEvents(response_);
+    response_.Clear();
+    StartRead(&response_);
+    return;
+  }
+  bool remove_hold;
+  {
+    absl::MutexLock lock(&mu_);
+    reads_done_ = true;
+    writes_closed_ = true;
+    queue_.clear();
+    remove_hold = TakeHoldLocked();
+  }
+  if (remove_hold) RemoveHold();
+}
+
+void GrpcSessionStream::OnWriteDone(bool ok) {
+  enum { kNothing, kWrite, kWritesDone, kRemoveHold } next = kNothing;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!ok) writes_closed_ = true;  // the stream is broken; OnDone will follow
+    if (!writes_closed_ && !queue_.empty()) {
+      FillRequestLocked();
+      next = kWrite;
+    } else {
+      writing_ = false;
+      if (finish_requested_ && !writes_closed_) {
+        writes_closed_ = true;
+        writes_done_pending_ = true;
+        next = kWritesDone;
+      } else if (TakeHoldLocked()) {
+        next = kRemoveHold;
+      }
+    }
+  }
+  switch (next) {
+    case kWrite:
+      StartWrite(&request_);
+      break;
+    case kWritesDone:
+      StartWritesDone();
+      break;
+    case kRemoveHold:
+      RemoveHold();
+      break;
+    case kNothing:
+      break;
+  }
+}
+
+void GrpcSessionStream::OnWritesDoneDone(bool ok) {
+  bool remove_hold;
+  {
+    absl::MutexLock lock(&mu_);
+    writes_done_pending_ = false;
+    remove_hold = TakeHoldLocked();
+  }
+  if (remove_hold) RemoveHold();
+}
+
+void GrpcSessionStream::OnDone(const grpc::Status& status) {
+  if (auto observer = observer_.lock()) observer->OnClosed(StatusFromGrpc(status));
+  // Keep this object alive until the end of the function, whoever else lets go.
+  std::shared_ptr<GrpcSessionStream> self = std::move(self_);
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+}
+
+}  // namespace semaphored::internal

@@ -1,0 +1,91 @@
+#include "grpc_stub.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpc_session_stream.h"
+#include "status_conversion.h"
+
+namespace semaphored::internal {
+
+namespace v1 = ::semaphored::v1;
+
+namespace {
+
+std::chrono::system_clock::time_point ChronoDeadline(absl::Duration timeout) {
+  return absl::ToChronoTime(absl::Now() + timeout);
+}
+
+void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
+  context.set_deadline(ChronoDeadline(timeout));
+}
+
+}  // namespace
+
+GrpcStub::GrpcStub(std::shared_ptr<grpc::Channel> channel)
+    : channel_(std::move(channel)), stub_(v1::SemaphoreService::NewStub(channel_)) {}
+
+absl::StatusOr<std::shared_ptr<GrpcStub>> GrpcStub::Connect(const std::string& address,
+                                                            absl::Duration timeout) {
+  grpc::ChannelArguments args;
+  // Reconnect quickly after a server restart (gRPC's default backoff reaches 2 min).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  auto channel =
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<GrpcStub> stub(new GrpcStub(channel));
+  if (channel->WaitForConnected(ChronoDeadline(timeout))) return stub;
+
+  // Why not: one fail-fast call reports gRPC's last connection error (refused,
+  // unresolvable name...). It may also just succeed if the server came up now.
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(1));
+  v1::PingResponse response;
+  grpc::Status status = stub->stub_->Ping(&context, v1::PingRequest(), &response);
+  if (status.ok()) return stub;
+  std::string reason = status.error_message();
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED || reason.empty()) {
+    reason = "no connection established";
+  }
+  return absl::UnavailableError(absl::StrCat("cannot connect to ", address, ": ", reason,
+                                             " (waited ",
+                                             absl::FormatDuration(timeout), ")"));
+}
+
+absl::StatusOr<v1::CreateSessionResponse> GrpcStub::CreateSession(
+    const v1::CreateSessionRequest& request, absl::Duration timeout) {
+  grpc::ClientContext context;
+  SetDeadline(context, timeout);
+  v1::CreateSessionResponse response;
+  absl::Status status =
+      StatusFromGrpc(stub_->CreateSession(&context, request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<v1::TestSemaphoreResponse> GrpcStub::TestSemaphore(
+    const v1::TestSemaphoreRequest& request, absl::Duration timeout) {
+  grpc::ClientContext context;
+  SetDeadline(context, timeout);
+  v1::TestSemaphoreResponse response;
+  absl::Status status =
+      StatusFromGrpc(stub_->TestSemaphore(&context, request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::Status GrpcStub::Ping(absl::Duration timeout) {
+  grpc::ClientContext context;
+  SetDeadline(context, timeout);
+  v1::PingResponse response;
+  return StatusFromGrpc(stub_->Ping(&context, v1::PingRequest(), &response));
+}
+
+std::shared_ptr<SessionStream> GrpcStub::OpenStream(
+    std::string secret, std::weak_ptr<StreamObserver> observer) {
+  return GrpcSessionStream::Start(stub_.get(), std::move(secret), std::move(observer));
+}
+
+}  // namespace semaphored::internal

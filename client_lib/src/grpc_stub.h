@@ -1,0 +1,42 @@
+#ifndef SEMAPHORED_CLIENT_LIB_SRC_GRPC_STUB_H_
+#define SEMAPHORED_CLIENT_LIB_SRC_GRPC_STUB_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "semaphored/v1/semaphore.grpc.pb.h"
+#include "stub.h"
+
+namespace semaphored::internal {
+
+// The Stub over a gRPC channel. Thread-safe.
+class GrpcStub final : public Stub {
+ public:
+  // Creates the channel to `address` and waits up to `timeout` for it to connect.
+  // UNAVAILABLE "cannot connect to ADDRESS: <reason>" when it does not.
+  static absl::StatusOr<std::shared_ptr<GrpcStub>> Connect(const std::string& address,
+                                                           absl::Duration timeout);
+
+  absl::StatusOr<semaphored::v1::CreateSessionResponse> CreateSession(
+      const semaphored::v1::CreateSessionRequest& request,
+      absl::Duration timeout) override;
+  absl::StatusOr<semaphored::v1::TestSemaphoreResponse> TestSemaphore(
+      const semaphored::v1::TestSemaphoreRequest& request,
+      absl::Duration timeout) override;
+  absl::Status Ping(absl::Duration timeout) override;
+  std::shared_ptr<SessionStream> OpenStream(
+      std::string secret, std::weak_ptr<StreamObserver> observer) override;
+
+ private:
+  explicit GrpcStub(std::shared_ptr<grpc::Channel> channel);
+
+  const std::shared_ptr<grpc::Channel> channel_;
+  const std::unique_ptr<semaphored::v1::SemaphoreService::Stub> stub_;
+};
+
+}  // namespace semaphored::internal
+
+#endif  // SEMAPHORED_CLIENT_LIB_SRC_GRPC_STUB_H_

@@ -1,0 +1,195 @@
+// SessionImpl: answers and pushes from the session stream, applied in stream order.
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/names.h"
+#include "convert.h"
+#include "errors_internal.h"
+#include "semaphored/errors.h"
+#include "session_impl.h"
+#include "status_conversion.h"
+
+namespace semaphored::internal {
+
+namespace v1 = ::semaphored::v1;
+
+void SessionImpl::OnEvents(v1::StreamSessionResponse& response) {
+  Followups followups;
+  {
+    absl::MutexLock lock(&mu_);
+    last_heard_ = absl::Now();
+    for (v1::SessionEvent& event : *response.mutable_events()) {
+      HandleEventLocked(event, followups);
+    }
+  }
+  RunFollowups(followups);
+}
+
+void SessionImpl::OnClosed(const absl::Status& status) {
+  Followups followups;
+  {
+    absl::MutexLock lock(&mu_);
+    // The server ends a stream with the session, and the session with the stream.
+    absl::Status why = status.code() == absl::StatusCode::kUnauthenticated
+                           ? status
+                           : absl::UnavailableError(absl::StrCat(
+                                 "lost the connection to server ",
+                                 connection_->options().address, " (",
+                                 status.ToString(), "); session ", id_, " has ended"));
+    LoseLocked(std::move(why), followups);
+  }
+  RunFollowups(followups);
+}
+
+void SessionImpl::HandleEventLocked(v1::SessionEvent& event, Followups& followups) {
+  if (event.command_id() == 0) {
+    if (event.has_session_ended()) {
+      const v1::SessionEndedEvent& ended = event.session_ended();
+      absl::Status why = StatusFromCode(ended.code(), ended.reason());
+      if (why.ok()) why = absl::UnauthenticatedError(ended.reason());
+      LoseLocked(std::move(why), followups);
+    } else if (event.has_revoked()) {
+      RevokeLocked(event.revoked(), followups);
+    }
+    return;
+  }
+  auto it = pending_.find(event.command_id());
+  if (it == pending_.end()) return;  // e.g. the answer to a cancel command
+  std::shared_ptr<Call> call = std::move(it->second);
+  pending_.erase(it);
+  CompleteLocked(*call, event, followups);
+}
+
+void SessionImpl::CompleteLocked(Call& call, v1::SessionEvent& event,
+                                 Followups& followups) {
+  absl::Status status;
+  if (event.has_error()) {
+    status = StatusFromCode(event.error().code(), event.error().message());
+    if (status.code() == absl::StatusCode::kUnauthenticated) {
+      if (closing_ || closed_) {
+        status = SessionClosedError(id_);
+      } else {
+        // The server no longer knows the session: it is lost, for this call too.
+        LoseLocked(status, followups);
+        status = lost_;
+      }
+    }
+  }
+  switch (call.kind) {
+    case Call::Kind::kSet:
+      if (status.ok()) ApplySetLocked(call, event.set());
+      break;
+    case Call::Kind::kClear:
+      if (status.ok()) {
+        auto it = grants_.find(call.name);
+        if (it != grants_.end()) {
+          it->second->End(ReleasedError(call.name));
+          grants_.erase(it);
+        }
+      }
+      break;
+    case Call::Kind::kRelease:
+      ReleaseAnsweredLocked(call, status, followups);
+      break;
+    case Call::Kind::kRefresh:
+    case Call::Kind::kTest:
+    case Call::Kind::kWaitClear:
+    case Call::Kind::kClose:
+      break;
+  }
+  call.status = std::move(status);
+  call.event = std::move(event);
+  call.done.Notify();
+}
+
+void SessionImpl::ApplySetLocked(Call& call, const v1::SetSemaphoreResponse& set) {
+  if (!set.acquired()) return;
+  std::shared_ptr<GrantState>& grant = grants_[call.name];
+  // Already held: the new Permit shares the grant the session has (even one whose
+  // release is on its way: the server holds it until that release arrives, and the
+  // Permit reports it ended).
+  if (grant == nullptr || !set.already_held()) {
+    // A fresh grant replaces any record of an older one (which then cannot be held).
+    if (grant != nullptr) grant->End(ReleasedError(call.name));
+    grant = std::make_shared<GrantState>(
+        call.name, set.grant().fencing_token(), set.grant().permits(),
+        TimeFromProto(set.grant().grant_time()), weak_from_this());
+  }
+  if (call.for_permit) {
+    grant->AddPermit();
+  } else {
+    grant->Pin();
+  }
+  call.grant = grant;
+}
+
+void SessionImpl::ReleaseAnsweredLocked(Call& call, const absl::Status& status,
+                                        Followups& followups) {
+  auto it = grants_.find(call.name);
+  if (it != grants_.end() && it->second == call.release) grants_.erase(it);
+  if (status.ok() || !call.report_async) return;
+  // Not held any more, which is what the release wanted: revoked (reported by
+  // on_revoked) or lost/closed (reported otherwise).
+  if (status.code() == absl::StatusCode::kNotFound ||
+      status.code() == absl::StatusCode::kPermissionDenied || IsSessionLost(status) ||
+      closing_ || closed_) {
+    return;
+  }
+  ReportReleaseErrorLocked(call.name, status, followups);
+}
+
+void SessionImpl::ReportReleaseErrorLocked(const std::string& name, absl::Status error,
+                                           Followups& followups) {
+  if (options_.on_release_error) {
+    followups.callbacks.push_back(
+        [callback = options_.on_release_error, name, error] { callback(name, error); });
+  } else if (release_error_.ok()) {
+    release_error_ = absl::Status(
+        error.code(), absl::StrCat("releasing ", name, ": ", error.message()));
+  }
+}
+
+void SessionImpl::RevokeLocked(const v1::SemaphoreRevokedEvent& revoked,
+                               Followups& followups) {
+  auto it = grants_.find(revoked.name());
+  if (it == grants_.end()) return;
+  std::shared_ptr<GrantState> grant = it->second;
+  if (revoked.fencing_token() != 0 && grant->fencing_token != revoked.fencing_token()) {
+    return;  // an older grant than the one held now
+  }
+  grants_.erase(it);
+  absl::Status why = RevokedError(revoked.name(), revoked.reason());
+  if (!grant->End(why)) return;  // already released by the application
+  if (options_.on_revoked) {
+    followups.callbacks.push_back(
+        [callback = options_.on_revoked, name = revoked.name(), why] {
+          callback(name, why);
+        });
+  }
+}
+
+void SessionImpl::LoseLocked(absl::Status why, Followups& followups) {
+  if (closing_ || closed_ || !lost_.ok()) return;
+  lost_ = SessionLostError(std::move(why));
+  for (auto& [id, call] : pending_) {
+    call->status = lost_;
+    call->done.Notify();
+  }
+  pending_.clear();
+  // Global grants are gone with the session; local ones stay (see session.h).
+  for (auto it = grants_.begin(); it != grants_.end();) {
+    auto current = it++;
+    if (IsLocalName(current->first)) continue;
+    current->second->End(lost_);
+    grants_.erase(current);
+  }
+  connection_->timers().Cancel(keepalive_timer_);
+  followups.cancel_stream = true;
+  if (options_.on_session_lost) {
+    followups.callbacks.push_back(
+        [callback = options_.on_session_lost, why = lost_] { callback(why); });
+  }
+}
+
+}  // namespace semaphored::internal

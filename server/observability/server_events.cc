@@ -1,0 +1,72 @@
+#include "server/observability/server_events.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+
+namespace semaphored::internal {
+
+absl::string_view SessionEndReasonName(SessionEndReason reason) {
+  switch (reason) {
+    case SessionEndReason::kClosed: return "closed";
+    case SessionEndReason::kExpired: return "expired";
+    case SessionEndReason::kAdmin: return "admin";
+    case SessionEndReason::kStreamEnded: return "stream_ended";
+    case SessionEndReason::kDrain: return "drain";
+  }
+  return "closed";
+}
+
+void LogSessionStart(const Logger& logger, SessionId session, absl::string_view client,
+                     absl::string_view peer, absl::Duration ttl) {
+  logger.Log(LogLevel::kInfo, "session_start",
+             {{"session", FormatSessionId(session)},
+              {"client", client},
+              {"peer", peer},
+              {"ttl", ttl}});
+}
+
+void LogSessionEnd(const Logger& logger, SessionId session, absl::string_view client,
+                   SessionEndReason reason, int32_t released) {
+  const LogLevel level =
+      reason == SessionEndReason::kExpired ? LogLevel::kWarn : LogLevel::kInfo;
+  const std::string id = FormatSessionId(session);
+  const absl::string_view why = SessionEndReasonName(reason);
+  if (released < 0) {
+    logger.Log(level, "session_end", {{"session", id}, {"client", client}, {"reason", why}});
+  } else {
+    logger.Log(level, "session_end",
+               {{"session", id}, {"client", client}, {"reason", why}, {"released", released}});
+  }
+}
+
+void LogAdminForceClear(const Logger& logger, absl::string_view by, absl::string_view why,
+                        absl::string_view name, absl::Span<const HolderInfo> revoked) {
+  std::vector<std::string> holders;
+  holders.reserve(revoked.size());
+  for (const HolderInfo& h : revoked) holders.push_back(FormatSessionId(h.session_id));
+  logger.Log(LogLevel::kInfo, "admin_force_clear",
+             {{"name", name}, {"holders", absl::StrJoin(holders, ",")}, {"by", by},
+              {"why", why}});
+}
+
+void LogAdminEndSession(const Logger& logger, absl::string_view by, absl::string_view why,
+                        SessionId session, int32_t released) {
+  logger.Log(LogLevel::kInfo, "admin_end_session",
+             {{"session", FormatSessionId(session)}, {"released", released}, {"by", by},
+              {"why", why}});
+}
+
+void LogAdminDrain(const Logger& logger, absl::string_view by, absl::string_view why) {
+  logger.Log(LogLevel::kInfo, "admin_drain", {{"by", by}, {"why", why}});
+}
+
+void LogDrain(const Logger& logger, absl::string_view trigger, int32_t woken_waiters,
+              int32_t ended_sessions) {
+  logger.Log(LogLevel::kInfo, "drain",
+             {{"trigger", trigger}, {"woken_waiters", woken_waiters},
+              {"ended_sessions", ended_sessions}});
+}
+
+}  // namespace semaphored::internal

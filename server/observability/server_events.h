@@ -1,0 +1,58 @@
+#ifndef SEMAPHORED_SERVER_OBSERVABILITY_SERVER_EVENTS_H_
+#define SEMAPHORED_SERVER_OBSERVABILITY_SERVER_EVENTS_H_
+
+#include <cstdint>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "server/core/types.h"
+#include "server/observability/logger.h"
+
+// The server's log events, one call (and one line) each, so that every call site
+// logs the same event the same way. Session ids are written as FormatSessionId
+// does; semaphore names and client names are quoted when needed (never truncated).
+// Thread-safe (as Logger).
+namespace semaphored::internal {
+
+// Why a session ended, as the session_end line's reason= says it.
+enum class SessionEndReason {
+  kClosed,       // the client closed it
+  kExpired,      // no keepalive within its TTL
+  kAdmin,        // an administrator ended it
+  kStreamEnded,  // the client's session stream ended without a close
+  kDrain,        // the server is shutting down
+};
+// "closed", "expired", "admin", "stream_ended", "drain".
+absl::string_view SessionEndReasonName(SessionEndReason reason);
+
+// INFO session_start session=<id> client=<name> peer=<peer> ttl=<10s>
+void LogSessionStart(const Logger& logger, SessionId session, absl::string_view client,
+                     absl::string_view peer, absl::Duration ttl);
+
+// INFO (WARN when expired) session_end session=<id> client=<name> reason=<reason>
+//   [released=<n>]   -- released: semaphores it held; omitted when negative (unknown)
+void LogSessionEnd(const Logger& logger, SessionId session, absl::string_view client,
+                   SessionEndReason reason, int32_t released = -1);
+
+// `by` says who acted (e.g. the admin's peer address); `why` is the operator's reason.
+
+// INFO admin_force_clear name=<name> holders=<id>,<id> by=<who> why=<why>
+void LogAdminForceClear(const Logger& logger, absl::string_view by, absl::string_view why,
+                        absl::string_view name, absl::Span<const HolderInfo> revoked);
+
+// INFO admin_end_session session=<id> released=<n> by=<who> why=<why>
+void LogAdminEndSession(const Logger& logger, absl::string_view by, absl::string_view why,
+                        SessionId session, int32_t released);
+
+// INFO admin_drain by=<who> why=<why>   (an administrator asked for a drain)
+void LogAdminDrain(const Logger& logger, absl::string_view by, absl::string_view why);
+
+// INFO drain trigger=<admin|signal|...> woken_waiters=<n> ended_sessions=<n>
+//   (the drain happened, whatever asked for it)
+void LogDrain(const Logger& logger, absl::string_view trigger, int32_t woken_waiters,
+              int32_t ended_sessions);
+
+}  // namespace semaphored::internal
+
+#endif  // SEMAPHORED_SERVER_OBSERVABILITY_SERVER_EVENTS_H_

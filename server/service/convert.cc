@@ -1,0 +1,305 @@
+#include "server/service/convert.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/names.h"
+
+namespace semaphored::internal {
+namespace {
+
+// The range of google.protobuf.Duration and Timestamp (see their .proto files).
+constexpr int64_t kMaxDurationSeconds = 315'576'000'000;
+constexpr int32_t kMaxNanos = 999'999'999;
+constexpr int64_t kMinTimestampSeconds = -62'135'596'800;  // 0001-01-01T00:00:00Z
+constexpr int64_t kMaxTimestampSeconds = 253'402'300'799;  // 9999-12-31T23:59:59Z
+
+// Codes 0..16 are the canonical ones shared by absl, gRPC and google.rpc.Code.
+constexpr int kMaxCanonicalCode = 16;
+
+int CanonicalCodeOrUnknown(int code) {
+  return code >= 0 && code <= kMaxCanonicalCode
+             ? code
+             : static_cast<int>(absl::StatusCode::kUnknown);
+}
+
+// The range check shared by limit and permits: 1..kMaxLimit.
+absl::Status CheckCount(absl::string_view field, int32_t value, absl::string_view name) {
+  if (value >= 1 && value <= kMaxLimit) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, " ", value, " for semaphore ", QuoteName(name), " is out of range: it must be 1 to ",
+      kMaxLimit));
+}
+
+// Computes the deadline of a wait: see ToSetArgs.
+absl::StatusOr<absl::Time> WaitDeadline(bool has_timeout,
+                                        const google::protobuf::Duration& timeout,
+                                        bool wait_indefinitely, absl::string_view name,
+                                        absl::Time now, absl::Time call_deadline) {
+  absl::Duration wait = absl::ZeroDuration();
+  if (has_timeout) {
+    absl::StatusOr<absl::Duration> d = FromProtoDuration(timeout, "timeout");
+    if (!d.ok()) return d.status();
+    if (*d < absl::ZeroDuration() || *d > kMaxWait) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "timeout ", absl::FormatDuration(*d), " for semaphore ", QuoteName(name),
+          " is out of range: it must be 0 to ", absl::FormatDuration(kMaxWait),
+          " (use wait_indefinitely to wait without a limit)"));
+    }
+    wait = *d;
+  }
+  absl::Time deadline;
+  if (wait_indefinitely) {
+    deadline = absl::InfiniteFuture();
+  } else if (wait == absl::ZeroDuration()) {
+    // Try once, whatever the call's deadline.
+    return absl::InfinitePast();
+  } else {
+    deadline = now + wait;
+  }
+  return std::min(deadline, call_deadline);
+}
+
+}  // namespace
+
+// --- Errors ---
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  const int code = CanonicalCodeOrUnknown(static_cast<int>(status.code()));
+  return grpc::Status(static_cast<grpc::StatusCode>(code), std::string(status.message()));
+}
+
+v1::CommandError ToCommandError(const absl::Status& status) {
+  v1::CommandError error;
+  int code = CanonicalCodeOrUnknown(static_cast<int>(status.code()));
+  if (code == 0) code = static_cast<int>(absl::StatusCode::kUnknown);
+  error.set_code(code);
+  error.set_message(std::string(status.message()));
+  return error;
+}
+
+absl::Status FromCommandError(const v1::CommandError& error) {
+  int code = CanonicalCodeOrUnknown(error.code());
+  if (code == 0) code = static_cast<int>(absl::StatusCode::kUnknown);
+  return absl::Status(static_cast<absl::StatusCode>(code), error.message());
+}
+
+// --- Scalars ---
+
+absl::StatusOr<absl::Duration> FromProtoDuration(const google::protobuf::Duration& d,
+                                                 absl::string_view field) {
+  const int64_t seconds = d.seconds();
+  const int32_t nanos = d.nanos();
+  if (seconds < -kMaxDurationSeconds || seconds > kMaxDurationSeconds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is not a valid duration: ", seconds,
+                     " seconds is beyond +-", kMaxDurationSeconds));
+  }
+  if (nanos < -kMaxNanos || nanos > kMaxNanos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is not a valid duration: nanos ", nanos,
+                     " is outside -999999999..999999999"));
+  }
+  if ((seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is not a valid duration: seconds ", seconds,
+                     " and nanos ", nanos, " have opposite signs"));
+  }
+  return absl::Seconds(seconds) + absl::Nanoseconds(nanos);
+}
+
+google::protobuf::Duration ToProtoDuration(absl::Duration d) {
+  const absl::Duration max = absl::Seconds(kMaxDurationSeconds);
+  d = std::clamp(d, -max, max);
+  google::protobuf::Duration out;
+  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
+  out.set_seconds(seconds);
+  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+  return out;
+}
+
+google::protobuf::Timestamp ToProtoTimestamp(absl::Time t) {
+  google::protobuf::Timestamp out;
+  const absl::Time min = absl::FromUnixSeconds(kMinTimestampSeconds);
+  const absl::Time max = absl::FromUnixSeconds(kMaxTimestampSeconds) +
+                         absl::Nanoseconds(kMaxNanos);
+  t = std::clamp(t, min, max);
+  const absl::Duration since_epoch = t - absl::UnixEpoch();
+  absl::Duration rem;
+  int64_t seconds = absl::IDivDuration(since_epoch, absl::Seconds(1), &rem);
+  // Timestamp nanos are never negative: borrow a second for times before 1970.
+  if (rem < absl::ZeroDuration()) {
+    --seconds;
+    rem += absl::Seconds(1);
+  }
+  out.set_seconds(seconds);
+  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(rem)));
+  return out;
+}
+
+absl::Time FromCallDeadline(std::chrono::system_clock::time_point deadline) {
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
+absl::Status CheckSecretFormat(absl::string_view secret) {
+  if (secret.empty()) {
+    return absl::UnauthenticatedError(
+        "session_secret is missing: call CreateSession first and pass its "
+        "session_secret");
+  }
+  const bool well_formed =
+      secret.size() == 32 && std::all_of(secret.begin(), secret.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      });
+  if (!well_formed) {
+    return absl::UnauthenticatedError(
+        "session_secret is malformed (expected the 32 lowercase hex digits that "
+        "CreateSession returned): open a new session");
+  }
+  return absl::OkStatus();
+}
+
+// --- Requests ---
+
+absl::StatusOr<SessionArgs> ToSessionArgs(const v1::CreateSessionRequest& request) {
+  SessionArgs args;
+  if (absl::Status s = ValidateClientName(request.client_name()); !s.ok()) return s;
+  args.client_name = request.client_name();
+  args.ttl = absl::ZeroDuration();
+  if (request.has_ttl()) {
+    absl::StatusOr<absl::Duration> ttl = FromProtoDuration(request.ttl(), "ttl");
+    if (!ttl.ok()) return ttl.status();
+    if (*ttl < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ttl ", absl::FormatDuration(*ttl),
+          " is negative: give a positive session TTL, or leave it unset for the "
+          "server's default"));
+    }
+    args.ttl = *ttl;
+  }
+  return args;
+}
+
+absl::StatusOr<SetArgs> ToSetArgs(const v1::SetSemaphoreRequest& request,
+                                  absl::Time now, absl::Time call_deadline) {
+  const std::string& name = request.name();
+  if (absl::Status s = ValidateGlobalName(name); !s.ok()) return s;
+  SetArgs args;
+  args.name = name;
+  if (request.has_limit()) {
+    if (absl::Status s = CheckCount("limit", request.limit(), name); !s.ok()) return s;
+    args.limit = request.limit();
+  }
+  if (request.has_permits()) {
+    if (absl::Status s = CheckCount("permits", request.permits(), name); !s.ok()) {
+      return s;
+    }
+    args.permits = request.permits();
+  }
+  if (args.limit.has_value() && args.permits > *args.limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "permits ", args.permits, " for semaphore ", QuoteName(name),
+        " is more than its limit ", *args.limit, ": ask for at most the limit"));
+  }
+  absl::StatusOr<absl::Time> deadline =
+      WaitDeadline(request.has_timeout(), request.timeout(), request.wait_indefinitely(),
+                   name, now, call_deadline);
+  if (!deadline.ok()) return deadline.status();
+  args.deadline = *deadline;
+  return args;
+}
+
+absl::StatusOr<WaitClearArgs> ToWaitClearArgs(
+    const v1::WaitSemaphoreClearRequest& request, absl::Time now,
+    absl::Time call_deadline) {
+  const std::string& name = request.name();
+  if (absl::Status s = ValidateGlobalName(name); !s.ok()) return s;
+  absl::StatusOr<absl::Time> deadline =
+      WaitDeadline(request.has_timeout(), request.timeout(), request.wait_indefinitely(),
+                   name, now, call_deadline);
+  if (!deadline.ok()) return deadline.status();
+  WaitClearArgs args;
+  args.name = name;
+  args.deadline = *deadline;
+  return args;
+}
+
+absl::StatusOr<std::string> ToClearName(const v1::ClearSemaphoreRequest& request) {
+  if (absl::Status s = ValidateGlobalName(request.name()); !s.ok()) return s;
+  return request.name();
+}
+
+absl::StatusOr<std::string> ToTestName(const v1::TestSemaphoreRequest& request) {
+  if (absl::Status s = ValidateGlobalName(request.name()); !s.ok()) return s;
+  return request.name();
+}
+
+// --- Responses ---
+
+v1::CreateSessionResponse ToCreateSessionResponse(const NewSession& session) {
+  v1::CreateSessionResponse out;
+  out.set_session_secret(session.secret);
+  out.set_session_id(FormatSessionId(session.id));
+  *out.mutable_ttl() = ToProtoDuration(session.ttl);
+  *out.mutable_expire_time() = ToProtoTimestamp(session.expire_time);
+  return out;
+}
+
+v1::RefreshSessionResponse ToRefreshSessionResponse(absl::Time expire_time) {
+  v1::RefreshSessionResponse out;
+  *out.mutable_expire_time() = ToProtoTimestamp(expire_time);
+  return out;
+}
+
+v1::Grant ToGrant(const GrantInfo& grant) {
+  v1::Grant out;
+  out.set_fencing_token(grant.fencing_token);
+  out.set_permits(grant.permits);
+  *out.mutable_grant_time() = ToProtoTimestamp(grant.grant_time);
+  return out;
+}
+
+v1::SemaphoreState ToSemaphoreState(const SemaphoreSnapshot& snapshot) {
+  v1::SemaphoreState out;
+  out.set_name(snapshot.name);
+  out.set_set(snapshot.set());
+  out.set_limit(snapshot.limit);
+  out.set_permits_held(snapshot.permits_held);
+  out.mutable_holders()->Reserve(static_cast<int>(snapshot.holders.size()));
+  for (const HolderInfo& holder : snapshot.holders) {
+    v1::Holder* h = out.add_holders();
+    h->set_session_id(FormatSessionId(holder.session_id));
+    h->set_client_name(holder.client_name);
+    *h->mutable_grant() = ToGrant(holder.grant);
+  }
+  out.set_waiter_count(snapshot.waiter_count);
+  return out;
+}
+
+v1::SetSemaphoreResponse ToSetSemaphoreResponse(const SetOutcome& outcome) {
+  v1::SetSemaphoreResponse out;
+  out.set_acquired(outcome.acquired);
+  out.set_already_held(outcome.already_held);
+  if (outcome.acquired) {
+    *out.mutable_grant() = ToGrant(outcome.grant);
+  } else {
+    *out.mutable_state() = ToSemaphoreState(outcome.state);
+  }
+  return out;
+}
+
+v1::WaitSemaphoreClearResponse ToWaitSemaphoreClearResponse(
+    const WaitClearOutcome& outcome) {
+  v1::WaitSemaphoreClearResponse out;
+  out.set_clear(outcome.clear);
+  *out.mutable_state() = ToSemaphoreState(outcome.state);
+  return out;
+}
+
+}  // namespace semaphored::internal

@@ -1,0 +1,47 @@
+#ifndef SEMAPHORED_SERVER_SERVICE_SESSION_STREAM_H_
+#define SEMAPHORED_SERVER_SERVICE_SESSION_STREAM_H_
+
+#include "grpcpp/grpcpp.h"
+#include "semaphored/v1/semaphore.grpc.pb.h"
+#include "server/core/clock.h"
+#include "server/core/core.h"
+
+namespace semaphored::internal {
+
+// The reactor of one SemaphoreService.StreamSession call: a long-lived stream that
+// carries one session's keepalives, commands and pushes.
+//
+// Protocol (server side):
+// - The first StreamSessionRequest must carry session_secret: missing, the stream
+//   finishes with INVALID_ARGUMENT; unknown, malformed or ended, with UNAUTHENTICATED.
+//   Later requests may omit it or repeat it exactly; a different secret finishes the
+//   stream with INVALID_ARGUMENT (which, as every stream end, closes the session).
+// - Commands run in the order received. Each gets exactly one SessionEvent carrying its
+//   command_id: the answer, or a CommandError. command_id must be nonzero (0 marks
+//   pushes) and unique among the stream's pending commands (INVALID_ARGUMENT).
+//   A session_secret inside a command may be empty or the stream's own.
+// - set and wait_clear wait without blocking and are answered when the core answers.
+//   cancel answers the target command CANCELLED and then answers itself with an empty
+//   `ping` event (the proto has no dedicated answer); a target that is not pending
+//   (unknown, or already answered) gets the cancel answered NOT_FOUND.
+//   close answers `close`, then the session_ended push follows.
+// - Pushes (command_id 0): session_ended when the session ends for any reason (closed,
+//   expired, ended by an administrator, server draining) — pending commands are first
+//   answered with the session's end status, then the push is sent and the stream
+//   finishes with OK; revoked when a held semaphore is force-cleared.
+// - When the stream ends from the client side (half-close, cancellation, disconnect,
+//   failed write), pending waits are cancelled and the session is CLOSED at once, so a
+//   crashed client releases everything without waiting for its TTL.
+// - Events produced while a write is in flight are sent together in the next
+//   StreamSessionResponse; answers to one request's commands go out together.
+//   Reading pauses while too many events wait to be written (backpressure).
+//
+// Lifetime: the reactor is reference-counted; gRPC's reference is dropped in OnDone,
+// and core callbacks or the session observer that arrive later find the stream
+// finished and drop their events. Never blocks a gRPC thread.
+grpc::ServerBidiReactor<v1::StreamSessionRequest, v1::StreamSessionResponse>*
+NewSessionStream(Core* core, Clock* clock, grpc::CallbackServerContext* context);
+
+}  // namespace semaphored::internal
+
+#endif  // SEMAPHORED_SERVER_SERVICE_SESSION_STREAM_H_
