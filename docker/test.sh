@@ -41,7 +41,10 @@ DOCKER="docker"
 STARTED_DOCKERD_PID=""
 CONTAINERS=()
 ROOTFS=""
+BASE=""
+ADDRESS=""
 COMPOSE_DOWN=()
+COMPOSE=()
 
 log() { echo "docker/test.sh: $*"; }
 fail() {
@@ -73,10 +76,9 @@ trap 'exit 130' INT TERM
 remove_rootfs() {
   [[ -n "${ROOTFS}" && -d "${ROOTFS}" ]] || return 0
   local m
-  findmnt -R -n -l -o TARGET "${ROOTFS}" 2>/dev/null | sort -r | while read -r m; do
-    [[ "${m}" == "${ROOTFS}"/* ]] && umount -l "${m}"
-  done
-  rm -rf --one-file-system "${ROOTFS}"
+  awk -v prefix="${ROOTFS}/" 'index($2, prefix) == 1 { print $2 }' /proc/self/mounts \
+    | sort -r | while read -r m; do as_root umount -l "${m}" || true; done
+  as_root rm -rf --one-file-system "${ROOTFS}"
   ROOTFS=""
 }
 
@@ -121,8 +123,10 @@ ensure_docker() {
   daemon_answers && return 0
   local dlog
   dlog="$(mktemp /tmp/semaphored-dockerd.XXXXXX.log)"
+  [[ "$(id -u)" == 0 ]] || fail "no Docker daemon answers; start dockerd, or run this as root"
   log "no Docker daemon answers; starting dockerd (log: ${dlog})"
-  as_root setsid dockerd >"${dlog}" 2>&1 </dev/null &
+  # Started directly (not through a function) so that $! is dockerd itself.
+  setsid dockerd >"${dlog}" 2>&1 </dev/null &
   STARTED_DOCKERD_PID=$!
   local i
   for ((i = 0; i < 60; i++)); do
@@ -199,8 +203,9 @@ debian_mirror() {
 # the official -slim images (no docs, man pages or locales; dpkg keeps them out later).
 make_local_base() {
   command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-  local mirror keyring args=()
-  read -r mirror keyring < <(debian_mirror)
+  local found mirror keyring args=()
+  found="$(debian_mirror)"
+  read -r mirror keyring <<<"${found}"
   [[ "${keyring}" != "-" && -r "${keyring}" ]] && args+=("--keyring=${keyring}")
   ROOTFS="$(mktemp -d /var/tmp/semaphored-base.XXXXXX)"
   log "debootstrap --variant=minbase ${SUITE} from ${mirror} (log: ${LOG_DIR}/debootstrap.log)"
@@ -232,43 +237,57 @@ EOF
   remove_rootfs
 }
 
-# Prints the base image to build from (see the header).
+# Sets BASE to the image to build from (see the header). Not run in a subshell, so
+# that cleanup() sees the debootstrap tree if it fails halfway.
 choose_base() {
   if [[ -n "${SEMAPHORED_DOCKER_BASE_IMAGE:-}" ]]; then
-    echo "${SEMAPHORED_DOCKER_BASE_IMAGE}"
+    BASE="${SEMAPHORED_DOCKER_BASE_IMAGE}"
     return 0
   fi
   if "${DOCKER}" image inspect "${DEFAULT_BASE}" >/dev/null 2>&1 \
       || timeout 120 "${DOCKER}" pull "${DEFAULT_BASE}" >/dev/null 2>&1; then
-    echo "${DEFAULT_BASE}"
+    BASE="${DEFAULT_BASE}"
     return 0
   fi
-  log "cannot pull ${DEFAULT_BASE} (no registry reachable); using ${LOCAL_BASE}" >&2
+  log "cannot pull ${DEFAULT_BASE} (no registry reachable); using ${LOCAL_BASE}"
   if [[ "${SEMAPHORED_DOCKER_REBUILD_BASE:-0}" == 1 ]] \
       || ! "${DOCKER}" image inspect "${LOCAL_BASE}" >/dev/null 2>&1; then
-    make_local_base >&2
+    make_local_base
   else
-    log "reusing ${LOCAL_BASE} (SEMAPHORED_DOCKER_REBUILD_BASE=1 remakes it)" >&2
+    log "reusing ${LOCAL_BASE} (SEMAPHORED_DOCKER_REBUILD_BASE=1 remakes it)"
   fi
-  echo "${LOCAL_BASE}"
+  BASE="${LOCAL_BASE}"
 }
 
 # ---------------------------------------------------------------------------------------
 # Image and container
 
+# Builds the build stage alone first, tagged IMAGE-build, so that it stays as the cache
+# of the next run, then the image; then removes older, untagged images of ours.
 build_image() {
   local base="$1" blog="${LOG_DIR}/docker-build.log" rc
   log "building ${IMAGE} from base ${base} (log: ${blog})"
-  # Prints only the steps and the compile progress; the full output is in the log.
+  : >"${blog}"
+  docker_build "${blog}" --target build -t "${IMAGE}-build" --build-arg "BASE_IMAGE=${base}"
+  docker_build "${blog}" -t "${IMAGE}" --build-arg "BASE_IMAGE=${base}"
+  "${DOCKER}" image prune -f --filter "label=org.semaphored.stage" >/dev/null 2>&1 || true
+}
+
+# docker_build LOG ARGS...: docker build of docker/Dockerfile, bounded in time; prints
+# the steps and the compile progress, appends everything to LOG.
+docker_build() {
+  local blog="$1" rc
+  shift
   set +e
   timeout --kill-after=30s 45m "${DOCKER}" build --pull=false -f "${REPO}/docker/Dockerfile" \
-      --build-arg "BASE_IMAGE=${base}" -t "${IMAGE}" "${REPO}" </dev/null 2>&1 \
-    | tee "${blog}" | grep --line-buffered -E '^Step |^\[[0-9]+/[0-9]+\] (Linking|protoc)|^runtime packages'
+      "$@" "${REPO}" </dev/null 2>&1 \
+    | tee -a "${blog}" \
+    | grep --line-buffered -E '^Step |^\[[0-9]+/[0-9]+\] (Linking|protoc)|^runtime packages'
   rc=${PIPESTATUS[0]}
   set -e
   if (( rc != 0 )); then
     tail -n 40 "${blog}" >&2
-    fail "docker build exited ${rc}"
+    fail "docker build $* exited ${rc}"
   fi
 }
 
@@ -289,7 +308,7 @@ wait_healthy() {
   for ((i = 0; i < limit; i++)); do
     status="$("${DOCKER}" inspect -f '{{.State.Status}} {{.State.Health.Status}}' "${name}")"
     case "${status}" in
-      "running healthy") log "container ${name} is healthy after ${i}s"; return 0 ;;
+      "running healthy") log "container ${name:0:20} is healthy after ${i}s"; return 0 ;;
       running*) ;;
       *) "${DOCKER}" logs "${name}" 2>&1 | tail -n 30 >&2
          fail "container ${name} stopped while starting (${status})" ;;
@@ -342,7 +361,7 @@ check_from_host() {
 check_drain() {
   local name="$1" start took code logs
   start="$(date +%s)"
-  timeout 90 "${DOCKER}" stop --time 60 "${name}" >/dev/null || fail "docker stop ${name} failed"
+  timeout 90 "${DOCKER}" stop -t 60 "${name}" >/dev/null || fail "docker stop ${name} failed"
   took=$(( $(date +%s) - start ))
   code="$("${DOCKER}" inspect -f '{{.State.ExitCode}}' "${name}")"
   logs="$("${DOCKER}" logs "${name}" 2>&1)"
@@ -353,6 +372,52 @@ check_drain() {
   grep -qiE 'drain|shutting down' <<<"${logs}" \
     || { tail -n 30 <<<"${logs}" >&2; fail "no drain line in the server's log"; }
   log "docker stop: exit code 0 after ${took}s; log: $(grep -iE 'drain|shutting down' <<<"${logs}" | head -n 1)"
+}
+
+# Sets COMPOSE to a working compose command, installing Debian's docker-compose when
+# neither `docker compose` nor `docker-compose` is there.
+ensure_compose() {
+  if "${DOCKER}" compose version >/dev/null 2>&1; then
+    COMPOSE=("${DOCKER}" compose)
+    return 0
+  fi
+  command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose
+  COMPOSE=(docker-compose)
+}
+
+# Runs docker/compose.yaml as documented, with the image just built and a free
+# loopback port: the server must become healthy and the one-shot job must exit 0
+# after running its command under the semaphore.
+check_compose() {
+  ensure_compose
+  local project="semaphored-test-$$" port server job i code
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  export SEMAPHORED_IMAGE="${IMAGE}" SEMAPHORED_HOST_PORT="${port}" \
+    SEMAPHORED_ADMIN_TOKEN="${ADMIN_TOKEN}"
+  local compose=("${COMPOSE[@]}" -p "${project}" -f "${REPO}/docker/compose.yaml")
+  COMPOSE_DOWN=("${compose[@]}" down -v -t 30)
+  log "compose (${COMPOSE[*]}): up, server on 127.0.0.1:${port}"
+  timeout 180 "${compose[@]}" up -d --no-build >"${LOG_DIR}/compose-up.log" 2>&1 \
+    || { cat "${LOG_DIR}/compose-up.log" >&2; fail "compose up failed"; }
+  server="$("${compose[@]}" ps -q semaphored)"
+  [[ -n "${server}" ]] || fail "compose started no semaphored container"
+  wait_healthy "${server}" 90
+  job="$("${compose[@]}" ps -a -q nightly-report)"
+  for ((i = 0; i < 60; i++)); do
+    [[ -n "${job}" && "$("${DOCKER}" inspect -f '{{.State.Status}}' "${job}")" == exited ]] && break
+    sleep 1
+    [[ -n "${job}" ]] || job="$("${compose[@]}" ps -a -q nightly-report)"
+  done
+  [[ -n "${job}" ]] || fail "compose started no nightly-report container"
+  code="$("${DOCKER}" inspect -f '{{.State.Status}} {{.State.ExitCode}}' "${job}")"
+  "${DOCKER}" logs "${job}" >"${LOG_DIR}/compose-job.log" 2>&1
+  [[ "${code}" == "exited 0" ]] \
+    || { cat "${LOG_DIR}/compose-job.log" >&2; fail "nightly-report job: ${code}, not 'exited 0'"; }
+  grep -q 'nightly-report: done' "${LOG_DIR}/compose-job.log" \
+    || { cat "${LOG_DIR}/compose-job.log" >&2; fail "nightly-report job did not run its command"; }
+  log "compose: server healthy, nightly-report ran under the semaphore and exited 0"
+  timeout 90 "${COMPOSE_DOWN[@]}" >/dev/null 2>&1 || fail "compose down failed"
+  COMPOSE_DOWN=()
 }
 
 ensure_semctl() {
@@ -366,13 +431,13 @@ ensure_semctl() {
 }
 
 main() {
-  local start name base
+  local start name
   start="$(date +%s)"
   mkdir -p "${LOG_DIR}"
   ensure_semctl
   ensure_docker
-  base="$(choose_base)"
-  build_image "${base}"
+  choose_base
+  build_image "${BASE}"
   check_image
 
   name="semaphored-test-$$"
@@ -382,6 +447,7 @@ main() {
   log "server published at ${ADDRESS}"
   check_from_host
   check_drain "${name}"
+  check_compose
 
   log "passed in $(( $(date +%s) - start ))s"
 }

@@ -56,11 +56,16 @@ namespace {
 using semaphored::internal::Server;
 using semaphored::internal::ServerOptions;
 
-constexpr const char* kFlagNames[] = {
-    "listen",       "default_ttl",          "min_ttl",
-    "max_ttl",      "state_file",           "max_sessions",
-    "max_held_per_session", "max_waiters_per_semaphore", "max_message_bytes",
-    "port_file"};
+constexpr const char* kFlagNames[] = {"listen",
+                                      "default_ttl",
+                                      "min_ttl",
+                                      "max_ttl",
+                                      "state_file",
+                                      "max_sessions",
+                                      "max_held_per_session",
+                                      "max_waiters_per_semaphore",
+                                      "max_message_bytes",
+                                      "port_file"};
 
 // Sets flags from SEMAPHORED_<NAME> environment variables; the command line, parsed
 // afterwards, overrides them. Returns the first bad value.
@@ -139,7 +144,8 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   absl::StatusOr<ServerOptions> options = OptionsFromFlags();
   if (!options.ok()) {
-    std::fprintf(stderr, "semaphored: %s\n", std::string(options.status().message()).c_str());
+    std::fprintf(stderr, "semaphored: %s\n",
+                 std::string(options.status().message()).c_str());
     return 2;
   }
 
@@ -153,7 +159,8 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(*std::move(options));
   if (!server.ok()) {
-    std::fprintf(stderr, "semaphored: %s\n", std::string(server.status().message()).c_str());
+    std::fprintf(stderr, "semaphored: %s\n",
+                 std::string(server.status().message()).c_str());
     return 1;
   }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);

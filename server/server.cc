@@ -63,11 +63,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
         "max_message_bytes ", options.max_message_bytes, " is below the minimum 1024"));
   }
   std::unique_ptr<Server> server(new Server);
-  absl::StatusOr<std::unique_ptr<TokenSource>> tokens = MakeTokenSource(options.state_file);
+  absl::StatusOr<std::unique_ptr<TokenSource>> tokens =
+      MakeTokenSource(options.state_file);
   if (!tokens.ok()) return tokens.status();
   server->tokens_ = std::move(*tokens);
-  server->core_ = std::make_unique<Core>(RealClock::Get(), server->tokens_.get(),
-                                         options.core);
+  server->core_ =
+      std::make_unique<Core>(RealClock::Get(), server->tokens_.get(), options.core);
   server->ticker_ = std::make_unique<Ticker>(server->core_.get());
   server->semaphore_service_ =
       std::make_unique<SemaphoreServiceImpl>(server->core_.get(), RealClock::Get());
@@ -84,9 +85,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   // semaphored.v1.AdminService (issue 3) is registered here too, next to the others.
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", options.listen_address,
-        ": the address is in use or not local to this machine"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen_address,
+                     ": the address is in use or not local to this machine"));
   }
   server->address_ = absl::StrCat(ConnectHost(host), ":", server->port_);
   return server;

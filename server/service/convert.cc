@@ -28,9 +28,9 @@ int CanonicalCodeOrUnknown(int code) {
 // The range check shared by limit and permits: 1..kMaxLimit.
 absl::Status CheckCount(absl::string_view field, int32_t value, absl::string_view name) {
   if (value >= 1 && value <= kMaxLimit) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, " ", value, " for semaphore ", QuoteName(name), " is out of range: it must be 1 to ",
-      kMaxLimit));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " ", value, " for semaphore ", QuoteName(name),
+                   " is out of range: it must be 1 to ", kMaxLimit));
 }
 
 // Computes the deadline of a wait: see ToSetArgs.
@@ -105,8 +105,8 @@ absl::StatusOr<absl::Duration> FromProtoDuration(const google::protobuf::Duratio
   }
   if ((seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, " is not a valid duration: seconds ", seconds,
-                     " and nanos ", nanos, " have opposite signs"));
+        absl::StrCat(field, " is not a valid duration: seconds ", seconds, " and nanos ",
+                     nanos, " have opposite signs"));
   }
   return absl::Seconds(seconds) + absl::Nanoseconds(nanos);
 }
@@ -124,8 +124,8 @@ google::protobuf::Duration ToProtoDuration(absl::Duration d) {
 google::protobuf::Timestamp ToProtoTimestamp(absl::Time t) {
   google::protobuf::Timestamp out;
   const absl::Time min = absl::FromUnixSeconds(kMinTimestampSeconds);
-  const absl::Time max = absl::FromUnixSeconds(kMaxTimestampSeconds) +
-                         absl::Nanoseconds(kMaxNanos);
+  const absl::Time max =
+      absl::FromUnixSeconds(kMaxTimestampSeconds) + absl::Nanoseconds(kMaxNanos);
   t = std::clamp(t, min, max);
   const absl::Duration since_epoch = t - absl::UnixEpoch();
   absl::Duration rem;
@@ -186,8 +186,8 @@ absl::StatusOr<SessionArgs> ToSessionArgs(const v1::CreateSessionRequest& reques
   return args;
 }
 
-absl::StatusOr<SetArgs> ToSetArgs(const v1::SetSemaphoreRequest& request,
-                                  absl::Time now, absl::Time call_deadline) {
+absl::StatusOr<SetArgs> ToSetArgs(const v1::SetSemaphoreRequest& request, absl::Time now,
+                                  absl::Time call_deadline) {
   const std::string& name = request.name();
   if (absl::Status s = ValidateGlobalName(name); !s.ok()) return s;
   SetArgs args;

@@ -14,10 +14,10 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -77,8 +77,8 @@ absl::StatusOr<SessionArgs> ToSessionArgs(const v1::CreateSessionRequest& reques
 //   limit: unset = existing or 1; else 1..kMaxLimit.
 //   permits: unset = 1; else 1..kMaxLimit and, when limit is given, at most limit.
 //   timeout: 0..kMaxWait.
-absl::StatusOr<SetArgs> ToSetArgs(const v1::SetSemaphoreRequest& request,
-                                  absl::Time now, absl::Time call_deadline);
+absl::StatusOr<SetArgs> ToSetArgs(const v1::SetSemaphoreRequest& request, absl::Time now,
+                                  absl::Time call_deadline);
 
 struct WaitClearArgs {
   std::string name;

@@ -187,9 +187,10 @@ grpc::ServerUnaryReactor* HealthServiceImpl::Check(grpc::CallbackServerContext* 
     status = StatusLocked(request->service());
   }
   if (status == HealthCheckResponse::SERVICE_UNKNOWN) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                 "unknown service \"" + request->service() +
-                                     "\": ask about \"\" or semaphored.v1.SemaphoreService"));
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::NOT_FOUND,
+                     "unknown service \"" + request->service() +
+                         "\": ask about \"\" or semaphored.v1.SemaphoreService"));
     return reactor;
   }
   response->set_status(status);

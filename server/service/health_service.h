@@ -39,10 +39,10 @@ class HealthServiceImpl final : public grpc::health::v1::Health::CallbackService
   // them. Idempotent.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
-  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
-                                  const grpc::health::v1::HealthCheckRequest* request,
-                                  grpc::health::v1::HealthCheckResponse* response) override
-      ABSL_LOCKS_EXCLUDED(mu_);
+  grpc::ServerUnaryReactor* Check(
+      grpc::CallbackServerContext* context,
+      const grpc::health::v1::HealthCheckRequest* request,
+      grpc::health::v1::HealthCheckResponse* response) override ABSL_LOCKS_EXCLUDED(mu_);
   grpc::ServerWriteReactor<grpc::health::v1::HealthCheckResponse>* Watch(
       grpc::CallbackServerContext* context,
       const grpc::health::v1::HealthCheckRequest* request) override

@@ -7,26 +7,26 @@
 #include "absl/synchronization/mutex.h"
 #include "server/service/convert.h"
 #include "server/service/session_stream.h"
+#include "server/service/wire.h"
 
 namespace semaphored::internal {
 namespace {
 
-// Finishes a call at once with `status` through the context's default reactor.
-grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
-                                   const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
+using Raw = grpc::ByteBuffer;
 
-// A unary call that waits for the core's answer (set, wait-for-clear). The core's
-// callback calls Answer() exactly once, which finishes the call; the reactor deletes
-// itself in OnDone, which gRPC calls only after Finish, so the callback's raw pointer
-// stays valid until then. A cancelled call cancels the queued waiter, whose callback
+// One unary call on a raw method: owns the parsed request and the response, and
+// serializes the response when the call finishes OK. Answer() is called exactly once
+// (for waits, by the core's callback) and finishes the call; the reactor deletes
+// itself in OnDone, which gRPC calls only after Finish, so a callback's raw pointer
+// stays valid until then. A cancelled call cancels its queued waiter, whose callback
 // then answers (CANCELLED; gRPC reports the cancellation to the client anyway).
-class WaitReactor final : public grpc::ServerUnaryReactor {
+template <typename Request, typename Response>
+class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  explicit WaitReactor(Core* core) : core_(core) {}
+  UnaryCall(Core* core, Raw* out) : core_(core), out_(out) {}
+
+  Request request;
+  Response response;
 
   // Records the queued waiter (Set/WaitClear returned a nonzero id), cancelling it at
   // once if the call was cancelled meanwhile.
@@ -41,12 +41,13 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
     if (cancel) core_->Cancel(waiter);
   }
 
-  // The core's answer; the response message must be filled before.
+  // Finishes the call; on OK with `response`, which must be filled before.
   void Answer(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_) {
     {
       absl::MutexLock lock(&mu_);
       answered_ = true;
     }
+    if (status.ok()) SerializeToBuffer(response, out_);
     Finish(ToGrpcStatus(status));
   }
 
@@ -66,6 +67,7 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
 
  private:
   Core* const core_;
+  Raw* const out_;
   absl::Mutex mu_;
   // State below is protected by mu_.
   WaiterId waiter_ ABSL_GUARDED_BY(mu_) = 0;
@@ -73,115 +75,163 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
   bool answered_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// Parses the request and hands the call to `start`, which must see to it that
+// Answer() is called once; a request that does not parse is answered at once.
+template <typename Request, typename Response, typename Start>
+grpc::ServerUnaryReactor* Serve(Core* core, const Raw* in, Raw* out, Start start) {
+  auto* call = new UnaryCall<Request, Response>(core, out);
+  absl::Status parsed = ParseMessage(BufferBytes(*in), &call->request);
+  if (!parsed.ok()) {
+    call->Answer(parsed);
+  } else {
+    start(call);
+  }
+  return call;
+}
+
+// As Serve, for methods answered at once: `handle(request, &response)` returns the
+// call's status.
+template <typename Request, typename Response, typename Handle>
+grpc::ServerUnaryReactor* ServeNow(Core* core, const Raw* in, Raw* out, Handle handle) {
+  return Serve<Request, Response>(core, in, out, [&](UnaryCall<Request, Response>* call) {
+    call->Answer(handle(call->request, &call->response));
+  });
+}
+
 }  // namespace
 
-absl::StatusOr<SessionId> AuthenticateSecret(const Core& core,
-                                             absl::string_view secret) {
+absl::StatusOr<SessionId> AuthenticateSecret(const Core& core, absl::string_view secret) {
   if (absl::Status s = CheckSecretFormat(secret); !s.ok()) return s;
   return core.Authenticate(secret);
 }
 
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::CreateSession(
-    grpc::CallbackServerContext* context, const v1::CreateSessionRequest* request,
-    v1::CreateSessionResponse* response) {
-  absl::StatusOr<SessionArgs> args = ToSessionArgs(*request);
-  if (!args.ok()) return Finished(context, args.status());
-  absl::StatusOr<NewSession> session =
-      core_->CreateSession(std::move(args->client_name), args->ttl, context->peer());
-  if (!session.ok()) return Finished(context, session.status());
-  *response = ToCreateSessionResponse(*session);
-  return Finished(context, absl::OkStatus());
+    grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
+  return ServeNow<v1::CreateSessionRequest, v1::CreateSessionResponse>(
+      core_, in, out,
+      [&](const v1::CreateSessionRequest& request, v1::CreateSessionResponse* response) {
+        absl::StatusOr<SessionArgs> args = ToSessionArgs(request);
+        if (!args.ok()) return args.status();
+        absl::StatusOr<NewSession> session = core_->CreateSession(
+            std::move(args->client_name), args->ttl, context->peer());
+        if (!session.ok()) return session.status();
+        *response = ToCreateSessionResponse(*session);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::RefreshSession(
-    grpc::CallbackServerContext* context, const v1::RefreshSessionRequest* request,
-    v1::RefreshSessionResponse* response) {
-  absl::StatusOr<SessionId> session = AuthenticateSecret(*core_, request->session_secret());
-  if (!session.ok()) return Finished(context, session.status());
-  absl::StatusOr<absl::Time> expire = core_->Refresh(*session);
-  if (!expire.ok()) return Finished(context, expire.status());
-  *response = ToRefreshSessionResponse(*expire);
-  return Finished(context, absl::OkStatus());
+    grpc::CallbackServerContext* /*context*/, const Raw* in, Raw* out) {
+  return ServeNow<v1::RefreshSessionRequest, v1::RefreshSessionResponse>(
+      core_, in, out,
+      [&](const v1::RefreshSessionRequest& request,
+          v1::RefreshSessionResponse* response) {
+        absl::StatusOr<SessionId> session =
+            AuthenticateSecret(*core_, request.session_secret());
+        if (!session.ok()) return session.status();
+        absl::StatusOr<absl::Time> expire = core_->Refresh(*session);
+        if (!expire.ok()) return expire.status();
+        *response = ToRefreshSessionResponse(*expire);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::CloseSession(
-    grpc::CallbackServerContext* context, const v1::CloseSessionRequest* request,
-    v1::CloseSessionResponse* response) {
-  absl::StatusOr<SessionId> session = AuthenticateSecret(*core_, request->session_secret());
-  if (!session.ok()) return Finished(context, session.status());
-  absl::StatusOr<int32_t> released = core_->CloseSession(*session);
-  if (!released.ok()) return Finished(context, released.status());
-  response->set_released_count(*released);
-  return Finished(context, absl::OkStatus());
+    grpc::CallbackServerContext* /*context*/, const Raw* in, Raw* out) {
+  return ServeNow<v1::CloseSessionRequest, v1::CloseSessionResponse>(
+      core_, in, out,
+      [&](const v1::CloseSessionRequest& request, v1::CloseSessionResponse* response) {
+        absl::StatusOr<SessionId> session =
+            AuthenticateSecret(*core_, request.session_secret());
+        if (!session.ok()) return session.status();
+        absl::StatusOr<int32_t> released = core_->CloseSession(*session);
+        if (!released.ok()) return released.status();
+        response->set_released_count(*released);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::SetSemaphore(
-    grpc::CallbackServerContext* context, const v1::SetSemaphoreRequest* request,
-    v1::SetSemaphoreResponse* response) {
-  absl::StatusOr<SetArgs> args =
-      ToSetArgs(*request, clock_->Now(), FromCallDeadline(context->deadline()));
-  if (!args.ok()) return Finished(context, args.status());
-  absl::StatusOr<SessionId> session = AuthenticateSecret(*core_, request->session_secret());
-  if (!session.ok()) return Finished(context, session.status());
-  auto* reactor = new WaitReactor(core_);
-  const WaiterId waiter = core_->Set(
-      *session, *std::move(args), [reactor, response](absl::StatusOr<SetOutcome> outcome) {
-        if (outcome.ok()) *response = ToSetSemaphoreResponse(*outcome);
-        reactor->Answer(outcome.status());
+    grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
+  using Call = UnaryCall<v1::SetSemaphoreRequest, v1::SetSemaphoreResponse>;
+  return Serve<v1::SetSemaphoreRequest, v1::SetSemaphoreResponse>(
+      core_, in, out, [&](Call* call) {
+        absl::StatusOr<SetArgs> args = ToSetArgs(call->request, clock_->Now(),
+                                                 FromCallDeadline(context->deadline()));
+        if (!args.ok()) return call->Answer(args.status());
+        absl::StatusOr<SessionId> session =
+            AuthenticateSecret(*core_, call->request.session_secret());
+        if (!session.ok()) return call->Answer(session.status());
+        const WaiterId waiter = core_->Set(
+            *session, *std::move(args), [call](absl::StatusOr<SetOutcome> outcome) {
+              if (outcome.ok()) call->response = ToSetSemaphoreResponse(*outcome);
+              call->Answer(outcome.status());
+            });
+        if (waiter != 0) call->Queued(waiter);
       });
-  if (waiter != 0) reactor->Queued(waiter);
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::ClearSemaphore(
-    grpc::CallbackServerContext* context, const v1::ClearSemaphoreRequest* request,
-    v1::ClearSemaphoreResponse* response) {
-  absl::StatusOr<std::string> name = ToClearName(*request);
-  if (!name.ok()) return Finished(context, name.status());
-  absl::StatusOr<SessionId> session = AuthenticateSecret(*core_, request->session_secret());
-  if (!session.ok()) return Finished(context, session.status());
-  absl::StatusOr<int32_t> released = core_->Clear(*session, *name);
-  if (!released.ok()) return Finished(context, released.status());
-  response->set_released_permits(*released);
-  return Finished(context, absl::OkStatus());
+    grpc::CallbackServerContext* /*context*/, const Raw* in, Raw* out) {
+  return ServeNow<v1::ClearSemaphoreRequest, v1::ClearSemaphoreResponse>(
+      core_, in, out,
+      [&](const v1::ClearSemaphoreRequest& request,
+          v1::ClearSemaphoreResponse* response) {
+        absl::StatusOr<std::string> name = ToClearName(request);
+        if (!name.ok()) return name.status();
+        absl::StatusOr<SessionId> session =
+            AuthenticateSecret(*core_, request.session_secret());
+        if (!session.ok()) return session.status();
+        absl::StatusOr<int32_t> released = core_->Clear(*session, *name);
+        if (!released.ok()) return released.status();
+        response->set_released_permits(*released);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::TestSemaphore(
-    grpc::CallbackServerContext* context, const v1::TestSemaphoreRequest* request,
-    v1::TestSemaphoreResponse* response) {
-  absl::StatusOr<std::string> name = ToTestName(*request);
-  if (!name.ok()) return Finished(context, name.status());
-  *response->mutable_state() = ToSemaphoreState(core_->Test(*name));
-  return Finished(context, absl::OkStatus());
+    grpc::CallbackServerContext* /*context*/, const Raw* in, Raw* out) {
+  return ServeNow<v1::TestSemaphoreRequest, v1::TestSemaphoreResponse>(
+      core_, in, out,
+      [&](const v1::TestSemaphoreRequest& request, v1::TestSemaphoreResponse* response) {
+        absl::StatusOr<std::string> name = ToTestName(request);
+        if (!name.ok()) return name.status();
+        *response->mutable_state() = ToSemaphoreState(core_->Test(*name));
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::WaitSemaphoreClear(
-    grpc::CallbackServerContext* context, const v1::WaitSemaphoreClearRequest* request,
-    v1::WaitSemaphoreClearResponse* response) {
-  absl::StatusOr<WaitClearArgs> args =
-      ToWaitClearArgs(*request, clock_->Now(), FromCallDeadline(context->deadline()));
-  if (!args.ok()) return Finished(context, args.status());
-  absl::StatusOr<SessionId> session = AuthenticateSecret(*core_, request->session_secret());
-  if (!session.ok()) return Finished(context, session.status());
-  auto* reactor = new WaitReactor(core_);
-  const WaiterId waiter =
-      core_->WaitClear(*session, std::move(args->name), args->deadline,
-                       [reactor, response](absl::StatusOr<WaitClearOutcome> outcome) {
-                         if (outcome.ok()) *response = ToWaitSemaphoreClearResponse(*outcome);
-                         reactor->Answer(outcome.status());
-                       });
-  if (waiter != 0) reactor->Queued(waiter);
-  return reactor;
+    grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
+  using Call = UnaryCall<v1::WaitSemaphoreClearRequest, v1::WaitSemaphoreClearResponse>;
+  return Serve<v1::WaitSemaphoreClearRequest, v1::WaitSemaphoreClearResponse>(
+      core_, in, out, [&](Call* call) {
+        absl::StatusOr<WaitClearArgs> args = ToWaitClearArgs(
+            call->request, clock_->Now(), FromCallDeadline(context->deadline()));
+        if (!args.ok()) return call->Answer(args.status());
+        absl::StatusOr<SessionId> session =
+            AuthenticateSecret(*core_, call->request.session_secret());
+        if (!session.ok()) return call->Answer(session.status());
+        const WaiterId waiter =
+            core_->WaitClear(*session, std::move(args->name), args->deadline,
+                             [call](absl::StatusOr<WaitClearOutcome> outcome) {
+                               if (outcome.ok())
+                                 call->response = ToWaitSemaphoreClearResponse(*outcome);
+                               call->Answer(outcome.status());
+                             });
+        if (waiter != 0) call->Queued(waiter);
+      });
 }
 
-grpc::ServerUnaryReactor* SemaphoreServiceImpl::Ping(grpc::CallbackServerContext* context,
-                                                     const v1::PingRequest* /*request*/,
-                                                     v1::PingResponse* /*response*/) {
-  return Finished(context, absl::OkStatus());
+grpc::ServerUnaryReactor* SemaphoreServiceImpl::Ping(
+    grpc::CallbackServerContext* /*context*/, const Raw* in, Raw* out) {
+  return ServeNow<v1::PingRequest, v1::PingResponse>(
+      core_, in, out,
+      [](const v1::PingRequest&, v1::PingResponse*) { return absl::OkStatus(); });
 }
 
-grpc::ServerBidiReactor<v1::StreamSessionRequest, v1::StreamSessionResponse>*
-SemaphoreServiceImpl::StreamSession(grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<Raw, Raw>* SemaphoreServiceImpl::StreamSession(
+    grpc::CallbackServerContext* context) {
   return NewSessionStream(core_, clock_, context);
 }
 

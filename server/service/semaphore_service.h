@@ -1,9 +1,8 @@
 #ifndef SEMAPHORED_SERVER_SERVICE_SEMAPHORE_SERVICE_H_
 #define SEMAPHORED_SERVER_SERVICE_SEMAPHORE_SERVICE_H_
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "grpcpp/grpcpp.h"
 #include "semaphored/v1/semaphore.grpc.pb.h"
 #include "server/core/clock.h"
@@ -15,49 +14,58 @@ namespace semaphored::internal {
 // (CheckSecretFormat), unknown or belongs to a session that has ended.
 absl::StatusOr<SessionId> AuthenticateSecret(const Core& core, absl::string_view secret);
 
-// semaphored.v1.SemaphoreService on the gRPC callback API. It only converts requests
-// (convert.h) and delegates to the Core; every error goes through ToGrpcStatus.
+// The generated service with every method taking raw bytes, which the service
+// parses itself (wire.h) so that unparsable requests get a useful error.
+using SemaphoreServiceRawBase = v1::SemaphoreService::WithRawCallbackMethod_CreateSession<
+    v1::SemaphoreService::WithRawCallbackMethod_RefreshSession<
+        v1::SemaphoreService::WithRawCallbackMethod_CloseSession<
+            v1::SemaphoreService::WithRawCallbackMethod_SetSemaphore<
+                v1::SemaphoreService::WithRawCallbackMethod_ClearSemaphore<
+                    v1::SemaphoreService::WithRawCallbackMethod_TestSemaphore<
+                        v1::SemaphoreService::WithRawCallbackMethod_WaitSemaphoreClear<
+                            v1::SemaphoreService::WithRawCallbackMethod_Ping<
+                                v1::SemaphoreService::WithRawCallbackMethod_StreamSession<
+                                    v1::SemaphoreService::Service>>>>>>>>>;
+
+// semaphored.v1.SemaphoreService on the gRPC callback API. It only parses requests
+// (wire.h), converts them (convert.h) and delegates to the Core; every error goes
+// through ToGrpcStatus. A request that does not parse is answered INVALID_ARGUMENT
+// naming the bad field (UNAUTHENTICATED for a malformed session_secret).
 //
 // Every method that acts for a session resolves request.session_secret with
-// Core::Authenticate first (after the request's own fields are validated).
+// Core::Authenticate after the request's own fields are validated.
 // SetSemaphore and WaitSemaphoreClear wait without holding a gRPC thread: the core's
 // callback finishes the call; a cancelled call (client gone, deadline passed, server
 // stopping) cancels its queued waiter at once, and the call's deadline also bounds
 // the wait given to the core. StreamSession: see session_stream.h.
 //
 // Thread-safe; holds no state of its own beyond the pointers.
-class SemaphoreServiceImpl final : public v1::SemaphoreService::CallbackService {
+class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
  public:
   // `core` and `clock` (the core's clock) must outlive the service and every call
   // it serves.
   SemaphoreServiceImpl(Core* core, Clock* clock) : core_(core), clock_(clock) {}
 
+  using Raw = grpc::ByteBuffer;
   grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* context,
-                                          const v1::CreateSessionRequest* request,
-                                          v1::CreateSessionResponse* response) override;
+                                          const Raw* request, Raw* response) override;
   grpc::ServerUnaryReactor* RefreshSession(grpc::CallbackServerContext* context,
-                                           const v1::RefreshSessionRequest* request,
-                                           v1::RefreshSessionResponse* response) override;
+                                           const Raw* request, Raw* response) override;
   grpc::ServerUnaryReactor* CloseSession(grpc::CallbackServerContext* context,
-                                         const v1::CloseSessionRequest* request,
-                                         v1::CloseSessionResponse* response) override;
+                                         const Raw* request, Raw* response) override;
   grpc::ServerUnaryReactor* SetSemaphore(grpc::CallbackServerContext* context,
-                                         const v1::SetSemaphoreRequest* request,
-                                         v1::SetSemaphoreResponse* response) override;
+                                         const Raw* request, Raw* response) override;
   grpc::ServerUnaryReactor* ClearSemaphore(grpc::CallbackServerContext* context,
-                                           const v1::ClearSemaphoreRequest* request,
-                                           v1::ClearSemaphoreResponse* response) override;
+                                           const Raw* request, Raw* response) override;
   grpc::ServerUnaryReactor* TestSemaphore(grpc::CallbackServerContext* context,
-                                          const v1::TestSemaphoreRequest* request,
-                                          v1::TestSemaphoreResponse* response) override;
-  grpc::ServerUnaryReactor* WaitSemaphoreClear(
-      grpc::CallbackServerContext* context, const v1::WaitSemaphoreClearRequest* request,
-      v1::WaitSemaphoreClearResponse* response) override;
-  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context,
-                                 const v1::PingRequest* request,
-                                 v1::PingResponse* response) override;
-  grpc::ServerBidiReactor<v1::StreamSessionRequest, v1::StreamSessionResponse>*
-  StreamSession(grpc::CallbackServerContext* context) override;
+                                          const Raw* request, Raw* response) override;
+  grpc::ServerUnaryReactor* WaitSemaphoreClear(grpc::CallbackServerContext* context,
+                                               const Raw* request,
+                                               Raw* response) override;
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context, const Raw* request,
+                                 Raw* response) override;
+  grpc::ServerBidiReactor<Raw, Raw>* StreamSession(
+      grpc::CallbackServerContext* context) override;
 
  private:
   Core* const core_;

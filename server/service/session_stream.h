@@ -20,6 +20,10 @@ namespace semaphored::internal {
 //   command_id: the answer, or a CommandError. command_id must be nonzero (0 marks
 //   pushes) and unique among the stream's pending commands (INVALID_ARGUMENT).
 //   A session_secret inside a command may be empty or the stream's own.
+//   A command that does not parse (e.g. a name that is not UTF-8) is answered
+//   INVALID_ARGUMENT on its own; the other commands of its request still run. A
+//   request that is not a StreamSessionRequest at all finishes the stream with
+//   INVALID_ARGUMENT.
 // - set and wait_clear wait without blocking and are answered when the core answers.
 //   cancel answers the target command CANCELLED and then answers itself with an empty
 //   `ping` event (the proto has no dedicated answer); a target that is not pending
@@ -39,8 +43,10 @@ namespace semaphored::internal {
 // Lifetime: the reactor is reference-counted; gRPC's reference is dropped in OnDone,
 // and core callbacks or the session observer that arrive later find the stream
 // finished and drop their events. Never blocks a gRPC thread.
-grpc::ServerBidiReactor<v1::StreamSessionRequest, v1::StreamSessionResponse>*
-NewSessionStream(Core* core, Clock* clock, grpc::CallbackServerContext* context);
+// Messages are raw bytes (StreamSessionRequest in, StreamSessionResponse out), parsed
+// with ParseStreamRequest so that a malformed command is answered on its own.
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewSessionStream(
+    Core* core, Clock* clock, grpc::CallbackServerContext* context);
 
 }  // namespace semaphored::internal
 

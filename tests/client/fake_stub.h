@@ -224,7 +224,7 @@ class FakeStub final : public Stub {
 inline std::unique_ptr<Client> FakeClient(std::shared_ptr<FakeStub> stub,
                                           ClientOptions options = {}) {
   if (options.address.empty()) options.address = "fake:1";
-  options.call_timeout = kWait;
+  if (options.call_timeout == ClientOptions().call_timeout) options.call_timeout = kWait;
   auto connection =
       std::make_shared<Connection>(std::move(options), std::move(stub), ProcessLocalCore());
   RetryPolicy retry;

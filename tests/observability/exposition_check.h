@@ -5,7 +5,6 @@
 
 #include <cstdlib>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -36,11 +35,47 @@ inline std::string FamilyOf(const std::string& name, const Exposition& e) {
   return name;
 }
 
+inline bool IsNameChar(char c, bool first) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+         (!first && c >= '0' && c <= '9');
+}
+
+// Parses `{a="x",b="y"}` starting at text[*i] == '{'; adds the label names.
+inline bool ParseLabels(const std::string& text, size_t* i, std::set<std::string>* names) {
+  ++*i;  // '{'
+  while (true) {
+    const size_t start = *i;
+    while (*i < text.size() && IsNameChar(text[*i], *i == start) && text[*i] != ':') ++*i;
+    if (*i == start || *i + 1 >= text.size() || text[*i] != '=' || text[*i + 1] != '"') {
+      return false;
+    }
+    names->insert(text.substr(start, *i - start));
+    *i += 2;
+    while (*i < text.size() && text[*i] != '"') {
+      if (text[*i] == '\\') {
+        if (*i + 1 >= text.size() || std::string("\\\"n").find(text[*i + 1]) == std::string::npos) {
+          return false;
+        }
+        ++*i;
+      }
+      ++*i;
+    }
+    if (*i >= text.size()) return false;
+    ++*i;  // closing quote
+    if (*i < text.size() && text[*i] == ',') {
+      ++*i;
+      continue;
+    }
+    if (*i < text.size() && text[*i] == '}') {
+      ++*i;
+      return true;
+    }
+    return false;
+  }
+}
+
 inline Exposition ParseExposition(const std::string& text) {
   Exposition e;
-  static const std::regex kSample(
-      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([^ ]+)$)");
-  static const std::regex kLabel(R"(^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)\"$)");
   if (text.empty() || text.back() != '\n') e.error = "does not end with a newline";
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
@@ -65,38 +100,24 @@ inline Exposition ParseExposition(const std::string& text) {
       continue;
     }
     if (absl::StartsWith(l, "#")) continue;
-    std::smatch m;
-    if (!std::regex_match(l, m, kSample)) { fail("not a sample"); continue; }
-    const std::string name = m[1];
+    size_t i = 0;
+    while (i < l.size() && IsNameChar(l[i], i == 0)) ++i;
+    if (i == 0) { fail("no metric name"); continue; }
+    const std::string name = l.substr(0, i);
     if (e.types.count(FamilyOf(name, e)) == 0) fail("sample without TYPE");
-    if (m[2].matched) {
-      // Split on commas outside quotes.
-      std::string labels = m[3];
-      std::string current;
-      bool quoted = false, escaped = false;
-      std::vector<std::string> pairs;
-      for (char c : labels) {
-        if (escaped) { escaped = false; current += c; continue; }
-        if (c == '\\') { escaped = true; current += c; continue; }
-        if (c == '"') quoted = !quoted;
-        if (c == ',' && !quoted) { pairs.push_back(current); current.clear(); continue; }
-        current += c;
-      }
-      pairs.push_back(current);
-      for (const std::string& p : pairs) {
-        std::smatch lm;
-        if (!std::regex_match(p, lm, kLabel)) fail("bad label " + p);
-        else e.label_names.insert(lm[1]);
-      }
+    if (i < l.size() && l[i] == '{' && !ParseLabels(l, &i, &e.label_names)) {
+      fail("bad labels");
+      continue;
     }
-    const std::string value = m[4];
+    const std::string series = l.substr(0, i);
+    if (i >= l.size() || l[i] != ' ') { fail("no space before the value"); continue; }
+    const std::string value = l.substr(i + 1);
     double v = 0;
     if (value == "+Inf" || value == "-Inf" || value == "NaN") {
       v = value == "-Inf" ? -1e308 : 1e308;
-    } else if (!absl::SimpleAtod(value, &v)) {
+    } else if (value.find(' ') != std::string::npos || !absl::SimpleAtod(value, &v)) {
       fail("bad value");
     }
-    const std::string series = m[2].matched ? name + m[2].str() : name;
     if (e.samples.count(series) != 0) fail("duplicate series");
     e.samples[series] = v;
   }

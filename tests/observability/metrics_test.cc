@@ -29,6 +29,24 @@ Exposition Scrape(const Metrics& m) {
   return e;
 }
 
+// The checker the tests below rely on does reject malformed text.
+TEST(ExpositionCheckTest, RejectsMalformedText) {
+  const std::string ok = "# HELP a A.\n# TYPE a counter\na{x=\"1\\\"\"} 2\n";
+  EXPECT_EQ(ParseExposition(ok).error, "");
+  for (const std::string& bad : {
+           std::string("# HELP a A.\n# TYPE a counter\na 1"),      // no final newline
+           std::string("a 1\n"),                                     // no TYPE
+           std::string("# TYPE a counter\na 1\n"),                  // no HELP
+           std::string("# HELP a A.\n# TYPE a counter\na{x=1} 1\n"),  // unquoted label
+           std::string("# HELP a A.\n# TYPE a counter\na{x=\"\\q\"} 1\n"),  // bad escape
+           std::string("# HELP a A.\n# TYPE a counter\na one\n"),  // bad value
+           std::string("# HELP a A.\n# TYPE a counter\na 1\na 2\n"),  // duplicate
+       }) {
+    SCOPED_TRACE(bad);
+    EXPECT_NE(ParseExposition(bad).error, "");
+  }
+}
+
 TEST(MetricsTest, EveryFamilyHasHelpAndTheRightType) {
   Metrics m;
   const Exposition e = Scrape(m);

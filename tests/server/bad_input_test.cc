@@ -43,7 +43,9 @@ std::vector<BadCall> NameCases(const std::string& what, const std::string& name,
                                const std::string& message) {
   return {
       {"SetSemaphore: " + what,
-       [name](Stub& stub, const TestSession& s) { return CallSet(stub, SetRequest(s, name)); },
+       [name](Stub& stub, const TestSession& s) {
+         return CallSet(stub, SetRequest(s, name));
+       },
        Code::INVALID_ARGUMENT, message},
       {"ClearSemaphore: " + what,
        [name](Stub& stub, const TestSession& s) {
@@ -110,7 +112,9 @@ std::vector<BadCall> SecretCases(const std::string& what, const std::string& sec
        },
        code, message},
       {"SetSemaphore: " + what,
-       [bad](Stub& stub, const TestSession&) { return CallSet(stub, SetRequest(bad, "n")); },
+       [bad](Stub& stub, const TestSession&) {
+         return CallSet(stub, SetRequest(bad, "n"));
+       },
        code, message},
       {"ClearSemaphore: " + what,
        [secret](Stub& stub, const TestSession&) {
@@ -144,32 +148,36 @@ std::vector<BadCall> AllCases(const std::string& expired_secret,
   append(NameCases("invalid UTF-8", "bad\xff", "UTF-8"));
   append(NameCases("control character", "bell\a", "control character"));
   append(NameCases("'$' name", "$local", "'$'"));
-  cases.push_back(SetCase("zero permits", [](auto& r) { r.set_permits(0); },
-                          Code::INVALID_ARGUMENT, "permits 0"));
-  cases.push_back(SetCase("negative permits", [](auto& r) { r.set_permits(-7); },
-                          Code::INVALID_ARGUMENT, "permits -7"));
-  cases.push_back(SetCase("permits over the limit",
-                          [](auto& r) {
-                            r.set_limit(2);
-                            r.set_permits(3);
-                          },
-                          Code::INVALID_ARGUMENT, "limit 2"));
-  cases.push_back(SetCase("limit over the maximum", [](auto& r) { r.set_limit(2'000'000); },
-                          Code::INVALID_ARGUMENT, "limit 2000000"));
-  cases.push_back(SetCase("zero limit", [](auto& r) { r.set_limit(0); },
-                          Code::INVALID_ARGUMENT, "limit 0"));
-  cases.push_back(SetCase("negative timeout",
-                          [](auto& r) { *r.mutable_timeout() = Seconds(-5); },
-                          Code::INVALID_ARGUMENT, "timeout -5s"));
-  cases.push_back(SetCase("oversize timeout",
-                          [](auto& r) { *r.mutable_timeout() = Seconds(25 * 3600); },
-                          Code::INVALID_ARGUMENT, "timeout 25h"));
-  cases.push_back(SetCase("invalid timeout",
-                          [](auto& r) { *r.mutable_timeout() = Seconds(1, -1); },
-                          Code::INVALID_ARGUMENT, "opposite signs"));
-  cases.push_back(SetCase("oversized message",
-                          [](auto& r) { r.set_name(std::string(200 * 1024, 'o')); },
-                          Code::RESOURCE_EXHAUSTED, ""));
+  cases.push_back(SetCase(
+      "zero permits", [](auto& r) { r.set_permits(0); }, Code::INVALID_ARGUMENT,
+      "permits 0"));
+  cases.push_back(SetCase(
+      "negative permits", [](auto& r) { r.set_permits(-7); }, Code::INVALID_ARGUMENT,
+      "permits -7"));
+  cases.push_back(SetCase(
+      "permits over the limit",
+      [](auto& r) {
+        r.set_limit(2);
+        r.set_permits(3);
+      },
+      Code::INVALID_ARGUMENT, "limit 2"));
+  cases.push_back(SetCase(
+      "limit over the maximum", [](auto& r) { r.set_limit(2'000'000); },
+      Code::INVALID_ARGUMENT, "limit 2000000"));
+  cases.push_back(SetCase(
+      "zero limit", [](auto& r) { r.set_limit(0); }, Code::INVALID_ARGUMENT, "limit 0"));
+  cases.push_back(SetCase(
+      "negative timeout", [](auto& r) { *r.mutable_timeout() = Seconds(-5); },
+      Code::INVALID_ARGUMENT, "timeout -5s"));
+  cases.push_back(SetCase(
+      "oversize timeout", [](auto& r) { *r.mutable_timeout() = Seconds(25 * 3600); },
+      Code::INVALID_ARGUMENT, "timeout 25h"));
+  cases.push_back(SetCase(
+      "invalid timeout", [](auto& r) { *r.mutable_timeout() = Seconds(1, -1); },
+      Code::INVALID_ARGUMENT, "opposite signs"));
+  cases.push_back(SetCase(
+      "oversized message", [](auto& r) { r.set_name(std::string(200 * 1024, 'o')); },
+      Code::RESOURCE_EXHAUSTED, ""));
   cases.push_back({"WaitSemaphoreClear: negative timeout",
                    [](Stub& stub, const TestSession& s) {
                      v1::WaitSemaphoreClearRequest request;
@@ -219,7 +227,8 @@ TEST(BadInputTest, EveryRpcRejectsBadInputAndTheServerKeepsServing) {
   const TestSession bad_session = OpenSession(*bad_client, "bad");
   const TestSession good_session = OpenSession(*good_client, "good");
 
-  const TestSession expired = OpenSession(*bad_client, "expired", absl::Milliseconds(150));
+  const TestSession expired =
+      OpenSession(*bad_client, "expired", absl::Milliseconds(150));
   const TestSession closed = OpenSession(*bad_client, "closed");
   v1::CloseSessionRequest close;
   close.set_session_secret(closed.secret);

@@ -139,7 +139,8 @@ TEST(ConvertTest, SetRejectsBadPermitsAndLimits) {
       {"negative limit", -1, std::nullopt, "limit -1"},
       {"limit over max", kMaxLimit + 1, std::nullopt, "limit 1000001"},
       {"min int limit", INT32_MIN, 1, "limit -2147483648"},
-      {"permits over limit", 2, 3, "permits 3 for semaphore \"s\" is more than its limit 2"},
+      {"permits over limit", 2, 3,
+       "permits 3 for semaphore \"s\" is more than its limit 2"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.label);
@@ -224,8 +225,8 @@ TEST(ConvertTest, WaitDeadlinesCombineTimeoutAndCallDeadline) {
       {"timeout first", Dur(1), false, kNow + absl::Seconds(5), kNow + absl::Seconds(1)},
       {"indefinitely", std::nullopt, true, inf, inf},
       {"indefinitely ignores the timeout", Dur(3), true, inf, inf},
-      {"indefinitely within a call deadline", std::nullopt, true,
-       kNow + absl::Seconds(2), kNow + absl::Seconds(2)},
+      {"indefinitely within a call deadline", std::nullopt, true, kNow + absl::Seconds(2),
+       kNow + absl::Seconds(2)},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.label);
@@ -271,7 +272,8 @@ TEST(ConvertTest, ToGrpcStatusKeepsCodeAndMessage) {
     EXPECT_EQ(static_cast<int>(got.error_code()), code);
     EXPECT_EQ(got.error_message(), "what happened");
   }
-  const grpc::Status odd = ToGrpcStatus(absl::Status(static_cast<absl::StatusCode>(42), "x"));
+  const grpc::Status odd =
+      ToGrpcStatus(absl::Status(static_cast<absl::StatusCode>(42), "x"));
   EXPECT_EQ(odd.error_code(), grpc::StatusCode::UNKNOWN);
 }
 

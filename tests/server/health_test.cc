@@ -89,7 +89,8 @@ TEST_F(HealthTest, WatchOfAnUnknownServiceSaysSoAndStaysOpen) {
   while (reader->Read(&response)) {
     EXPECT_EQ(response.status(), HealthCheckResponse::SERVICE_UNKNOWN);
   }
-  EXPECT_THAT(reader->Finish(), GrpcIs(Code::UNAVAILABLE, ::testing::HasSubstr("shutting down")));
+  EXPECT_THAT(reader->Finish(),
+              GrpcIs(Code::UNAVAILABLE, ::testing::HasSubstr("shutting down")));
 }
 
 TEST_F(HealthTest, ShutdownEndsWatchesAndCompletes) {

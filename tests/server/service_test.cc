@@ -22,7 +22,8 @@ class ServiceTest : public ::testing::Test {
   TestServer server_;
   std::unique_ptr<v1::SemaphoreService::Stub> stub_ = server_.NewStub();
 
-  grpc::Status Set(const v1::SetSemaphoreRequest& request, v1::SetSemaphoreResponse* out) {
+  grpc::Status Set(const v1::SetSemaphoreRequest& request,
+                   v1::SetSemaphoreResponse* out) {
     return stub_->SetSemaphore(Ctx().get(), request, out);
   }
   grpc::Status Clear(const TestSession& session, const std::string& name,
@@ -83,7 +84,8 @@ TEST_F(ServiceTest, SessionCreateRefreshClose) {
   ASSERT_TRUE(stub_->CloseSession(Ctx().get(), close, &closed).ok());
   EXPECT_EQ(closed.released_count(), 2);
   EXPECT_FALSE(Test("a").set());
-  EXPECT_THAT(Refresh(session.secret), GrpcIs(Code::UNAUTHENTICATED, HasSubstr("closed")));
+  EXPECT_THAT(Refresh(session.secret),
+              GrpcIs(Code::UNAUTHENTICATED, HasSubstr("closed")));
   EXPECT_THAT(stub_->CloseSession(Ctx().get(), close, &closed),
               GrpcIs(Code::UNAUTHENTICATED, HasSubstr("closed")));
 }
@@ -210,8 +212,8 @@ TEST_F(ServiceTest, CallDeadlineTakesTheWaiterOutOfTheQueue) {
   v1::SetSemaphoreRequest request = SetRequest(b, "x");
   request.set_wait_indefinitely(true);
   v1::SetSemaphoreResponse response;
-  grpc::Status status = stub_->SetSemaphore(Ctx(absl::Milliseconds(300)).get(), request,
-                                            &response);
+  grpc::Status status =
+      stub_->SetSemaphore(Ctx(absl::Milliseconds(300)).get(), request, &response);
   EXPECT_THAT(status, GrpcIs(Code::DEADLINE_EXCEEDED));
   ASSERT_TRUE(server_.AwaitWaiters("x", 0));
   // The release does not go to the departed waiter.
@@ -240,9 +242,9 @@ TEST_F(ServiceTest, ClearingAnotherSessionsSemaphoreIsDeniedNamingTheHolder) {
   TestSession a = OpenSession(*stub_, "alpha");
   TestSession b = OpenSession(*stub_, "beta");
   MustSet(a, "x");
-  EXPECT_THAT(Clear(b, "x"), GrpcIs(Code::PERMISSION_DENIED,
-                                    AllOf(HasSubstr(a.id), HasSubstr("alpha"),
-                                          HasSubstr("\"x\""))));
+  EXPECT_THAT(Clear(b, "x"),
+              GrpcIs(Code::PERMISSION_DENIED,
+                     AllOf(HasSubstr(a.id), HasSubstr("alpha"), HasSubstr("\"x\""))));
   EXPECT_TRUE(Test("x").set());
 }
 
@@ -365,7 +367,8 @@ TEST_F(ServiceTest, DrainWakesWaitersAndRefusesNewWork) {
   ASSERT_TRUE(server_.AwaitWaiters("x", 1));
   server_.server().Drain();
   ASSERT_TRUE(call.Await());
-  EXPECT_THAT(call.status, GrpcIs(Code::UNAVAILABLE, HasSubstr("server is shutting down")));
+  EXPECT_THAT(call.status,
+              GrpcIs(Code::UNAVAILABLE, HasSubstr("server is shutting down")));
   v1::CreateSessionResponse created;
   EXPECT_THAT(stub_->CreateSession(Ctx().get(), v1::CreateSessionRequest(), &created),
               GrpcIs(Code::UNAVAILABLE, HasSubstr("shutting down")));

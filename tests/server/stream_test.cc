@@ -57,8 +57,8 @@ class StreamClient {
 
  private:
   std::unique_ptr<grpc::ClientContext> context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::StreamSessionRequest,
-                                           v1::StreamSessionResponse>>
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::StreamSessionRequest, v1::StreamSessionResponse>>
       stream_;
 };
 
@@ -98,7 +98,8 @@ class StreamTest : public ::testing::Test {
   }
   void MustSet(const TestSession& session, const std::string& name) {
     v1::SetSemaphoreResponse response;
-    ASSERT_TRUE(stub_->SetSemaphore(Ctx().get(), SetRequest(session, name), &response).ok());
+    ASSERT_TRUE(
+        stub_->SetSemaphore(Ctx().get(), SetRequest(session, name), &response).ok());
     ASSERT_TRUE(response.acquired());
   }
 };
@@ -328,7 +329,8 @@ TEST_F(StreamTest, FirstMessageMustCarryAValidSecret) {
     v1::StreamSessionRequest request;
     Add(request, 1)->mutable_ping();
     stream.Send(request);
-    EXPECT_THAT(stream.Finish(), GrpcIs(Code::INVALID_ARGUMENT, HasSubstr("session_secret")));
+    EXPECT_THAT(stream.Finish(),
+                GrpcIs(Code::INVALID_ARGUMENT, HasSubstr("session_secret")));
   }
   for (const std::string& secret :
        {std::string("forged"), std::string("0123456789abcdef0123456789abcdef")}) {
@@ -350,7 +352,8 @@ TEST_F(StreamTest, ADifferentSecretLaterEndsTheStream) {
   Add(request, 2)->mutable_ping();
   ASSERT_TRUE(stream->Send(request));
   std::vector<Event> rest;
-  EXPECT_THAT(stream->Finish(&rest), GrpcIs(Code::INVALID_ARGUMENT, HasSubstr("differs")));
+  EXPECT_THAT(stream->Finish(&rest),
+              GrpcIs(Code::INVALID_ARGUMENT, HasSubstr("differs")));
   // The stream's own session ended with it; the other is untouched.
   v1::RefreshSessionRequest refresh;
   v1::RefreshSessionResponse refreshed;
@@ -370,23 +373,25 @@ TEST_F(StreamTest, BadCommandsGetErrorAnswersAndTheStreamGoesOn) {
   v1::SessionCommand* wait = Add(request, 9);
   wait->mutable_set()->set_name("held");
   wait->mutable_set()->set_wait_indefinitely(true);
-  Add(request, 9)->mutable_ping();      // duplicate of a pending id
-  Add(request, 0)->mutable_ping();      // id 0 is reserved
-  Add(request, 20);                     // no operation
+  Add(request, 9)->mutable_ping();  // duplicate of a pending id
+  Add(request, 0)->mutable_ping();  // id 0 is reserved
+  Add(request, 20);                 // no operation
   Add(request, 21)->mutable_set()->set_name("p");
   request.mutable_commands(4)->mutable_set()->set_permits(0);
   Add(request, 22)->mutable_clear()->set_name("held");  // another session's
   v1::SessionCommand* foreign = Add(request, 23);
   foreign->mutable_clear()->set_name("x");
   foreign->mutable_clear()->set_session_secret(holder.secret);
+  Add(request, 25)->mutable_test()->set_name("not UTF-8 \xff");
   Add(request, 24)->mutable_ping();
   ASSERT_TRUE(stream->Send(request));
-  std::vector<Event> events = stream->ReadEvents(7);
-  ASSERT_EQ(events.size(), 7u);
+  std::vector<Event> events = stream->ReadEvents(8);
+  ASSERT_EQ(events.size(), 8u);
   const std::vector<std::pair<uint64_t, Code>> want = {
-      {9, Code::INVALID_ARGUMENT},  {0, Code::INVALID_ARGUMENT},
-      {20, Code::INVALID_ARGUMENT}, {21, Code::INVALID_ARGUMENT},
-      {22, Code::PERMISSION_DENIED}, {23, Code::INVALID_ARGUMENT}};
+      {9, Code::INVALID_ARGUMENT},   {0, Code::INVALID_ARGUMENT},
+      {20, Code::INVALID_ARGUMENT},  {21, Code::INVALID_ARGUMENT},
+      {22, Code::PERMISSION_DENIED}, {23, Code::INVALID_ARGUMENT},
+      {25, Code::INVALID_ARGUMENT}};
   for (size_t i = 0; i < want.size(); ++i) {
     SCOPED_TRACE(i);
     EXPECT_EQ(events[i].command_id(), want[i].first);
@@ -394,8 +399,9 @@ TEST_F(StreamTest, BadCommandsGetErrorAnswersAndTheStreamGoesOn) {
         << events[i].error().message();
     EXPECT_FALSE(events[i].error().message().empty());
   }
-  EXPECT_EQ(events[6].command_id(), 24u);
-  EXPECT_TRUE(events[6].has_ping());
+  EXPECT_THAT(events[6].error().message(), HasSubstr("not valid UTF-8"));
+  EXPECT_EQ(events[7].command_id(), 24u);
+  EXPECT_TRUE(events[7].has_ping());
   EXPECT_EQ(Test("held").waiter_count(), 1);  // command 9 still waits
 }
 

@@ -5,16 +5,16 @@
 // helpers for the service tests. Every RPC made through these helpers has a deadline.
 
 #include <chrono>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "grpcpp/grpcpp.h"
 #include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "semaphored/v1/semaphore.grpc.pb.h"
 #include "server/server.h"
@@ -72,8 +72,8 @@ class TestServer {
     args.SetMaxReceiveMessageSize(16 * 1024 * 1024);
     // Distinct channels must not share one connection.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    return grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(),
-                                     args);
+    return grpc::CreateCustomChannel(server_->address(),
+                                     grpc::InsecureChannelCredentials(), args);
   }
   std::unique_ptr<v1::SemaphoreService::Stub> NewStub() const {
     return v1::SemaphoreService::NewStub(NewChannel());

@@ -138,6 +138,7 @@ expect_eq "second session's try: holder" \
   "$(json_get "${work}/other_set.json" state.holders.0.sessionId)" "${session_id}"
 call_fails semaphored.v1.SemaphoreService/ClearSemaphore \
   "{\"session_secret\": \"${other}\", \"name\": \"${sem}\"}" permission_denied 7
+cat "${work}/err.json"
 grep -qF "${sem}" "${work}/err.json" || fail "PERMISSION_DENIED does not name ${sem}"
 
 echo "--- the owner clears it"

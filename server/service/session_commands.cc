@@ -1,0 +1,280 @@
+// The StreamSession reactor's request and command handling (see session_stream.h).
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/service/semaphore_service.h"
+#include "server/service/session_stream_reactor.h"
+
+namespace semaphored::internal {
+
+// --- Requests and commands ---
+
+void SessionStream::HandleRequest(const ParsedStreamRequest& parsed) {
+  const Request& request = parsed.request;
+  bool authenticated;
+  std::string secret;
+  {
+    absl::MutexLock lock(&mu_);
+    authenticated = authenticated_;
+    secret = secret_;
+  }
+  if (!authenticated) {
+    if (!AuthenticateFirst(parsed)) return;
+  } else if (!parsed.secret_error.ok() ||
+             (!request.session_secret().empty() && request.session_secret() != secret)) {
+    EndStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                           "session_secret differs from the one this stream started "
+                           "with: one stream serves one session"));
+    return;
+  }
+  for (int i = 0; i < request.commands_size(); ++i) {
+    auto bad = parsed.command_errors.find(i);
+    if (bad == parsed.command_errors.end()) {
+      HandleCommand(request.commands(i));
+    } else {
+      Push(ErrorEvent(request.commands(i).command_id(), bad->second));
+    }
+  }
+}
+
+bool SessionStream::AuthenticateFirst(const ParsedStreamRequest& parsed) {
+  const Request& request = parsed.request;
+  if (!parsed.secret_error.ok()) {
+    EndStream(ToGrpcStatus(parsed.secret_error));
+    return false;
+  }
+  if (request.session_secret().empty()) {
+    EndStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                           "the first StreamSessionRequest must carry session_secret "
+                           "(from CreateSession)"));
+    return false;
+  }
+  absl::StatusOr<SessionId> session =
+      AuthenticateSecret(*core_, request.session_secret());
+  if (!session.ok()) {
+    EndStream(ToGrpcStatus(session.status()));
+    return false;
+  }
+  bool ended_meanwhile;
+  {
+    absl::MutexLock lock(&mu_);
+    authenticated_ = true;
+    session_id_ = *session;
+    secret_ = request.session_secret();
+    ended_meanwhile = stream_ended_;
+  }
+  if (ended_meanwhile) {
+    // The call was cancelled while we authenticated: the session ends with it.
+    core_->CloseSession(*session).IgnoreError();
+    return false;
+  }
+  absl::Status observed =
+      core_->SetObserver(*session, std::make_shared<StreamObserver>(weak_from_this()));
+  if (!observed.ok()) {
+    EndStream(ToGrpcStatus(observed));
+    return false;
+  }
+  return true;
+}
+
+absl::Status SessionStream::CheckCommandSecret(absl::string_view secret) const {
+  absl::MutexLock lock(&mu_);
+  if (secret.empty() || secret == secret_) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "the command's session_secret differs from the stream's: leave it empty on a "
+      "stream");
+}
+
+void SessionStream::HandleCommand(const v1::SessionCommand& command) {
+  const uint64_t id = command.command_id();
+  if (id == 0) {
+    Push(ErrorEvent(0, absl::InvalidArgumentError(
+                           "command_id must be nonzero: 0 marks server pushes")));
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (pending_.contains(id)) {
+      PushLocked(ErrorEvent(id, absl::InvalidArgumentError(absl::StrCat(
+                                    "command_id ", id,
+                                    " is already used by a pending command: use a "
+                                    "new id for each command"))));
+      return;
+    }
+  }
+  v1::SessionEvent event;
+  event.set_command_id(id);
+  switch (command.command_case()) {
+    case v1::SessionCommand::kRefresh: {
+      absl::Status s = CheckCommandSecret(command.refresh().session_secret());
+      absl::StatusOr<absl::Time> expire = s.ok() ? core_->Refresh(session()) : s;
+      if (!expire.ok()) return Push(ErrorEvent(id, expire.status()));
+      *event.mutable_refresh() = ToRefreshSessionResponse(*expire);
+      return Push(std::move(event));
+    }
+    case v1::SessionCommand::kSet:
+      return HandleSet(id, command.set());
+    case v1::SessionCommand::kClear: {
+      absl::Status s = CheckCommandSecret(command.clear().session_secret());
+      absl::StatusOr<std::string> name = ToClearName(command.clear());
+      if (s.ok()) s = name.status();
+      absl::StatusOr<int32_t> released = s.ok() ? core_->Clear(session(), *name) : s;
+      if (!released.ok()) return Push(ErrorEvent(id, released.status()));
+      event.mutable_clear()->set_released_permits(*released);
+      return Push(std::move(event));
+    }
+    case v1::SessionCommand::kTest: {
+      absl::StatusOr<std::string> name = ToTestName(command.test());
+      if (!name.ok()) return Push(ErrorEvent(id, name.status()));
+      *event.mutable_test()->mutable_state() = ToSemaphoreState(core_->Test(*name));
+      return Push(std::move(event));
+    }
+    case v1::SessionCommand::kWaitClear:
+      return HandleWaitClear(id, command.wait_clear());
+    case v1::SessionCommand::kCancel:
+      return HandleCancel(id, command.cancel().target_command_id());
+    case v1::SessionCommand::kPing:
+      event.mutable_ping();
+      return Push(std::move(event));
+    case v1::SessionCommand::kClose: {
+      absl::Status s = CheckCommandSecret(command.close().session_secret());
+      if (!s.ok()) return Push(ErrorEvent(id, s));
+      return HandleClose(id);
+    }
+    case v1::SessionCommand::COMMAND_NOT_SET:
+      break;
+  }
+  Push(ErrorEvent(id, absl::InvalidArgumentError(
+                          absl::StrCat("command ", id,
+                                       " names no operation (or one this server "
+                                       "does not know): set exactly one"))));
+}
+
+uint64_t SessionStream::AddPending(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  if (pending_.size() >= kMaxPendingCommands) {
+    PushLocked(ErrorEvent(id, absl::ResourceExhaustedError(absl::StrCat(
+                                  "this stream already has ", pending_.size(),
+                                  " waiting commands: wait for some to finish"))));
+    return 0;
+  }
+  const uint64_t seq = ++last_seq_;
+  pending_[id] = PendingCommand{seq, 0};
+  return seq;
+}
+
+void SessionStream::SetPendingWaiter(uint64_t id, uint64_t seq, WaiterId waiter) {
+  bool cancel = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end() || it->second.seq != seq) return;  // answered already
+    it->second.waiter = waiter;
+    cancel = stream_ended_;
+  }
+  if (cancel) core_->Cancel(waiter);
+}
+
+void SessionStream::Complete(uint64_t id, uint64_t seq, v1::SessionEvent event) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end() || it->second.seq != seq) return;
+    pending_.erase(it);
+    PushLocked(std::move(event));
+  }
+  Pump();
+}
+
+void SessionStream::HandleSet(uint64_t id, const v1::SetSemaphoreRequest& request) {
+  absl::Status s = CheckCommandSecret(request.session_secret());
+  absl::StatusOr<SetArgs> args = ToSetArgs(request, clock_->Now(), call_deadline_);
+  if (s.ok()) s = args.status();
+  if (!s.ok()) return Push(ErrorEvent(id, s));
+  const uint64_t seq = AddPending(id);
+  if (seq == 0) return;
+  const WaiterId waiter =
+      core_->Set(session(), *std::move(args),
+                 [weak = weak_from_this(), id, seq](absl::StatusOr<SetOutcome> outcome) {
+                   std::shared_ptr<SessionStream> stream = weak.lock();
+                   if (stream == nullptr) return;
+                   if (!outcome.ok())
+                     return stream->Complete(id, seq, ErrorEvent(id, outcome.status()));
+                   v1::SessionEvent event;
+                   event.set_command_id(id);
+                   *event.mutable_set() = ToSetSemaphoreResponse(*outcome);
+                   stream->Complete(id, seq, std::move(event));
+                 });
+  if (waiter != 0) SetPendingWaiter(id, seq, waiter);
+}
+
+void SessionStream::HandleWaitClear(uint64_t id,
+                                    const v1::WaitSemaphoreClearRequest& request) {
+  absl::Status s = CheckCommandSecret(request.session_secret());
+  absl::StatusOr<WaitClearArgs> args =
+      ToWaitClearArgs(request, clock_->Now(), call_deadline_);
+  if (s.ok()) s = args.status();
+  if (!s.ok()) return Push(ErrorEvent(id, s));
+  const uint64_t seq = AddPending(id);
+  if (seq == 0) return;
+  const WaiterId waiter = core_->WaitClear(
+      session(), std::move(args->name), args->deadline,
+      [weak = weak_from_this(), id, seq](absl::StatusOr<WaitClearOutcome> outcome) {
+        std::shared_ptr<SessionStream> stream = weak.lock();
+        if (stream == nullptr) return;
+        if (!outcome.ok())
+          return stream->Complete(id, seq, ErrorEvent(id, outcome.status()));
+        v1::SessionEvent event;
+        event.set_command_id(id);
+        *event.mutable_wait_clear() = ToWaitSemaphoreClearResponse(*outcome);
+        stream->Complete(id, seq, std::move(event));
+      });
+  if (waiter != 0) SetPendingWaiter(id, seq, waiter);
+}
+
+void SessionStream::HandleCancel(uint64_t id, uint64_t target) {
+  WaiterId waiter = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(target);
+    if (it != pending_.end()) waiter = it->second.waiter;
+  }
+  if (waiter == 0) {
+    return Push(ErrorEvent(
+        id, absl::NotFoundError(absl::StrCat("command ", target,
+                                             " is not pending on this stream (it may "
+                                             "have been answered already)"))));
+  }
+  // The target's callback answers it CANCELLED, before the acknowledgement below.
+  core_->Cancel(waiter);
+  v1::SessionEvent event;
+  event.set_command_id(id);
+  event.mutable_ping();
+  Push(std::move(event));
+}
+
+void SessionStream::HandleClose(uint64_t id) {
+  {
+    absl::MutexLock lock(&mu_);
+    holding_ended_ = true;
+  }
+  absl::StatusOr<int32_t> released = core_->CloseSession(session());
+  v1::SessionEvent event =
+      released.ok() ? v1::SessionEvent() : ErrorEvent(id, released.status());
+  if (released.ok()) {
+    event.set_command_id(id);
+    event.mutable_close()->set_released_count(*released);
+  }
+  absl::MutexLock lock(&mu_);
+  holding_ended_ = false;
+  PushLocked(std::move(event));
+  if (held_ended_.has_value()) {
+    PushLocked(*std::move(held_ended_));
+    held_ended_.reset();
+  }
+}
+
+}  // namespace semaphored::internal

@@ -1,0 +1,190 @@
+#ifndef SEMAPHORED_SERVER_SERVICE_SESSION_STREAM_REACTOR_H_
+#define SEMAPHORED_SERVER_SERVICE_SESSION_STREAM_REACTOR_H_
+
+// The StreamSession reactor's class, shared by session_stream.cc (gRPC reactions,
+// writing, the stream's end, session events) and session_commands.cc (requests and
+// commands). Private to the service: use NewSessionStream (session_stream.h).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "semaphored/v1/semaphore.pb.h"
+#include "server/core/clock.h"
+#include "server/core/core.h"
+#include "server/service/convert.h"
+#include "server/service/wire.h"
+
+namespace semaphored::internal {
+
+// See session_stream.h for the protocol. Reference-counted: self_ is gRPC's
+// reference, dropped in OnDone; core callbacks and the observer hold weak references.
+//
+// Locking: mu_ guards the state; it is never held while calling the core (whose
+// callbacks may run inline and take mu_) nor while starting a gRPC operation (whose
+// reaction may run inline).
+class SessionStream final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+      public std::enable_shared_from_this<SessionStream> {
+ public:
+  using Raw = grpc::ByteBuffer;
+  using Request = v1::StreamSessionRequest;
+  using Response = v1::StreamSessionResponse;
+
+  // At most this many events go into one StreamSessionResponse (keeps each message
+  // far below the client's default 4 MiB receive limit).
+  static constexpr int kMaxEventsPerWrite = 512;
+  // Reading pauses while this many events wait to be written.
+  static constexpr int kMaxBacklogEvents = 4096;
+  // Waiting commands one stream may have at a time.
+  static constexpr size_t kMaxPendingCommands = 100'000;
+
+  SessionStream(Core* core, Clock* clock, absl::Time call_deadline)
+      : core_(core), clock_(clock), call_deadline_(call_deadline) {}
+
+  // Takes gRPC's reference and starts reading. Call once, right after construction.
+  void Start() ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      absl::MutexLock lock(&mu_);
+      self_ = shared_from_this();
+    }
+    Pump();
+  }
+
+  void OnReadDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnCancel() override ABSL_LOCKS_EXCLUDED(mu_) {
+    EndStream(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was cancelled"));
+  }
+  void OnDone() override ABSL_LOCKS_EXCLUDED(mu_) {
+    std::shared_ptr<SessionStream> me;
+    absl::MutexLock lock(&mu_);
+    me = std::move(self_);  // may destroy *this when `me` goes out of scope
+  }
+
+  // From the session observer (any thread).
+  void SessionEnded(const absl::Status& reason) ABSL_LOCKS_EXCLUDED(mu_);
+  void Revoked(const std::string& name, uint64_t token, const std::string& reason)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  static v1::SessionEvent ErrorEvent(uint64_t command_id, const absl::Status& status) {
+    v1::SessionEvent event;
+    event.set_command_id(command_id);
+    *event.mutable_error() = ToCommandError(status);
+    return event;
+  }
+
+  struct PendingCommand {
+    uint64_t seq = 0;     // tells a reused command_id from the original
+    WaiterId waiter = 0;  // 0 until Set/WaitClear returns
+  };
+
+  void HandleRequest(const ParsedStreamRequest& parsed) ABSL_LOCKS_EXCLUDED(mu_);
+  bool AuthenticateFirst(const ParsedStreamRequest& parsed) ABSL_LOCKS_EXCLUDED(mu_);
+  void HandleCommand(const v1::SessionCommand& command) ABSL_LOCKS_EXCLUDED(mu_);
+  void HandleSet(uint64_t id, const v1::SetSemaphoreRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void HandleWaitClear(uint64_t id, const v1::WaitSemaphoreClearRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void HandleCancel(uint64_t id, uint64_t target) ABSL_LOCKS_EXCLUDED(mu_);
+  void HandleClose(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status CheckCommandSecret(absl::string_view secret) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  SessionId session() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return session_id_;
+  }
+
+  // Registers a waiting command; returns its sequence number.
+  uint64_t AddPending(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Records the core's waiter id of a pending command (cancelling it if the stream
+  // has ended meanwhile).
+  void SetPendingWaiter(uint64_t id, uint64_t seq, WaiterId waiter)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The core's answer to a pending command; dropped when no longer pending.
+  void Complete(uint64_t id, uint64_t seq, v1::SessionEvent event)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues an event (answer or push) for writing.
+  void Push(v1::SessionEvent event) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    PushLocked(std::move(event));
+  }
+  void PushLocked(v1::SessionEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || broken_) return;
+    *out_.add_events() = std::move(event);
+  }
+  // The client side of the stream has ended (or broke the protocol): cancels the
+  // pending waits, closes the session and finishes with `status` once the remaining
+  // events are written. Idempotent.
+  void EndStream(grpc::Status status) ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts whatever can start now: the next read, the next write, or Finish.
+  void Pump() ABSL_LOCKS_EXCLUDED(mu_);
+  void TakeBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Core* const core_;
+  Clock* const clock_;
+  const absl::Time call_deadline_;
+  // The message being read; touched only by the read that fills it and by
+  // OnReadDone, which gRPC never runs concurrently with itself.
+  Raw request_;
+
+  mutable absl::Mutex mu_;
+  // State below is protected by mu_.
+  std::shared_ptr<SessionStream> self_ ABSL_GUARDED_BY(mu_);  // gRPC's reference
+  bool authenticated_ ABSL_GUARDED_BY(mu_) = false;
+  SessionId session_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string secret_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, PendingCommand> pending_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  // While a close command runs, the session_ended push waits here so that it
+  // follows the close answer.
+  bool holding_ended_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<v1::SessionEvent> held_ended_ ABSL_GUARDED_BY(mu_);
+  // Events waiting to be written, and the message being written.
+  Response out_ ABSL_GUARDED_BY(mu_);
+  // writing_buf_ is read by gRPC while write_in_flight_.
+  Response writing_ ABSL_GUARDED_BY(mu_);
+  Raw writing_buf_;
+  bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  // Threads between deciding on a read or write and starting it: Finish waits.
+  int issuing_ ABSL_GUARDED_BY(mu_) = 0;
+  // Threads handling a request or ending the stream: writes and Finish wait, so
+  // that the events they produce go out together and before the end.
+  int busy_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stream_ended_ ABSL_GUARDED_BY(mu_) = false;  // EndStream ran
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;        // finish once everything is written
+  grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a write failed: the client is gone
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Forwards the core's session events to the stream while it exists.
+class StreamObserver final : public SessionObserver {
+ public:
+  explicit StreamObserver(std::weak_ptr<SessionStream> stream)
+      : stream_(std::move(stream)) {}
+  void OnSessionEnded(const absl::Status& reason) override {
+    if (auto stream = stream_.lock()) stream->SessionEnded(reason);
+  }
+  void OnRevoked(const std::string& name, uint64_t fencing_token,
+                 const std::string& reason) override {
+    if (auto stream = stream_.lock()) stream->Revoked(name, fencing_token, reason);
+  }
+
+ private:
+  const std::weak_ptr<SessionStream> stream_;
+};
+
+}  // namespace semaphored::internal
+
+#endif  // SEMAPHORED_SERVER_SERVICE_SESSION_STREAM_REACTOR_H_
