@@ -23,12 +23,18 @@ configure_build() {
 }
 
 # build_targets DIR [TARGET...]: builds the targets (all when none) with JOBS jobs.
+# With SEMAPHORED_KEEP_GOING=1 (and Ninja) it builds all it can past a failure, so
+# that one run shows every broken target.
 build_targets() {
   local dir="$1"
   shift
-  local targets=()
+  local targets=() native=()
   if (( $# > 0 )); then
     targets=(--target "$@")
   fi
-  cmake --build "${dir}" --parallel "${JOBS}" "${targets[@]}"
+  if [[ "${SEMAPHORED_KEEP_GOING:-0}" == 1 ]] &&
+     grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "${dir}/CMakeCache.txt" 2>/dev/null; then
+    native=(-- -k 0)
+  fi
+  cmake --build "${dir}" --parallel "${JOBS}" "${targets[@]}" "${native[@]}"
 }

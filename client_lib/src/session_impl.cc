@@ -67,15 +67,33 @@ absl::Status SessionImpl::OpenRemote() {
 
   std::shared_ptr<SessionStream> stream = connection_->stub()->OpenStream(
       created->session_secret(), std::weak_ptr<StreamObserver>(shared_from_this()));
-  absl::MutexLock lock(&mu_);
-  stream_ = std::move(stream);
-  last_heard_ = absl::Now();
   // The first message tells the server which session the stream serves; a refresh
-  // is the cheapest command to carry it.
-  v1::SessionCommand refresh;
-  refresh.mutable_refresh();
-  SendLocked(std::move(refresh), std::make_shared<Call>(Call::Kind::kRefresh));
-  ScheduleKeepalive(ttl_ / 3);
+  // is the cheapest command to carry it. Its answer proves the stream works, so that
+  // a session that cannot be used fails here rather than on its first call.
+  auto first = std::make_shared<Call>(Call::Kind::kRefresh);
+  {
+    absl::MutexLock lock(&mu_);
+    stream_ = std::move(stream);
+    last_heard_ = absl::Now();
+    v1::SessionCommand refresh;
+    refresh.mutable_refresh();
+    SendLocked(std::move(refresh), first);
+    ScheduleKeepalive(ttl_ / 3);
+  }
+  const absl::Duration timeout = connection_->options().call_timeout;
+  absl::Status status;
+  if (!first->done.WaitForNotificationWithTimeout(timeout)) {
+    status = absl::DeadlineExceededError(absl::StrCat(
+        "no answer from server ", connection_->options().address, " within ",
+        absl::FormatDuration(timeout), " on the stream of new session ", id_));
+  } else {
+    status = first->status;
+  }
+  if (!status.ok()) {
+    Close().IgnoreError();
+    // The caller never had this session: its error is not a "lost session" one.
+    return absl::Status(status.code(), status.message());
+  }
   return absl::OkStatus();
 }
 

@@ -193,14 +193,18 @@ absl::StatusOr<absl::Time> Core::Refresh(SessionId id) {
   return s->expire_time;
 }
 
-absl::StatusOr<int32_t> Core::CloseSession(SessionId id) {
+absl::StatusOr<int32_t> Core::CloseSession(SessionId id, SessionEndReason reason) {
   Deferred deferred;
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Session*> session = LiveSession(id);
   if (!session.ok()) return session.status();
   absl::Status why = absl::UnauthenticatedError(absl::StrCat(
-      "session ", FormatSessionId(id), " was closed by its client; open a new session"));
-  return EndSessionLocked(*session, std::move(why), /*expired=*/false, deferred);
+      "session ", FormatSessionId(id),
+      reason == SessionEndReason::kStreamEnded
+          ? " ended because its session stream ended without a close (client gone)"
+          : " was closed by its client",
+      "; open a new session"));
+  return EndSessionLocked(*session, std::move(why), reason, deferred);
 }
 
 absl::Status Core::SetObserver(SessionId id, std::shared_ptr<SessionObserver> observer) {
@@ -211,7 +215,7 @@ absl::Status Core::SetObserver(SessionId id, std::shared_ptr<SessionObserver> ob
   return absl::OkStatus();
 }
 
-int32_t Core::EndSessionLocked(Session* session, absl::Status why, bool expired,
+int32_t Core::EndSessionLocked(Session* session, absl::Status why, SessionEndReason reason,
                                Deferred& deferred) {
   const absl::Time now = clock_->Now();
   std::vector<Semaphore*> touched;
@@ -240,7 +244,10 @@ int32_t Core::EndSessionLocked(Session* session, absl::Status why, bool expired,
       observer->OnSessionEnded(why);
     });
   }
-  listener_->OnSessionEnded(expired);
+  deferred.Add([listener = listener_,
+                 end = SessionEnd{session->id, session->client_name, reason, released}] {
+    listener->OnSessionEnded(end);
+  });
   sessions_.erase(session->id);
   return released;
 }
@@ -571,7 +578,7 @@ void Core::Tick() {
     absl::Status why = absl::UnauthenticatedError(absl::StrCat(
         "session ", FormatSessionId(s->id), " expired: no keepalive arrived within its TTL of ",
         absl::FormatDuration(s->ttl), "; open a new session"));
-    EndSessionLocked(s, std::move(why), /*expired=*/true, deferred);
+    EndSessionLocked(s, std::move(why), SessionEndReason::kExpired, deferred);
   }
 }
 

@@ -76,8 +76,11 @@ class Core {
   // Extends the session's lease by its TTL; returns the new expiry.
   absl::StatusOr<absl::Time> Refresh(SessionId session) ABSL_LOCKS_EXCLUDED(mu_);
   // Ends the session: releases all it holds, fails its waiters with UNAUTHENTICATED
-  // "closed", tells its observer. Returns how many semaphores it held.
-  absl::StatusOr<int32_t> CloseSession(SessionId session) ABSL_LOCKS_EXCLUDED(mu_);
+  // "closed", tells its observer. Returns how many semaphores it held. `reason` is
+  // kClosed (the client asked) or kStreamEnded (its stream ended without a close).
+  absl::StatusOr<int32_t> CloseSession(SessionId session,
+                                       SessionEndReason reason = SessionEndReason::kClosed)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Sets the observer told about the session's end and revocations, replacing any
   // other; nullptr detaches. Fails like Refresh when the session has ended.
   absl::Status SetObserver(SessionId session, std::shared_ptr<SessionObserver> observer)
@@ -200,7 +203,7 @@ class Core {
   std::unique_ptr<Waiter> RemoveWaiter(Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Answer(std::unique_ptr<Waiter> w, absl::Status error, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int32_t EndSessionLocked(Session* session, absl::Status why, bool expired,
+  int32_t EndSessionLocked(Session* session, absl::Status why, SessionEndReason reason,
                            Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleExpiry(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -61,7 +61,7 @@ absl::StatusOr<int32_t> Core::EndSession(SessionId id, absl::string_view reason)
   absl::Status why = absl::UnauthenticatedError(
       absl::StrCat("session ", FormatSessionId(id), " was ended by an administrator: ",
                    reason, "; open a new session"));
-  return EndSessionLocked(s, std::move(why), /*expired=*/false, deferred);
+  return EndSessionLocked(s, std::move(why), SessionEndReason::kAdmin, deferred);
 }
 
 absl::StatusOr<std::vector<HolderInfo>> Core::ForceClear(absl::string_view name,
@@ -104,7 +104,7 @@ Core::DrainResult Core::Drain() {
     Answer(RemoveWaiter(waiters_.begin()->second.get()), why, deferred);
   }
   while (!sessions_.empty()) {
-    EndSessionLocked(sessions_.begin()->second.get(), why, /*expired=*/false, deferred);
+    EndSessionLocked(sessions_.begin()->second.get(), why, SessionEndReason::kDrain, deferred);
     ++result.ended_sessions;
   }
   return result;

@@ -115,16 +115,33 @@ class SessionObserver {
                          const std::string& reason) = 0;
 };
 
-// Told about every event, for metrics. Called with the core's lock held: must be
-// cheap and must not call back into the core.
+// Why a session ended.
+enum class SessionEndReason {
+  kClosed,       // the client closed it
+  kExpired,      // no keepalive within its TTL
+  kAdmin,        // an administrator ended it
+  kStreamEnded,  // the client's session stream ended without a close
+  kDrain,        // the server is shutting down
+};
+
+struct SessionEnd {
+  SessionId id = 0;
+  std::string client_name;
+  SessionEndReason reason = SessionEndReason::kClosed;
+  int32_t released = 0;  // semaphores it held
+};
+
+// Told about every event, for metrics and logs. The On* methods marked "locked" are
+// called with the core's lock held: they must be cheap and must not call back into
+// the core. OnSessionEnded is called without the lock, after the session ended.
 class CoreListener {
  public:
   virtual ~CoreListener() = default;
-  virtual void OnGrant(absl::Duration waited) {}
-  virtual void OnRelease(absl::Duration held) {}
-  virtual void OnWaitTimeout() {}
-  virtual void OnSessionEnded(bool expired) {}
-  virtual void OnForceClear() {}
+  virtual void OnGrant(absl::Duration waited) {}     // locked
+  virtual void OnRelease(absl::Duration held) {}     // locked
+  virtual void OnWaitTimeout() {}                    // locked
+  virtual void OnForceClear() {}                     // locked
+  virtual void OnSessionEnded(const SessionEnd& end) {}
 };
 
 // Gauges, read at any time.

@@ -52,7 +52,8 @@ void Metrics::OnRelease(absl::Duration held) { hold_time_.Observe(held); }
 
 void Metrics::OnWaitTimeout() { wait_timeouts_.fetch_add(1, std::memory_order_relaxed); }
 
-void Metrics::OnSessionEnded(bool expired) {
+void Metrics::OnSessionEnded(const SessionEnd& end) {
+  const bool expired = end.reason == SessionEndReason::kExpired;
   (expired ? sessions_expired_ : sessions_closed_).fetch_add(1, std::memory_order_relaxed);
 }
 

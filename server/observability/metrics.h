@@ -55,7 +55,7 @@ class Metrics final : public CoreListener {
   void OnGrant(absl::Duration waited) override;
   void OnRelease(absl::Duration held) override;
   void OnWaitTimeout() override;
-  void OnSessionEnded(bool expired) override;
+  void OnSessionEnded(const SessionEnd& end) override;
   void OnForceClear() override;
 
   // --- Called by the gRPC layer ---

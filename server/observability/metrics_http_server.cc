@@ -130,7 +130,8 @@ absl::Status MetricsHttpServer::Impl::Start(absl::string_view address) {
   if (!where.ok()) return where.status();
   absl::MutexLock lock(&mu_);
   if (started_) {
-    return absl::FailedPreconditionError("the metrics server was already started");
+    return absl::FailedPreconditionError(
+        "the metrics server can be started only once (Start was called before)");
   }
   started_ = true;
   Configure();

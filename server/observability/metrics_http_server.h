@@ -26,9 +26,10 @@ absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address);
 // Serves GET /metrics (the text `render` returns, as Prometheus text format 0.0.4)
 // on its own threads; every other path gets 404. Built on Debian's cpp-httplib.
 //
-// Stop() is bounded: it closes the listener at once and then waits for requests in
-// progress, each limited by `io_timeout` (a silent client is dropped after about
-// 2 * io_timeout, rounded up to whole seconds).
+// One request per connection. Stop() is bounded: it closes the listener at once, then
+// waits for the connections being served: a client that sends nothing is dropped
+// after `io_timeout` (rounded up to whole seconds), and every read or write of a
+// slow one is limited by `io_timeout`.
 //
 // SIGPIPE from a scraper that hangs up mid-answer is blocked on the server's threads
 // only (the process's disposition is left alone).
@@ -52,8 +53,8 @@ class MetricsHttpServer {
 
   // Binds `address` (see ParseListenAddress) and starts serving; returns once the
   // socket listens. INVALID_ARGUMENT for a malformed address, UNAVAILABLE when it
-  // cannot be bound (in use, not local...), FAILED_PRECONDITION when already started.
-  // A server can be started only once.
+  // cannot be bound (in use, not local...), FAILED_PRECONDITION when Start() was
+  // called before (a server is started at most once, even when that start failed).
   absl::Status Start(absl::string_view address);
   // The bound port (the one chosen when the address asked for port 0); 0 before Start.
   int port() const;

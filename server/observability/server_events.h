@@ -15,14 +15,6 @@
 // Thread-safe (as Logger).
 namespace semaphored::internal {
 
-// Why a session ended, as the session_end line's reason= says it.
-enum class SessionEndReason {
-  kClosed,       // the client closed it
-  kExpired,      // no keepalive within its TTL
-  kAdmin,        // an administrator ended it
-  kStreamEnded,  // the client's session stream ended without a close
-  kDrain,        // the server is shutting down
-};
 // "closed", "expired", "admin", "stream_ended", "drain".
 absl::string_view SessionEndReasonName(SessionEndReason reason);
 

@@ -68,7 +68,7 @@ bool SessionStream::AuthenticateFirst(const ParsedStreamRequest& parsed) {
   }
   if (ended_meanwhile) {
     // The call was cancelled while we authenticated: the session ends with it.
-    core_->CloseSession(*session).IgnoreError();
+    core_->CloseSession(*session, SessionEndReason::kStreamEnded).IgnoreError();
     return false;
   }
   absl::Status observed =

@@ -140,7 +140,9 @@ void SessionStream::EndStream(grpc::Status status) {
   // Without the lock: the core answers the cancelled waits and tells the observer
   // from inside these calls.
   for (WaiterId waiter : to_cancel) core_->Cancel(waiter);
-  if (to_close.has_value()) core_->CloseSession(*to_close).IgnoreError();
+  if (to_close.has_value()) {
+    core_->CloseSession(*to_close, SessionEndReason::kStreamEnded).IgnoreError();
+  }
   {
     absl::MutexLock lock(&mu_);
     --busy_;

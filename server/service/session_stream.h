@@ -35,7 +35,10 @@ namespace semaphored::internal {
 //   finishes with OK; revoked when a held semaphore is force-cleared.
 // - When the stream ends from the client side (half-close, cancellation, disconnect,
 //   failed write), pending waits are cancelled and the session is CLOSED at once, so a
-//   crashed client releases everything without waiting for its TTL.
+//   crashed client releases everything without waiting for its TTL
+//   (Core::CloseSession with SessionEndReason::kStreamEnded).
+// - One stream per session: a second stream for the same session takes the session's
+//   observer over, so pushes go to the newest stream only.
 // - Events produced while a write is in flight are sent together in the next
 //   StreamSessionResponse; answers to one request's commands go out together.
 //   Reading pauses while too many events wait to be written (backpressure).

@@ -33,19 +33,38 @@ inline constexpr absl::Duration kWait = absl::Seconds(20);
 
 class FakeStream final : public SessionStream {
  public:
-  FakeStream(std::string secret, std::weak_ptr<StreamObserver> observer)
-      : secret_(std::move(secret)), observer_(std::move(observer)) {}
+  // `refresh_answer`: how refreshes are answered (OK: normally).
+  FakeStream(std::string secret, std::weak_ptr<StreamObserver> observer,
+             absl::Status refresh_answer = absl::OkStatus())
+      : secret_(std::move(secret)),
+        observer_(std::move(observer)),
+        refresh_answer_(std::move(refresh_answer)) {}
 
   // --- SessionStream (the library's side) ---
   void Send(v1::SessionCommand command) override ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     if (ended_) return;
     const bool close = command.has_close();
+    const bool refresh = command.has_refresh();
+    const uint64_t id = command.command_id();
     sent_.push_back(std::move(command));
-    // As the server: answer close, push session_ended, end the stream. From another
-    // thread, since the library calls Send with its own lock held.
+    // As the server: answer refreshes (see refresh_answer); answer close, push session_ended and end the
+    // stream. From another thread, since the library calls Send with its own lock
+    // held.
+    if (refresh) {
+      delivery_.Post([this, id] {
+        v1::SessionEvent answer;
+        answer.set_command_id(id);
+        if (refresh_answer_.ok()) {
+          answer.mutable_refresh();
+        } else {
+          answer.mutable_error()->set_code(static_cast<int>(refresh_answer_.code()));
+          answer.mutable_error()->set_message(std::string(refresh_answer_.message()));
+        }
+        Answer(std::move(answer));
+      });
+    }
     if (close && answer_close_) {
-      const uint64_t id = sent_.back().command_id();
       delivery_.Post([this, id] {
         v1::StreamSessionResponse response;
         v1::SessionEvent* answer = response.add_events();
@@ -118,6 +137,7 @@ class FakeStream final : public SessionStream {
  private:
   const std::string secret_;
   const std::weak_ptr<StreamObserver> observer_;
+  const absl::Status refresh_answer_;
   mutable absl::Mutex mu_;
   std::deque<v1::SessionCommand> sent_ ABSL_GUARDED_BY(mu_);
   size_t taken_ ABSL_GUARDED_BY(mu_) = 0;
@@ -166,8 +186,9 @@ class FakeStub final : public Stub {
   std::shared_ptr<SessionStream> OpenStream(
       std::string secret, std::weak_ptr<StreamObserver> observer) override
       ABSL_LOCKS_EXCLUDED(mu_) {
-    auto stream = std::make_shared<FakeStream>(std::move(secret), std::move(observer));
     absl::MutexLock lock(&mu_);
+    auto stream = std::make_shared<FakeStream>(std::move(secret), std::move(observer),
+                                               refresh_answer_);
     streams_.push_back(stream);
     return stream;
   }
@@ -178,6 +199,11 @@ class FakeStub final : public Stub {
     create_status_ = std::move(s);
   }
   // The next TestSemaphore calls fail with these (OK: answer normally).
+  // How the refreshes of streams opened from now on are answered.
+  void set_refresh_answer(absl::Status s) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    refresh_answer_ = std::move(s);
+  }
   void push_test_answer(absl::Status s) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     test_answers_.push_back(std::move(s));
@@ -212,6 +238,7 @@ class FakeStub final : public Stub {
   absl::Status create_status_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::Status> test_answers_ ABSL_GUARDED_BY(mu_);
   absl::Status ping_status_ ABSL_GUARDED_BY(mu_);
+  absl::Status refresh_answer_ ABSL_GUARDED_BY(mu_);
   int create_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int test_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int ping_calls_ ABSL_GUARDED_BY(mu_) = 0;

@@ -377,6 +377,13 @@ TEST(SessionCloseTest, CloseGivesUpOnAServerThatDoesNotAnswer) {
   EXPECT_THAT(session->Acquire("after"), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+TEST_F(SessionTest, OpenSessionFailsWhenTheStreamRefusesTheSession) {
+  stub_->set_refresh_answer(absl::UnauthenticatedError("unknown session"));
+  absl::StatusOr<std::unique_ptr<Session>> refused = client_->OpenSession();
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kUnauthenticated, "unknown session"));
+  EXPECT_FALSE(IsSessionLost(refused.status()));  // it was never the caller's
+}
+
 TEST_F(SessionTest, OpenSessionIsNotRetried) {
   stub_->set_create_status(absl::UnavailableError("server down"));
   EXPECT_THAT(client_->OpenSession(), StatusIs(absl::StatusCode::kUnavailable));

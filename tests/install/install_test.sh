@@ -58,6 +58,13 @@ echo "--- build the consumer"
 cmake --build "${work}/build" --parallel 2 >"${work}/build.log" 2>&1 ||
   { cat "${work}/build.log" >&2; fail "building the consumer failed"; }
 
+if [[ -n "$(find "${prefix}" -name 'libsemaphored_client.so*' -print -quit)" ]]; then
+  lib="$(ldd "${work}/build/app" | sed -n 's/.*libsemaphored_client[^ ]* => \([^ ]*\).*/\1/p')"
+  [[ "${lib}" == "${prefix}"/* ]] ||
+    fail "the consumer loads libsemaphored_client from '${lib}', not from ${prefix}"
+  echo "the consumer loads ${lib#"${prefix}"/}"
+fi
+
 echo "--- run the consumer"
 rc=0
 timeout 60 "${work}/build/app" >"${work}/app.out" 2>&1 || rc=$?

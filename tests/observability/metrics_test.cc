@@ -1,7 +1,11 @@
 #include "server/observability/metrics.h"
 
+#include <map>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/core/clock.h"
@@ -12,7 +16,6 @@
 namespace semaphored::internal {
 namespace {
 
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsSubsetOf;
 using ::testing::Not;
@@ -93,9 +96,9 @@ TEST(MetricsTest, GaugesComeFromTheCountsSourceAtScrapeTime) {
 TEST(MetricsTest, CountersIncrease) {
   Metrics m;
   m.RecordSessionCreated();
-  m.OnSessionEnded(/*expired=*/true);
-  m.OnSessionEnded(/*expired=*/false);
-  m.OnSessionEnded(/*expired=*/false);
+  m.OnSessionEnded(SessionEnd{1, "c", SessionEndReason::kExpired, 0});
+  m.OnSessionEnded(SessionEnd{1, "c", SessionEndReason::kClosed, 0});
+  m.OnSessionEnded(SessionEnd{1, "c", SessionEndReason::kClosed, 0});
   m.OnWaitTimeout();
   m.OnForceClear();
   m.OnForceClear();

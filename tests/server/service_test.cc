@@ -248,6 +248,21 @@ TEST_F(ServiceTest, ClearingAnotherSessionsSemaphoreIsDeniedNamingTheHolder) {
   EXPECT_TRUE(Test("x").set());
 }
 
+TEST_F(ServiceTest, AFailedTryLeavesTheHolderInPlace) {
+  TestSession a = OpenSession(*stub_, "alpha");
+  TestSession b = OpenSession(*stub_, "beta");
+  MustSet(a, "x");
+  v1::SetSemaphoreResponse response;
+  ASSERT_TRUE(Set(SetRequest(b, "x"), &response).ok());
+  ASSERT_FALSE(response.acquired());
+  v1::SemaphoreState state = Test("x");
+  EXPECT_TRUE(state.set());
+  ASSERT_EQ(state.holders_size(), 1);
+  EXPECT_EQ(state.holders(0).session_id(), a.id);
+  EXPECT_THAT(Clear(b, "x"), GrpcIs(Code::PERMISSION_DENIED, HasSubstr(a.id)));
+  ASSERT_TRUE(Clear(a, "x").ok());
+}
+
 TEST_F(ServiceTest, ClearingASemaphoreThatIsNotSetIsNotFound) {
   TestSession a = OpenSession(*stub_, "alpha");
   EXPECT_THAT(Clear(a, "nothing"), GrpcIs(Code::NOT_FOUND, HasSubstr("\"nothing\"")));

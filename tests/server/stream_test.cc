@@ -1,6 +1,8 @@
 // SemaphoreService.StreamSession against a real server on a loopback port.
 
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -296,7 +298,7 @@ TEST_F(StreamTest, CancelledStreamClosesTheSessionAndHandsOnAtOnce) {
   refresh.set_session_secret(session.secret);
   v1::RefreshSessionResponse refreshed;
   EXPECT_THAT(stub_->RefreshSession(Ctx().get(), refresh, &refreshed),
-              GrpcIs(Code::UNAUTHENTICATED, HasSubstr("closed")));
+              GrpcIs(Code::UNAUTHENTICATED, HasSubstr("stream ended")));
   EXPECT_THAT(stream->Finish(), GrpcIs(Code::CANCELLED));
 }
 
@@ -319,6 +321,7 @@ TEST_F(StreamTest, HalfCloseCancelsWaitsClosesTheSessionAndFinishesOk) {
   EXPECT_EQ(rest[0].command_id(), 3u);
   EXPECT_EQ(rest[0].error().code(), static_cast<int>(Code::CANCELLED));
   EXPECT_TRUE(rest[1].has_session_ended());
+  EXPECT_THAT(rest[1].session_ended().reason(), HasSubstr("stream ended"));
   EXPECT_FALSE(Test("mine").set());
   EXPECT_EQ(Test("busy").waiter_count(), 0);
 }
@@ -403,6 +406,59 @@ TEST_F(StreamTest, BadCommandsGetErrorAnswersAndTheStreamGoesOn) {
   EXPECT_EQ(events[7].command_id(), 24u);
   EXPECT_TRUE(events[7].has_ping());
   EXPECT_EQ(Test("held").waiter_count(), 1);  // command 9 still waits
+}
+
+// Many streams contend for one semaphore while some of them vanish mid-wait: every
+// grant is handed on, nothing hangs, and the core stays consistent.
+TEST_F(StreamTest, ContendingStreamsThatVanishHandTheSemaphoreOn) {
+  constexpr int kStreams = 12;
+  constexpr int kRounds = 5;
+  std::vector<std::thread> threads;
+  std::atomic<int> grants{0};
+  for (int t = 0; t < kStreams; ++t) {
+    threads.emplace_back([this, t, &grants] {
+      TestSession session;
+      auto stream = OpenStream(&session, "contender");
+      for (int round = 0; round < kRounds; ++round) {
+        v1::StreamSessionRequest request;
+        v1::SessionCommand* set = Add(request, 100 + round * 2);
+        set->mutable_set()->set_name("hot");
+        set->mutable_set()->set_wait_indefinitely(true);
+        if (!stream->Send(request)) return;
+        // Every third stream vanishes while (probably) waiting in its last round.
+        if (t % 3 == 0 && round == kRounds - 1) {
+          stream->Cancel();
+          stream->Finish();
+          return;
+        }
+        std::vector<Event> events = stream->ReadEvents(1);
+        if (events.size() != 1 || !events[0].set().acquired()) {
+          ADD_FAILURE() << "stream " << t << " round " << round << " got no grant";
+          return;
+        }
+        ++grants;
+        v1::StreamSessionRequest clear;
+        Add(clear, 101 + round * 2)->mutable_clear()->set_name("hot");
+        if (!stream->Send(clear)) return;
+        events = stream->ReadEvents(1);
+        EXPECT_EQ(events.size(), 1u);
+        if (!events.empty()) {
+          EXPECT_EQ(events[0].clear().released_permits(), 1);
+        }
+      }
+      EXPECT_TRUE(stream->Close().ok());
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_GE(grants.load(), (kStreams - kStreams / 3) * kRounds);
+  // Every stream has ended, so every session has ended.
+  const absl::Time give_up = absl::Now() + kRpcDeadline;
+  while (server_.core().Counts().sessions != 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(server_.core().Counts().sessions, 0);
+  EXPECT_FALSE(Test("hot").set());
+  EXPECT_TRUE(server_.core().CheckInvariants().ok());
 }
 
 }  // namespace
