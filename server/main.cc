@@ -19,11 +19,16 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/observability/logger.h"
+#include "server/observability/metrics_http_server.h"
 #include "server/server.h"
+#include "server/server_config.h"
 
 namespace {
 const semaphored::internal::CoreOptions kDefaults;
@@ -50,6 +55,28 @@ ABSL_FLAG(int32_t, max_message_bytes, 64 * 1024,
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port number is written to this file once the server "
           "listens (for scripts using --listen=HOST:0).");
+ABSL_FLAG(std::string, admin_token, "",
+          "Bearer token required by the admin service (metadata \"authorization: Bearer "
+          "TOKEN\"). Prefer SEMAPHORED_ADMIN_TOKEN or --admin_token_file: a flag is "
+          "visible in the process list. Without any token the admin service answers "
+          "loopback callers only.");
+ABSL_FLAG(std::string, admin_token_file, "",
+          "File holding the admin token (trailing newline ignored); excludes "
+          "--admin_token.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM file with the server's TLS certificate (chain). With --tls_key, the "
+          "listener speaks TLS only; without both, plaintext.");
+ABSL_FLAG(std::string, tls_key, "", "PEM file with the TLS certificate's private key.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM file with the CA(s) that sign client certificates: enables mutual TLS "
+          "(clients must present a certificate from it). Needs --tls_cert/--tls_key.");
+ABSL_FLAG(std::string, metrics_address, "",
+          "HOST:PORT serving Prometheus metrics at http://HOST:PORT/metrics (e.g. "
+          "127.0.0.1:9090; port 0 picks a free one). Empty: no metrics endpoint.");
+ABSL_FLAG(semaphored::internal::LogFormat, log_format,
+          semaphored::internal::LogFormat::kText,
+          "Log lines on stderr: text (human-readable key=value) or json (one object "
+          "per line).");
 
 namespace {
 
@@ -65,7 +92,14 @@ constexpr const char* kFlagNames[] = {"listen",
                                       "max_held_per_session",
                                       "max_waiters_per_semaphore",
                                       "max_message_bytes",
-                                      "port_file"};
+                                      "port_file",
+                                      "admin_token",
+                                      "admin_token_file",
+                                      "tls_cert",
+                                      "tls_key",
+                                      "tls_client_ca",
+                                      "metrics_address",
+                                      "log_format"};
 
 // Sets flags from SEMAPHORED_<NAME> environment variables; the command line, parsed
 // afterwards, overrides them. Returns the first bad value.
@@ -84,11 +118,38 @@ absl::Status ApplyEnvironment() {
   return absl::OkStatus();
 }
 
+// The admin token from --admin_token or --admin_token_file (not both).
+absl::StatusOr<std::string> AdminTokenFromFlags() {
+  const std::string token = absl::GetFlag(FLAGS_admin_token);
+  const std::string file = absl::GetFlag(FLAGS_admin_token_file);
+  if (!token.empty() && !file.empty()) {
+    return absl::InvalidArgumentError(
+        "give the admin token once: --admin_token (SEMAPHORED_ADMIN_TOKEN) or "
+        "--admin_token_file (SEMAPHORED_ADMIN_TOKEN_FILE), not both");
+  }
+  if (!file.empty()) return semaphored::internal::ReadAdminTokenFile(file);
+  if (absl::Status s = semaphored::internal::ValidateAdminToken(token, "--admin_token");
+      !s.ok()) {
+    return s;
+  }
+  return token;
+}
+
 absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.state_file = absl::GetFlag(FLAGS_state_file);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.log_format = absl::GetFlag(FLAGS_log_format);
+  absl::StatusOr<std::string> token = AdminTokenFromFlags();
+  if (!token.ok()) return token.status();
+  options.admin_token = *std::move(token);
+  absl::StatusOr<semaphored::internal::TlsOptions> tls = semaphored::internal::LoadTlsFiles(
+      absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+      absl::GetFlag(FLAGS_tls_client_ca));
+  if (!tls.ok()) return tls.status();
+  options.tls = *std::move(tls);
   auto& core = options.core;
   core.default_ttl = absl::GetFlag(FLAGS_default_ttl);
   core.min_ttl = absl::GetFlag(FLAGS_min_ttl);
@@ -127,16 +188,47 @@ absl::Status WritePortFile(const std::string& path, int port) {
   return absl::OkStatus();
 }
 
+// The startup lines: "semaphored: listening on HOST:PORT" first in text format (scripts
+// wait for it), then the structured server_start line.
+void LogStarted(const Server& server, bool tls, bool mtls, bool admin_token) {
+  const semaphored::internal::Logger& logger = server.logger();
+  if (logger.format() == semaphored::internal::LogFormat::kText) {
+    std::fprintf(stderr, "semaphored: listening on %s\n", server.address().c_str());
+  }
+  std::string metrics = "off";
+  if (server.metrics_port() != 0) {
+    absl::StatusOr<semaphored::internal::HostPort> host =
+        semaphored::internal::ParseListenAddress(absl::GetFlag(FLAGS_metrics_address));
+    metrics = absl::StrCat("http://", host.ok() ? host->host : "?", ":",
+                           server.metrics_port(), "/metrics");
+  }
+  logger.Log(semaphored::internal::LogLevel::kInfo, "server_start",
+             {{"address", server.address()},
+              {"tls", mtls ? "mutual" : (tls ? "on" : "off")},
+              {"admin", admin_token ? "token" : "loopback_only"},
+              {"metrics", metrics}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  absl::FlagsUsageConfig usage;
+  // --help lists the flags defined in this file (absl's default looks for files named
+  // after the program).
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "server/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "The semaphored server: global semaphores owned by client sessions, over gRPC.\n"
       "Usage: semaphored [--listen=HOST:PORT] [--state_file=PATH] ...\n"
       "Every flag may also come from the environment as SEMAPHORED_<FLAG>, e.g.\n"
-      "SEMAPHORED_LISTEN=0.0.0.0:50051; the command line wins.\n"
-      "SIGINT/SIGTERM drain the server (waiters get UNAVAILABLE, holders are told)\n"
-      "and exit 0.");
+      "SEMAPHORED_LISTEN=0.0.0.0:50051 or SEMAPHORED_ADMIN_TOKEN=...; the command\n"
+      "line wins. Logs go to stderr.\n"
+      "SIGINT/SIGTERM and the admin Drain RPC drain the server (health turns\n"
+      "NOT_SERVING, waiters get UNAVAILABLE, holders are told) and exit 0.\n"
+      "Exit codes: 0 after a drain, 1 when the server cannot start, 2 for bad flags.");
   if (absl::Status env = ApplyEnvironment(); !env.ok()) {
     std::fprintf(stderr, "semaphored: %s\n", std::string(env.message()).c_str());
     return 2;
@@ -148,6 +240,9 @@ int main(int argc, char** argv) {
                  std::string(options.status().message()).c_str());
     return 2;
   }
+  const bool tls = options->tls.enabled();
+  const bool mtls = !options->tls.client_ca_pem.empty();
+  const bool admin_token = !options->admin_token.empty();
 
   // Block the shutdown signals in every thread (gRPC's inherit the mask); one thread
   // takes them with sigwait, so that no work happens in a signal handler.
@@ -157,35 +252,39 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(*std::move(options));
-  if (!server.ok()) {
+  absl::StatusOr<std::unique_ptr<Server>> started = Server::Start(*std::move(options));
+  if (!started.ok()) {
     std::fprintf(stderr, "semaphored: %s\n",
-                 std::string(server.status().message()).c_str());
+                 std::string(started.status().message()).c_str());
     return 1;
   }
+  Server& server = **started;
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty()) {
-    if (absl::Status s = WritePortFile(port_file, (*server)->port()); !s.ok()) {
+    if (absl::Status s = WritePortFile(port_file, server.port()); !s.ok()) {
       std::fprintf(stderr, "semaphored: %s\n", std::string(s.message()).c_str());
       return 1;
     }
   }
-  std::fprintf(stderr, "semaphored: listening on %s\n", (*server)->address().c_str());
+  LogStarted(server, tls, mtls, admin_token);
 
   std::atomic<bool> stopping{false};
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&signals, &sig);
     if (stopping.load()) return;  // woken by main below
-    std::fprintf(stderr, "semaphored: %s received, shutting down\n",
-                 sig == SIGINT ? "SIGINT" : "SIGTERM");
-    (*server)->Shutdown();
+    server.RequestShutdown(sig == SIGINT ? "SIGINT" : "SIGTERM");
   });
-  (*server)->Wait();
-  // If something else shut the server down, wake the signal thread.
+  // A signal or the admin Drain RPC; the shutdown runs here, never on a gRPC thread.
+  const std::string trigger = server.AwaitShutdownRequest().value_or("shutdown");
+  server.logger().Log(semaphored::internal::LogLevel::kInfo, "shutdown",
+                      {{"trigger", trigger}});
+  server.Shutdown();
+  // Wake the signal thread if it is still waiting.
   stopping.store(true);
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
-  server->reset();
+  server.logger().Log(semaphored::internal::LogLevel::kInfo, "stopped");
+  started->reset();
   return 0;
 }

@@ -7,9 +7,15 @@
 #include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/security/server_credentials.h"
 #include "server/core/clock.h"
 #include "server/core/fencing.h"
 #include "server/core/ticker.h"
+#include "server/observability/metrics.h"
+#include "server/observability/metrics_http_server.h"
+#include "server/observability/server_events.h"
+#include "server/server_observer.h"
+#include "server/service/admin_service.h"
 #include "server/service/health_service.h"
 #include "server/service/semaphore_service.h"
 
@@ -47,13 +53,19 @@ absl::StatusOr<std::unique_ptr<TokenSource>> MakeTokenSource(const std::string& 
   return std::unique_ptr<TokenSource>(std::move(*durable));
 }
 
-}  // namespace
+std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsOptions& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      tls.client_ca_pem.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = tls.client_ca_pem;
+  ssl.pem_key_cert_pairs.push_back({tls.private_key_pem, tls.cert_chain_pem});
+  return grpc::SslServerCredentials(ssl);
+}
 
-Server::Server() = default;
-
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
-  const std::string host = HostOf(options.listen_address);
-  if (host.empty()) {
+absl::Status CheckOptions(const ServerOptions& options) {
+  if (HostOf(options.listen_address).empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("listen address \"", options.listen_address,
                      "\" is not HOST:PORT (for example 127.0.0.1:50051 or [::1]:0)"));
@@ -62,35 +74,85 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_message_bytes ", options.max_message_bytes, " is below the minimum 1024"));
   }
+  if (absl::Status s = ValidateAdminToken(options.admin_token, "the options"); !s.ok()) {
+    return s;
+  }
+  return ValidateTls(options.tls);
+}
+
+}  // namespace
+
+Server::Server() = default;
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   std::unique_ptr<Server> server(new Server);
+  LoggerOptions log;
+  log.format = options.log_format;
+  log.sink = options.log_sink;
+  server->logger_ = std::make_unique<Logger>(log);
+  server->metrics_ = std::make_unique<Metrics>();
+  server->observer_ =
+      std::make_unique<ServerObserver>(server->metrics_.get(), server->logger_.get());
+
   absl::StatusOr<std::unique_ptr<TokenSource>> tokens =
       MakeTokenSource(options.state_file);
   if (!tokens.ok()) return tokens.status();
   server->tokens_ = std::move(*tokens);
   server->core_ =
       std::make_unique<Core>(RealClock::Get(), server->tokens_.get(), options.core);
-  server->ticker_ = std::make_unique<Ticker>(server->core_.get());
-  server->semaphore_service_ =
-      std::make_unique<SemaphoreServiceImpl>(server->core_.get(), RealClock::Get());
-  server->health_service_ = std::make_unique<HealthServiceImpl>(
-      std::initializer_list<std::string>{v1::SemaphoreService::service_full_name()});
+  server->core_->SetListener(server->observer_.get());
+  Core* core = server->core_.get();
+  server->metrics_->SetCountsSource([core] { return core->Counts(); });
+  server->ticker_ = std::make_unique<Ticker>(core);
+
+  if (!options.metrics_address.empty()) {
+    Metrics* metrics = server->metrics_.get();
+    server->metrics_http_ =
+        std::make_unique<MetricsHttpServer>([metrics] { return metrics->Render(); });
+    if (absl::Status s = server->metrics_http_->Start(options.metrics_address); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("--metrics_address: ", s.message()));
+    }
+    server->metrics_port_ = server->metrics_http_->port();
+  }
+  if (absl::Status s = server->StartGrpc(options); !s.ok()) return s;
+  return server;
+}
+
+absl::Status Server::StartGrpc(const ServerOptions& options) {
+  semaphore_service_ = std::make_unique<SemaphoreServiceImpl>(
+      core_.get(), RealClock::Get(), observer_.get());
+  AdminServiceOptions admin;
+  admin.admin_token = options.admin_token;
+  admin.logger = logger_.get();
+  admin.observer = observer_.get();
+  admin.drain = [this] {
+    Core::DrainResult result = Drain("admin");
+    RequestShutdown("admin");
+    return result;
+  };
+  admin_service_ = std::make_unique<AdminServiceImpl>(core_.get(), std::move(admin));
+  health_service_ = std::make_unique<HealthServiceImpl>(std::initializer_list<std::string>{
+      v1::SemaphoreService::service_full_name(), v1::AdminService::service_full_name()});
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  builder.AddListeningPort(options.listen_address, Credentials(options.tls), &port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder.RegisterService(server->semaphore_service_.get());
-  builder.RegisterService(server->health_service_.get());
-  // semaphored.v1.AdminService (issue 3) is registered here too, next to the others.
-  server->grpc_server_ = builder.BuildAndStart();
-  if (server->grpc_server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen_address,
-                     ": the address is in use or not local to this machine"));
+  builder.RegisterService(semaphore_service_.get());
+  builder.RegisterService(admin_service_.get());
+  builder.RegisterService(health_service_.get());
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen_address,
+        options.tls.enabled()
+            ? ": the address is in use or not local to this machine, or the TLS "
+              "certificate and key are unusable (see gRPC's message above)"
+            : ": the address is in use or not local to this machine"));
   }
-  server->address_ = absl::StrCat(ConnectHost(host), ":", server->port_);
-  return server;
+  address_ = absl::StrCat(ConnectHost(HostOf(options.listen_address)), ":", port_);
+  return absl::OkStatus();
 }
 
 Server::~Server() {
@@ -98,18 +160,32 @@ Server::~Server() {
   if (grpc_server_ != nullptr) Shutdown();
 }
 
-void Server::Drain() {
+Core::DrainResult Server::Drain(absl::string_view trigger) {
   {
     absl::MutexLock lock(&mu_);
-    if (drained_) return;
+    if (drained_) return {};
     drained_ = true;
   }
   // Health first, so that load balancers stop sending new work.
   health_service_->SetServing(false);
-  core_->Drain();
+  const Core::DrainResult result = core_->Drain();
+  LogDrain(*logger_, trigger, result.woken_waiters, result.ended_sessions);
+  return result;
+}
+
+void Server::RequestShutdown(absl::string_view trigger) {
+  absl::MutexLock lock(&mu_);
+  if (!shutdown_request_.has_value()) shutdown_request_ = std::string(trigger);
+}
+
+std::optional<std::string> Server::AwaitShutdownRequest(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(this, &Server::ShutdownRequested), timeout);
+  return shutdown_request_;
 }
 
 void Server::Shutdown() {
+  std::string trigger;
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) {
@@ -117,12 +193,15 @@ void Server::Shutdown() {
       return;
     }
     shutting_down_ = true;
+    if (!shutdown_request_.has_value()) shutdown_request_ = "shutdown";
+    trigger = *shutdown_request_;
   }
-  Drain();
+  Drain(trigger);
   // Watch calls never end by themselves; the drain ended every session stream.
   health_service_->Shutdown();
   grpc_server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   grpc_server_->Wait();
+  if (metrics_http_ != nullptr) metrics_http_->Stop();
   ticker_.reset();
   absl::MutexLock lock(&mu_);
   shut_down_ = true;

@@ -2,12 +2,17 @@
 #define SEMAPHORED_SERVER_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/core/core.h"
+#include "server/observability/logger.h"
+#include "server/server_config.h"
 
 namespace grpc {
 class Server;
@@ -15,8 +20,12 @@ class Server;
 
 namespace semaphored::internal {
 
+class AdminServiceImpl;
 class HealthServiceImpl;
+class Metrics;
+class MetricsHttpServer;
 class SemaphoreServiceImpl;
+class ServerObserver;
 class Ticker;
 
 struct ServerOptions {
@@ -28,19 +37,38 @@ struct ServerOptions {
   // (see DurableTokenSource). Empty: in-memory tokens starting at the wall clock in
   // microseconds since the Unix epoch.
   std::string state_file;
-  // The largest request message accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
+  // The largest request message accepted, in bytes (at least 1024); gRPC answers
+  // larger ones RESOURCE_EXHAUSTED.
   int max_message_bytes = 64 * 1024;
+  // The admin service's bearer token; empty: it answers loopback callers only.
+  std::string admin_token;
+  // TLS for the gRPC listener (server_config.h); empty: plaintext.
+  TlsOptions tls;
+  // Where to serve Prometheus metrics over HTTP (GET /metrics), as HOST:PORT; port
+  // 0 picks a free port (see metrics_port()). Empty: no metrics endpoint.
+  std::string metrics_address;
+  // Log lines (session start/end, admin actions, drain): format and destination.
+  LogFormat log_format = LogFormat::kText;
+  LogSink* log_sink = nullptr;  // nullptr: stderr. Not owned; must outlive the server.
 };
 
 // A running semaphored server: a Core driven by a Ticker, served over gRPC
-// (semaphored.v1.SemaphoreService, grpc.health.v1.Health, server reflection) on an
-// insecure listener.
+// (semaphored.v1.SemaphoreService, semaphored.v1.AdminService, grpc.health.v1.Health,
+// server reflection) on a plaintext or TLS listener, with optional Prometheus
+// metrics over HTTP and structured log lines.
 //
-// Thread-safe. Drain, Shutdown and Wait may be called from any thread, several times.
+// Shutdown protocol: the owner (main) waits in AwaitShutdownRequest() -- together with
+// its signals -- and then calls Shutdown() from its own thread. The admin Drain RPC
+// drains at once, answers, and calls RequestShutdown("admin"); the server itself never
+// stops gRPC from a gRPC thread and starts no thread of its own for that.
+//
+// Thread-safe. Drain, Shutdown, RequestShutdown and the waits may be called from any
+// thread (Shutdown never from a gRPC callback), several times.
 class Server {
  public:
-  // Builds and starts the server. Fails with INVALID_ARGUMENT for bad options,
-  // UNAVAILABLE when the address cannot be bound, or the state file's error.
+  // Builds and starts the server. Fails with INVALID_ARGUMENT for bad options (TLS
+  // material included), UNAVAILABLE when the address (or the metrics address) cannot
+  // be bound, or the state file's error.
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options);
 
   // Shuts down (see Shutdown) if not done yet.
@@ -53,37 +81,64 @@ class Server {
   // HOST:PORT to connect to: the listen address's host with the bound port; a
   // wildcard host (0.0.0.0, [::]) becomes the loopback address of its family.
   std::string address() const { return address_; }
+  // The bound metrics port; 0 when metrics are off.
+  int metrics_port() const { return metrics_port_; }
   // The core, for in-process administration and tests. Valid until destruction.
   Core& core() { return *core_; }
+  Metrics& metrics() { return *metrics_; }
+  const Logger& logger() const { return *logger_; }
 
   // Starts a graceful drain: health turns NOT_SERVING, new sessions and sets get
   // UNAVAILABLE, waiters are woken with UNAVAILABLE "server is shutting down" and
-  // sessions end (their streams are told). Does not stop gRPC. Idempotent.
-  void Drain() ABSL_LOCKS_EXCLUDED(mu_);
-  // Drain(), then stops gRPC: calls still running after a short grace period are
-  // cancelled; returns when every call and thread has finished. Idempotent; a
-  // concurrent caller waits for the first one to finish.
+  // sessions end (their streams are told). Logs "drain trigger=<trigger> ...". Does
+  // not stop gRPC. Idempotent: later calls do nothing and return zero counts.
+  Core::DrainResult Drain(absl::string_view trigger = "shutdown")
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Records that the server should be shut down (the first trigger is kept) and wakes
+  // AwaitShutdownRequest. Stops nothing itself; never blocks.
+  void RequestShutdown(absl::string_view trigger) ABSL_LOCKS_EXCLUDED(mu_);
+  // Blocks until RequestShutdown() or Shutdown() has been called, or `timeout`
+  // passes; returns the trigger ("admin", "SIGTERM"...; "shutdown" for Shutdown()),
+  // or nullopt on timeout.
+  std::optional<std::string> AwaitShutdownRequest(
+      absl::Duration timeout = absl::InfiniteDuration()) ABSL_LOCKS_EXCLUDED(mu_);
+  // Drain() (with the requested trigger, if any), then stops gRPC: calls still running
+  // after a short grace period are cancelled; then stops the metrics endpoint and the
+  // ticker. Returns when every call and thread has finished. Idempotent; a concurrent
+  // caller waits for the first one to finish. Must not be called on a gRPC thread.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
   // Blocks until Shutdown() has completed (called by another thread).
   void Wait() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   Server();
+  absl::Status StartGrpc(const ServerOptions& options);
+  bool ShutdownRequested() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return shutdown_request_.has_value();
+  }
 
   // Destroyed in reverse order: gRPC first (no more calls), then the services, the
-  // ticker, the core and the token source the core uses.
+  // metrics endpoint, the ticker, the core and the token source the core uses, then
+  // the observer, metrics and logger the core and services report to.
+  std::unique_ptr<Logger> logger_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<ServerObserver> observer_;
   std::unique_ptr<TokenSource> tokens_;
   std::unique_ptr<Core> core_;
   std::unique_ptr<Ticker> ticker_;
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<SemaphoreServiceImpl> semaphore_service_;
+  std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<HealthServiceImpl> health_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::string address_;
 
   absl::Mutex mu_;
   // State below is protected by mu_.
   bool drained_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<std::string> shutdown_request_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };

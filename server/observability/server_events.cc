@@ -58,6 +58,20 @@ void LogAdminEndSession(const Logger& logger, absl::string_view by, absl::string
               {"why", why}});
 }
 
+void LogAdminRefused(const Logger& logger, absl::string_view action, absl::string_view by,
+                     absl::string_view why, absl::string_view target,
+                     const absl::Status& status) {
+  std::vector<LogField> fields;
+  fields.reserve(6);
+  fields.emplace_back("action", action);
+  if (!target.empty()) fields.emplace_back("target", target);
+  fields.emplace_back("by", by);
+  if (!why.empty()) fields.emplace_back("why", why);
+  fields.emplace_back("code", absl::StatusCodeToString(status.code()));
+  fields.emplace_back("error", status.message());
+  logger.Log(LogLevel::kWarn, "admin_refused", absl::MakeConstSpan(fields));
+}
+
 void LogAdminDrain(const Logger& logger, absl::string_view by, absl::string_view why) {
   logger.Log(LogLevel::kInfo, "admin_drain", {{"by", by}, {"why", why}});
 }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -36,6 +37,14 @@ void LogAdminForceClear(const Logger& logger, absl::string_view by, absl::string
 // INFO admin_end_session session=<id> released=<n> by=<who> why=<why>
 void LogAdminEndSession(const Logger& logger, absl::string_view by, absl::string_view why,
                         SessionId session, int32_t released);
+
+// WARN admin_refused action=<action> [target=<name or id>] by=<who> [why=<why>]
+//   code=<CODE> error=<message>
+//   (an administrative call failed: refused credential, bad request, or the core's
+//   error; target and why are omitted when empty)
+void LogAdminRefused(const Logger& logger, absl::string_view action, absl::string_view by,
+                     absl::string_view why, absl::string_view target,
+                     const absl::Status& status);
 
 // INFO admin_drain by=<who> why=<why>   (an administrator asked for a drain)
 void LogAdminDrain(const Logger& logger, absl::string_view by, absl::string_view why);

@@ -1,35 +1,54 @@
 #include "server/service/admin_service.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/names.h"
+#include "server/observability/server_events.h"
 #include "server/service/convert.h"
+#include "server/service/wire.h"
 
 namespace semaphored::internal {
 namespace {
+
+using Raw = grpc::ByteBuffer;
 
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 constexpr size_t kMaxReasonBytes = 1024;
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
-                                 const absl::Status& status) {
+// Serves one admin call at once: the credential (`authorized`), then parsing, then
+// `handle(request, &response)`; the response is sent when everything is OK.
+template <typename Request, typename Response, typename Handle>
+grpc::ServerUnaryReactor* ServeAdmin(grpc::CallbackServerContext* context,
+                                     ServiceObserver& observer, absl::Status authorized,
+                                     const Raw* in, Raw* out, Handle handle) {
+  absl::Status status = std::move(authorized);
+  Request request;
+  Response response;
+  if (status.ok()) status = ParseMessage(BufferBytes(*in), &request);
+  if (status.ok()) status = handle(request, &response);
+  if (status.ok()) SerializeToBuffer(response, out);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
+  reactor->Finish(AnswerStatus(observer, status));
   return reactor;
 }
 
 bool IsLoopbackPeer(absl::string_view peer) {
-  return absl::StartsWith(peer, "ipv4:127.") || absl::StartsWith(peer, "ipv6:[::1]") ||
+  return absl::StartsWith(peer, "ipv4:127.") || absl::StartsWith(peer, "ipv6:[::1]:") ||
          absl::StartsWith(peer, "ipv6:[::ffff:127.") || absl::StartsWith(peer, "unix:");
 }
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  // The loop runs over `a` (the presented token) whatever `b` is, so the time taken
+  // does not tell how much of the configured token matched.
   unsigned char diff = a.size() == b.size() ? 0 : 1;
   for (size_t i = 0; i < a.size(); ++i) {
     diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
@@ -40,11 +59,12 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 // page_size: 0 means the default; above the maximum is clamped; negative is an error.
 absl::StatusOr<int> PageSize(int32_t requested) {
   if (requested < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must not be negative (got ", requested, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_size must not be negative (got ", requested, "); 0 means ",
+        kDefaultPageSize));
   }
   if (requested == 0) return kDefaultPageSize;
-  return std::min(requested, kMaxPageSize);
+  return std::min<int>(requested, kMaxPageSize);
 }
 
 absl::Status BadPageToken() {
@@ -55,10 +75,21 @@ absl::Status BadPageToken() {
 
 absl::Status CheckReason(absl::string_view reason, bool required) {
   if (reason.empty() && required) {
-    return absl::InvalidArgumentError("reason is required: say why, it is logged and sent "
-                                      "to the holders");
+    return absl::InvalidArgumentError(
+        "reason is required: say why (it is logged and sent to the holders)");
   }
   return ValidateText("reason", reason, kMaxReasonBytes);
+}
+
+absl::StatusOr<SessionId> ParseSessionIdField(absl::string_view text) {
+  std::optional<SessionId> id = ParseSessionId(text);
+  if (!id.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "session_id ", QuoteName(text),
+        " is not a session id: 16 lowercase hex digits, as ListSessions and "
+        "TestSemaphore show them"));
+  }
+  return *id;
 }
 
 v1::SessionInfo ToSessionInfo(const SessionSnapshot& s) {
@@ -73,6 +104,19 @@ v1::SessionInfo ToSessionInfo(const SessionSnapshot& s) {
   return info;
 }
 
+v1::SemaphoreDetail ToSemaphoreDetail(const SemaphoreSnapshot& snap) {
+  v1::SemaphoreDetail detail;
+  *detail.mutable_state() = ToSemaphoreState(snap);
+  for (const WaiterInfo& w : snap.waiters) {
+    v1::Waiter* waiter = detail.add_waiters();
+    waiter->set_session_id(FormatSessionId(w.session_id));
+    waiter->set_client_name(w.client_name);
+    waiter->set_permits(w.permits);
+    *waiter->mutable_enqueue_time() = ToProtoTimestamp(w.enqueue_time);
+  }
+  return detail;
+}
+
 }  // namespace
 
 absl::Status CheckAdminCredential(absl::string_view configured_token,
@@ -83,7 +127,9 @@ absl::Status CheckAdminCredential(absl::string_view configured_token,
     return absl::PermissionDeniedError(absl::StrCat(
         "this server has no admin token, so its admin service only answers callers on "
         "loopback (you are ",
-        peer, "); start the server with --admin_token or SEMAPHORED_ADMIN_TOKEN"));
+        peer,
+        "); start the server with --admin_token_file, SEMAPHORED_ADMIN_TOKEN or "
+        "--admin_token"));
   }
   if (!has_authorization) {
     return absl::UnauthenticatedError(
@@ -91,158 +137,196 @@ absl::Status CheckAdminCredential(absl::string_view configured_token,
         "server's admin token");
   }
   absl::string_view token = authorization_header;
-  if (!absl::ConsumePrefix(&token, "Bearer ") || !ConstantTimeEquals(token, configured_token)) {
+  if (!absl::ConsumePrefix(&token, "Bearer ")) {
+    return absl::PermissionDeniedError(
+        "the authorization metadata must be \"Bearer TOKEN\" with the server's admin "
+        "token");
+  }
+  if (!ConstantTimeEquals(token, configured_token)) {
     return absl::PermissionDeniedError("the admin token is wrong");
   }
   return absl::OkStatus();
 }
 
 AdminServiceImpl::AdminServiceImpl(Core* core, AdminServiceOptions options)
-    : core_(core), options_(std::move(options)) {}
+    : core_(core),
+      options_(std::move(options)),
+      observer_(options_.observer != nullptr ? options_.observer
+                                             : ServiceObserver::Null()) {}
 
-absl::Status AdminServiceImpl::Authorize(grpc::CallbackServerContext* context) const {
+absl::Status AdminServiceImpl::Authorize(grpc::CallbackServerContext* context,
+                                         absl::string_view action) const {
   const auto& metadata = context->client_metadata();
   auto it = metadata.find("authorization");
   absl::string_view header;
   if (it != metadata.end()) header = absl::string_view(it->second.data(), it->second.size());
-  return CheckAdminCredential(options_.admin_token, header, it != metadata.end(),
-                              context->peer());
+  absl::Status status = CheckAdminCredential(options_.admin_token, header,
+                                             it != metadata.end(), context->peer());
+  if (!status.ok() && options_.logger != nullptr) {
+    LogAdminRefused(*options_.logger, action, context->peer(), "", "", status);
+  }
+  return status;
 }
 
-void AdminServiceImpl::Audit(grpc::CallbackServerContext* context, std::string action,
-                             std::string target, std::string reason,
-                             const absl::Status& result) const {
-  if (!options_.audit) return;
-  options_.audit(AdminAction{std::move(action), context->peer(), std::move(target),
-                             std::move(reason),
-                             result.ok() ? "ok" : std::string(result.ToString())});
+void AdminServiceImpl::AuditFailure(absl::string_view action, absl::string_view peer,
+                                    absl::string_view why, absl::string_view target,
+                                    const absl::Status& status) const {
+  if (options_.logger == nullptr) return;
+  LogAdminRefused(*options_.logger, action, peer, why, target, status);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListSemaphores(
-    grpc::CallbackServerContext* context, const v1::ListSemaphoresRequest* request,
-    v1::ListSemaphoresResponse* response) {
-  if (absl::Status s = Authorize(context); !s.ok()) return Finish(context, s);
-  absl::StatusOr<int> size = PageSize(request->page_size());
-  if (!size.ok()) return Finish(context, size.status());
-  if (request->prefix().size() > kMaxNameBytes) {
-    return Finish(context, absl::InvalidArgumentError(absl::StrCat(
-                               "prefix is ", request->prefix().size(),
-                               " bytes long; names are at most ", kMaxNameBytes)));
-  }
-  std::string after;
-  if (!request->page_token().empty() &&
-      !absl::WebSafeBase64Unescape(request->page_token(), &after)) {
-    return Finish(context, BadPageToken());
-  }
-  std::vector<SemaphoreSnapshot> page =
-      core_->ListSemaphores(request->prefix(), after, *size + 1);
-  const bool more = static_cast<int>(page.size()) > *size;
-  if (more) page.pop_back();
-  for (const SemaphoreSnapshot& snap : page) {
-    v1::SemaphoreDetail* detail = response->add_semaphores();
-    *detail->mutable_state() = ToSemaphoreState(snap);
-    for (const WaiterInfo& w : snap.waiters) {
-      v1::Waiter* waiter = detail->add_waiters();
-      waiter->set_session_id(FormatSessionId(w.session_id));
-      waiter->set_client_name(w.client_name);
-      waiter->set_permits(w.permits);
-      *waiter->mutable_enqueue_time() = ToProtoTimestamp(w.enqueue_time);
-    }
-  }
-  if (more) response->set_next_page_token(absl::WebSafeBase64Escape(page.back().name));
-  return Finish(context, absl::OkStatus());
+    grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
+  observer_->OnRequest("ListSemaphores");
+  return ServeAdmin<v1::ListSemaphoresRequest, v1::ListSemaphoresResponse>(
+      context, *observer_, Authorize(context, "list_semaphores"), in, out,
+      [&](const v1::ListSemaphoresRequest& request,
+          v1::ListSemaphoresResponse* response) -> absl::Status {
+        absl::StatusOr<int> size = PageSize(request.page_size());
+        if (!size.ok()) return size.status();
+        if (request.prefix().size() > kMaxNameBytes) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("prefix is ", request.prefix().size(),
+                           " bytes long; names are at most ", kMaxNameBytes));
+        }
+        std::string after;
+        if (!request.page_token().empty() &&
+            (!absl::WebSafeBase64Unescape(request.page_token(), &after) ||
+             after.empty())) {
+          return BadPageToken();
+        }
+        std::vector<SemaphoreSnapshot> page =
+            core_->ListSemaphores(request.prefix(), after, *size + 1);
+        const bool more = static_cast<int>(page.size()) > *size;
+        if (more) page.pop_back();
+        for (const SemaphoreSnapshot& snap : page) {
+          *response->add_semaphores() = ToSemaphoreDetail(snap);
+        }
+        if (more) {
+          response->set_next_page_token(absl::WebSafeBase64Escape(page.back().name));
+        }
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListSessions(
-    grpc::CallbackServerContext* context, const v1::ListSessionsRequest* request,
-    v1::ListSessionsResponse* response) {
-  if (absl::Status s = Authorize(context); !s.ok()) return Finish(context, s);
-  absl::StatusOr<int> size = PageSize(request->page_size());
-  if (!size.ok()) return Finish(context, size.status());
-  SessionId after = 0;
-  if (!request->page_token().empty()) {
-    std::optional<SessionId> parsed = ParseSessionId(request->page_token());
-    if (!parsed) return Finish(context, BadPageToken());
-    after = *parsed;
-  }
-  std::vector<SessionSnapshot> page = core_->ListSessions(after, *size + 1);
-  const bool more = static_cast<int>(page.size()) > *size;
-  if (more) page.pop_back();
-  for (const SessionSnapshot& s : page) *response->add_sessions() = ToSessionInfo(s);
-  if (more) response->set_next_page_token(FormatSessionId(page.back().id));
-  return Finish(context, absl::OkStatus());
+    grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
+  observer_->OnRequest("ListSessions");
+  return ServeAdmin<v1::ListSessionsRequest, v1::ListSessionsResponse>(
+      context, *observer_, Authorize(context, "list_sessions"), in, out,
+      [&](const v1::ListSessionsRequest& request,
+          v1::ListSessionsResponse* response) -> absl::Status {
+        absl::StatusOr<int> size = PageSize(request.page_size());
+        if (!size.ok()) return size.status();
+        SessionId after = 0;
+        if (!request.page_token().empty()) {
+          std::optional<SessionId> parsed = ParseSessionId(request.page_token());
+          if (!parsed.has_value()) return BadPageToken();
+          after = *parsed;
+        }
+        std::vector<SessionSnapshot> page = core_->ListSessions(after, *size + 1);
+        const bool more = static_cast<int>(page.size()) > *size;
+        if (more) page.pop_back();
+        for (const SessionSnapshot& s : page) *response->add_sessions() = ToSessionInfo(s);
+        if (more) response->set_next_page_token(FormatSessionId(page.back().id));
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetSession(grpc::CallbackServerContext* context,
-                                                       const v1::GetSessionRequest* request,
-                                                       v1::GetSessionResponse* response) {
-  if (absl::Status s = Authorize(context); !s.ok()) return Finish(context, s);
-  std::optional<SessionId> id = ParseSessionId(request->session_id());
-  if (!id) {
-    return Finish(context, absl::InvalidArgumentError(
-                               "session_id must be 16 lowercase hex digits, as listed by "
-                               "ListSessions or shown by TestSemaphore"));
-  }
-  absl::StatusOr<SessionSnapshot> snap = core_->GetSession(*id);
-  if (!snap.ok()) return Finish(context, snap.status());
-  *response->mutable_session() = ToSessionInfo(*snap);
-  for (const std::string& name : snap->held_names) response->add_held_names(name);
-  return Finish(context, absl::OkStatus());
+                                                       const Raw* in, Raw* out) {
+  observer_->OnRequest("GetSession");
+  return ServeAdmin<v1::GetSessionRequest, v1::GetSessionResponse>(
+      context, *observer_, Authorize(context, "get_session"), in, out,
+      [&](const v1::GetSessionRequest& request,
+          v1::GetSessionResponse* response) -> absl::Status {
+        absl::StatusOr<SessionId> id = ParseSessionIdField(request.session_id());
+        if (!id.ok()) return id.status();
+        absl::StatusOr<SessionSnapshot> snap = core_->GetSession(*id);
+        if (!snap.ok()) return snap.status();
+        *response->mutable_session() = ToSessionInfo(*snap);
+        for (const std::string& name : snap->held_names) response->add_held_names(name);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::EndSession(grpc::CallbackServerContext* context,
-                                                       const v1::EndSessionRequest* request,
-                                                       v1::EndSessionResponse* response) {
-  absl::Status status = Authorize(context);
-  std::optional<SessionId> id = ParseSessionId(request->session_id());
-  if (status.ok() && !id) {
-    status = absl::InvalidArgumentError("session_id must be 16 lowercase hex digits");
-  }
-  if (status.ok()) status = CheckReason(request->reason(), /*required=*/true);
-  if (status.ok()) {
-    absl::StatusOr<int32_t> released = core_->EndSession(*id, request->reason());
-    status = released.status();
-    if (released.ok()) response->set_released_count(*released);
-  }
-  Audit(context, "end_session", request->session_id(), request->reason(), status);
-  return Finish(context, status);
+                                                       const Raw* in, Raw* out) {
+  observer_->OnRequest("EndSession");
+  const std::string peer = context->peer();
+  return ServeAdmin<v1::EndSessionRequest, v1::EndSessionResponse>(
+      context, *observer_, Authorize(context, "end_session"), in, out,
+      [&](const v1::EndSessionRequest& request,
+          v1::EndSessionResponse* response) -> absl::Status {
+        absl::StatusOr<SessionId> id = ParseSessionIdField(request.session_id());
+        absl::Status status = id.status();
+        if (status.ok()) status = CheckReason(request.reason(), /*required=*/true);
+        absl::StatusOr<int32_t> released =
+            status.ok() ? core_->EndSession(*id, request.reason()) : status;
+        if (!released.ok()) {
+          AuditFailure("end_session", peer, request.reason(), request.session_id(),
+                       released.status());
+          return released.status();
+        }
+        response->set_released_count(*released);
+        if (options_.logger != nullptr) {
+          LogAdminEndSession(*options_.logger, peer, request.reason(), *id, *released);
+        }
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ForceClearSemaphore(
-    grpc::CallbackServerContext* context, const v1::ForceClearSemaphoreRequest* request,
-    v1::ForceClearSemaphoreResponse* response) {
-  absl::Status status = Authorize(context);
-  if (status.ok()) status = ValidateGlobalName(request->name());
-  if (status.ok()) status = CheckReason(request->reason(), /*required=*/true);
-  if (status.ok()) {
-    absl::StatusOr<std::vector<HolderInfo>> revoked =
-        core_->ForceClear(request->name(), request->reason());
-    status = revoked.status();
-    if (revoked.ok()) {
-      for (const HolderInfo& h : *revoked) {
-        v1::Holder* holder = response->add_revoked();
-        holder->set_session_id(FormatSessionId(h.session_id));
-        holder->set_client_name(h.client_name);
-        *holder->mutable_grant() = ToGrant(h.grant);
-      }
-    }
-  }
-  Audit(context, "force_clear", request->name(), request->reason(), status);
-  return Finish(context, status);
+    grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
+  observer_->OnRequest("ForceClearSemaphore");
+  const std::string peer = context->peer();
+  return ServeAdmin<v1::ForceClearSemaphoreRequest, v1::ForceClearSemaphoreResponse>(
+      context, *observer_, Authorize(context, "force_clear"), in, out,
+      [&](const v1::ForceClearSemaphoreRequest& request,
+          v1::ForceClearSemaphoreResponse* response) -> absl::Status {
+        absl::Status status = ValidateGlobalName(request.name());
+        if (status.ok()) status = CheckReason(request.reason(), /*required=*/true);
+        absl::StatusOr<std::vector<HolderInfo>> revoked =
+            status.ok() ? core_->ForceClear(request.name(), request.reason()) : status;
+        if (!revoked.ok()) {
+          AuditFailure("force_clear", peer, request.reason(), request.name(),
+                       revoked.status());
+          return revoked.status();
+        }
+        for (const HolderInfo& h : *revoked) {
+          v1::Holder* holder = response->add_revoked();
+          holder->set_session_id(FormatSessionId(h.session_id));
+          holder->set_client_name(h.client_name);
+          *holder->mutable_grant() = ToGrant(h.grant);
+        }
+        if (options_.logger != nullptr) {
+          LogAdminForceClear(*options_.logger, peer, request.reason(), request.name(),
+                             *revoked);
+        }
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Drain(grpc::CallbackServerContext* context,
-                                                  const v1::DrainRequest* request,
-                                                  v1::DrainResponse* response) {
-  absl::Status status = Authorize(context);
-  if (status.ok()) status = CheckReason(request->reason(), /*required=*/false);
-  if (status.ok()) {
-    Core::DrainResult result = options_.drain ? options_.drain() : core_->Drain();
-    response->set_woken_waiters(result.woken_waiters);
-    response->set_ended_sessions(result.ended_sessions);
-  }
-  Audit(context, "drain", "", request->reason(), status);
-  return Finish(context, status);
+                                                  const Raw* in, Raw* out) {
+  observer_->OnRequest("Drain");
+  const std::string peer = context->peer();
+  return ServeAdmin<v1::DrainRequest, v1::DrainResponse>(
+      context, *observer_, Authorize(context, "drain"), in, out,
+      [&](const v1::DrainRequest& request, v1::DrainResponse* response) -> absl::Status {
+        if (absl::Status s = CheckReason(request.reason(), /*required=*/false); !s.ok()) {
+          AuditFailure("drain", peer, "", "", s);
+          return s;
+        }
+        if (options_.logger != nullptr) {
+          LogAdminDrain(*options_.logger, peer, request.reason());
+        }
+        const Core::DrainResult result =
+            options_.drain ? options_.drain() : core_->Drain();
+        response->set_woken_waiters(result.woken_waiters);
+        response->set_ended_sessions(result.ended_sessions);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace semaphored::internal

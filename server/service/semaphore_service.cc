@@ -6,11 +6,19 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/service/convert.h"
+#include "server/service/service_observer.h"
 #include "server/service/session_stream.h"
 #include "server/service/wire.h"
 
 namespace semaphored::internal {
 namespace {
+
+// What every unary call needs besides its own request and response.
+struct CallEnv {
+  Core* core;
+  ServiceObserver* observer;
+  const char* method;  // for the observer
+};
 
 using Raw = grpc::ByteBuffer;
 
@@ -23,7 +31,8 @@ using Raw = grpc::ByteBuffer;
 template <typename Request, typename Response>
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall(Core* core, Raw* out) : core_(core), out_(out) {}
+  UnaryCall(Core* core, ServiceObserver* observer, Raw* out)
+      : core_(core), observer_(observer), out_(out) {}
 
   Request request;
   Response response;
@@ -48,7 +57,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
       answered_ = true;
     }
     if (status.ok()) SerializeToBuffer(response, out_);
-    Finish(ToGrpcStatus(status));
+    Finish(AnswerStatus(*observer_, status));
   }
 
   void OnCancel() override ABSL_LOCKS_EXCLUDED(mu_) {
@@ -67,6 +76,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
  private:
   Core* const core_;
+  ServiceObserver* const observer_;
   Raw* const out_;
   absl::Mutex mu_;
   // State below is protected by mu_.
@@ -78,8 +88,10 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 // Parses the request and hands the call to `start`, which must see to it that
 // Answer() is called once; a request that does not parse is answered at once.
 template <typename Request, typename Response, typename Start>
-grpc::ServerUnaryReactor* Serve(Core* core, const Raw* in, Raw* out, Start start) {
-  auto* call = new UnaryCall<Request, Response>(core, out);
+grpc::ServerUnaryReactor* Serve(const CallEnv& env, const Raw* in, Raw* out,
+                                Start start) {
+  env.observer->OnRequest(env.method);
+  auto* call = new UnaryCall<Request, Response>(env.core, env.observer, out);
   absl::Status parsed = ParseMessage(BufferBytes(*in), &call->request);
   if (!parsed.ok()) {
     call->Answer(parsed);
@@ -92,8 +104,9 @@ grpc::ServerUnaryReactor* Serve(Core* core, const Raw* in, Raw* out, Start start
 // As Serve, for methods answered at once: `handle(request, &response)` returns the
 // call's status.
 template <typename Request, typename Response, typename Handle>
-grpc::ServerUnaryReactor* ServeNow(Core* core, const Raw* in, Raw* out, Handle handle) {
-  return Serve<Request, Response>(core, in, out, [&](UnaryCall<Request, Response>* call) {
+grpc::ServerUnaryReactor* ServeNow(const CallEnv& env, const Raw* in, Raw* out,
+                                   Handle handle) {
+  return Serve<Request, Response>(env, in, out, [&](UnaryCall<Request, Response>* call) {
     call->Answer(handle(call->request, &call->response));
   });
 }
@@ -108,13 +121,15 @@ absl::StatusOr<SessionId> AuthenticateSecret(const Core& core, absl::string_view
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::CreateSession(
     grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
   return ServeNow<v1::CreateSessionRequest, v1::CreateSessionResponse>(
-      core_, in, out,
+      CallEnv{core_, observer_, "CreateSession"}, in, out,
       [&](const v1::CreateSessionRequest& request, v1::CreateSessionResponse* response) {
         absl::StatusOr<SessionArgs> args = ToSessionArgs(request);
         if (!args.ok()) return args.status();
-        absl::StatusOr<NewSession> session = core_->CreateSession(
-            std::move(args->client_name), args->ttl, context->peer());
+        const std::string peer = context->peer();
+        absl::StatusOr<NewSession> session =
+            core_->CreateSession(args->client_name, args->ttl, peer);
         if (!session.ok()) return session.status();
+        observer_->OnSessionCreated(*session, args->client_name, peer);
         *response = ToCreateSessionResponse(*session);
         return absl::OkStatus();
       });
@@ -123,7 +138,7 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::CreateSession(
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::RefreshSession(
     grpc::CallbackServerContext* /*context*/, const Raw* in, Raw* out) {
   return ServeNow<v1::RefreshSessionRequest, v1::RefreshSessionResponse>(
-      core_, in, out,
+      CallEnv{core_, observer_, "RefreshSession"}, in, out,
       [&](const v1::RefreshSessionRequest& request,
           v1::RefreshSessionResponse* response) {
         absl::StatusOr<SessionId> session =
@@ -139,7 +154,7 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::RefreshSession(
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::CloseSession(
     grpc::CallbackServerContext* /*context*/, const Raw* in, Raw* out) {
   return ServeNow<v1::CloseSessionRequest, v1::CloseSessionResponse>(
-      core_, in, out,
+      CallEnv{core_, observer_, "CloseSession"}, in, out,
       [&](const v1::CloseSessionRequest& request, v1::CloseSessionResponse* response) {
         absl::StatusOr<SessionId> session =
             AuthenticateSecret(*core_, request.session_secret());
@@ -155,7 +170,7 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::SetSemaphore(
     grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
   using Call = UnaryCall<v1::SetSemaphoreRequest, v1::SetSemaphoreResponse>;
   return Serve<v1::SetSemaphoreRequest, v1::SetSemaphoreResponse>(
-      core_, in, out, [&](Call* call) {
+      CallEnv{core_, observer_, "SetSemaphore"}, in, out, [&](Call* call) {
         absl::StatusOr<SetArgs> args = ToSetArgs(call->request, clock_->Now(),
                                                  FromCallDeadline(context->deadline()));
         if (!args.ok()) return call->Answer(args.status());
@@ -174,7 +189,7 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::SetSemaphore(
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::ClearSemaphore(
     grpc::CallbackServerContext* /*context*/, const Raw* in, Raw* out) {
   return ServeNow<v1::ClearSemaphoreRequest, v1::ClearSemaphoreResponse>(
-      core_, in, out,
+      CallEnv{core_, observer_, "ClearSemaphore"}, in, out,
       [&](const v1::ClearSemaphoreRequest& request,
           v1::ClearSemaphoreResponse* response) {
         absl::StatusOr<std::string> name = ToClearName(request);
@@ -192,7 +207,7 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::ClearSemaphore(
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::TestSemaphore(
     grpc::CallbackServerContext* /*context*/, const Raw* in, Raw* out) {
   return ServeNow<v1::TestSemaphoreRequest, v1::TestSemaphoreResponse>(
-      core_, in, out,
+      CallEnv{core_, observer_, "TestSemaphore"}, in, out,
       [&](const v1::TestSemaphoreRequest& request, v1::TestSemaphoreResponse* response) {
         absl::StatusOr<std::string> name = ToTestName(request);
         if (!name.ok()) return name.status();
@@ -205,7 +220,7 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::WaitSemaphoreClear(
     grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
   using Call = UnaryCall<v1::WaitSemaphoreClearRequest, v1::WaitSemaphoreClearResponse>;
   return Serve<v1::WaitSemaphoreClearRequest, v1::WaitSemaphoreClearResponse>(
-      core_, in, out, [&](Call* call) {
+      CallEnv{core_, observer_, "WaitSemaphoreClear"}, in, out, [&](Call* call) {
         absl::StatusOr<WaitClearArgs> args = ToWaitClearArgs(
             call->request, clock_->Now(), FromCallDeadline(context->deadline()));
         if (!args.ok()) return call->Answer(args.status());
@@ -226,13 +241,14 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::WaitSemaphoreClear(
 grpc::ServerUnaryReactor* SemaphoreServiceImpl::Ping(
     grpc::CallbackServerContext* /*context*/, const Raw* in, Raw* out) {
   return ServeNow<v1::PingRequest, v1::PingResponse>(
-      core_, in, out,
+      CallEnv{core_, observer_, "Ping"}, in, out,
       [](const v1::PingRequest&, v1::PingResponse*) { return absl::OkStatus(); });
 }
 
 grpc::ServerBidiReactor<Raw, Raw>* SemaphoreServiceImpl::StreamSession(
     grpc::CallbackServerContext* context) {
-  return NewSessionStream(core_, clock_, context);
+  observer_->OnRequest("StreamSession");
+  return NewSessionStream(core_, clock_, observer_, context);
 }
 
 }  // namespace semaphored::internal

@@ -7,6 +7,7 @@
 #include "semaphored/v1/semaphore.grpc.pb.h"
 #include "server/core/clock.h"
 #include "server/core/core.h"
+#include "server/service/service_observer.h"
 
 namespace semaphored::internal {
 
@@ -39,12 +40,18 @@ using SemaphoreServiceRawBase = v1::SemaphoreService::WithRawCallbackMethod_Crea
 // stopping) cancels its queued waiter at once, and the call's deadline also bounds
 // the wait given to the core. StreamSession: see session_stream.h.
 //
+// Every request is reported to the observer (OnRequest), every error answer too
+// (through AnswerStatus / AnswerError), and every session opened (OnSessionCreated).
+//
 // Thread-safe; holds no state of its own beyond the pointers.
 class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
  public:
-  // `core` and `clock` (the core's clock) must outlive the service and every call
-  // it serves.
-  SemaphoreServiceImpl(Core* core, Clock* clock) : core_(core), clock_(clock) {}
+  // `core`, `clock` (the core's clock) and `observer` must outlive the service and
+  // every call it serves. A null observer means ServiceObserver::Null().
+  SemaphoreServiceImpl(Core* core, Clock* clock, ServiceObserver* observer = nullptr)
+      : core_(core),
+        clock_(clock),
+        observer_(observer != nullptr ? observer : ServiceObserver::Null()) {}
 
   using Raw = grpc::ByteBuffer;
   grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* context,
@@ -70,6 +77,7 @@ class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
  private:
   Core* const core_;
   Clock* const clock_;
+  ServiceObserver* const observer_;
 };
 
 }  // namespace semaphored::internal

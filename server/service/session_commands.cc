@@ -9,6 +9,25 @@
 #include "server/service/session_stream_reactor.h"
 
 namespace semaphored::internal {
+namespace {
+
+// The observer's name for a stream command.
+const char* CommandMethod(v1::SessionCommand::CommandCase command) {
+  switch (command) {
+    case v1::SessionCommand::kRefresh: return "StreamSession.refresh";
+    case v1::SessionCommand::kSet: return "StreamSession.set";
+    case v1::SessionCommand::kClear: return "StreamSession.clear";
+    case v1::SessionCommand::kTest: return "StreamSession.test";
+    case v1::SessionCommand::kWaitClear: return "StreamSession.wait_clear";
+    case v1::SessionCommand::kCancel: return "StreamSession.cancel";
+    case v1::SessionCommand::kPing: return "StreamSession.ping";
+    case v1::SessionCommand::kClose: return "StreamSession.close";
+    case v1::SessionCommand::COMMAND_NOT_SET: break;
+  }
+  return "StreamSession.unknown";
+}
+
+}  // namespace
 
 // --- Requests and commands ---
 
@@ -25,9 +44,9 @@ void SessionStream::HandleRequest(const ParsedStreamRequest& parsed) {
     if (!AuthenticateFirst(parsed)) return;
   } else if (!parsed.secret_error.ok() ||
              (!request.session_secret().empty() && request.session_secret() != secret)) {
-    EndStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                           "session_secret differs from the one this stream started "
-                           "with: one stream serves one session"));
+    EndStreamWithError(
+        absl::InvalidArgumentError("session_secret differs from the one this stream "
+                                   "started with: one stream serves one session"));
     return;
   }
   for (int i = 0; i < request.commands_size(); ++i) {
@@ -43,19 +62,19 @@ void SessionStream::HandleRequest(const ParsedStreamRequest& parsed) {
 bool SessionStream::AuthenticateFirst(const ParsedStreamRequest& parsed) {
   const Request& request = parsed.request;
   if (!parsed.secret_error.ok()) {
-    EndStream(ToGrpcStatus(parsed.secret_error));
+    EndStreamWithError(parsed.secret_error);
     return false;
   }
   if (request.session_secret().empty()) {
-    EndStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                           "the first StreamSessionRequest must carry session_secret "
-                           "(from CreateSession)"));
+    EndStreamWithError(
+        absl::InvalidArgumentError("the first StreamSessionRequest must carry "
+                                   "session_secret (from CreateSession)"));
     return false;
   }
   absl::StatusOr<SessionId> session =
       AuthenticateSecret(*core_, request.session_secret());
   if (!session.ok()) {
-    EndStream(ToGrpcStatus(session.status()));
+    EndStreamWithError(session.status());
     return false;
   }
   bool ended_meanwhile;
@@ -74,7 +93,7 @@ bool SessionStream::AuthenticateFirst(const ParsedStreamRequest& parsed) {
   absl::Status observed =
       core_->SetObserver(*session, std::make_shared<StreamObserver>(weak_from_this()));
   if (!observed.ok()) {
-    EndStream(ToGrpcStatus(observed));
+    EndStreamWithError(observed);
     return false;
   }
   return true;
@@ -89,6 +108,7 @@ absl::Status SessionStream::CheckCommandSecret(absl::string_view secret) const {
 }
 
 void SessionStream::HandleCommand(const v1::SessionCommand& command) {
+  observer_->OnRequest(CommandMethod(command.command_case()));
   const uint64_t id = command.command_id();
   if (id == 0) {
     Push(ErrorEvent(0, absl::InvalidArgumentError(
@@ -201,8 +221,10 @@ void SessionStream::HandleSet(uint64_t id, const v1::SetSemaphoreRequest& reques
                  [weak = weak_from_this(), id, seq](absl::StatusOr<SetOutcome> outcome) {
                    std::shared_ptr<SessionStream> stream = weak.lock();
                    if (stream == nullptr) return;
-                   if (!outcome.ok())
-                     return stream->Complete(id, seq, ErrorEvent(id, outcome.status()));
+                   if (!outcome.ok()) {
+                     return stream->Complete(id, seq,
+                                             stream->ErrorEvent(id, outcome.status()));
+                   }
                    v1::SessionEvent event;
                    event.set_command_id(id);
                    *event.mutable_set() = ToSetSemaphoreResponse(*outcome);
@@ -226,7 +248,7 @@ void SessionStream::HandleWaitClear(uint64_t id,
         std::shared_ptr<SessionStream> stream = weak.lock();
         if (stream == nullptr) return;
         if (!outcome.ok())
-          return stream->Complete(id, seq, ErrorEvent(id, outcome.status()));
+          return stream->Complete(id, seq, stream->ErrorEvent(id, outcome.status()));
         v1::SessionEvent event;
         event.set_command_id(id);
         *event.mutable_wait_clear() = ToWaitSemaphoreClearResponse(*outcome);

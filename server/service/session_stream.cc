@@ -33,7 +33,7 @@ void SessionStream::OnReadDone(bool ok) {
   if (parsed.ok()) {
     HandleRequest(*parsed);
   } else {
-    EndStream(ToGrpcStatus(parsed.status()));
+    EndStreamWithError(parsed.status());
   }
   {
     absl::MutexLock lock(&mu_);
@@ -189,9 +189,11 @@ void SessionStream::Revoked(const std::string& name, uint64_t token,
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewSessionStream(
-    Core* core, Clock* clock, grpc::CallbackServerContext* context) {
-  auto stream =
-      std::make_shared<SessionStream>(core, clock, FromCallDeadline(context->deadline()));
+    Core* core, Clock* clock, ServiceObserver* observer,
+    grpc::CallbackServerContext* context) {
+  auto stream = std::make_shared<SessionStream>(
+      core, clock, observer != nullptr ? observer : ServiceObserver::Null(),
+      FromCallDeadline(context->deadline()));
   stream->Start();
   return stream.get();
 }

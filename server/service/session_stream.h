@@ -5,6 +5,7 @@
 #include "semaphored/v1/semaphore.grpc.pb.h"
 #include "server/core/clock.h"
 #include "server/core/core.h"
+#include "server/service/service_observer.h"
 
 namespace semaphored::internal {
 
@@ -48,8 +49,11 @@ namespace semaphored::internal {
 // finished and drop their events. Never blocks a gRPC thread.
 // Messages are raw bytes (StreamSessionRequest in, StreamSessionResponse out), parsed
 // with ParseStreamRequest so that a malformed command is answered on its own.
+// `observer` (which must outlive the call) is told about every command
+// ("StreamSession.<command>") and every error answer or error end of the stream.
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewSessionStream(
-    Core* core, Clock* clock, grpc::CallbackServerContext* context);
+    Core* core, Clock* clock, ServiceObserver* observer,
+    grpc::CallbackServerContext* context);
 
 }  // namespace semaphored::internal
 

@@ -21,6 +21,7 @@
 #include "server/core/clock.h"
 #include "server/core/core.h"
 #include "server/service/convert.h"
+#include "server/service/service_observer.h"
 #include "server/service/wire.h"
 
 namespace semaphored::internal {
@@ -47,8 +48,9 @@ class SessionStream final
   // Waiting commands one stream may have at a time.
   static constexpr size_t kMaxPendingCommands = 100'000;
 
-  SessionStream(Core* core, Clock* clock, absl::Time call_deadline)
-      : core_(core), clock_(clock), call_deadline_(call_deadline) {}
+  SessionStream(Core* core, Clock* clock, ServiceObserver* observer,
+                absl::Time call_deadline)
+      : core_(core), clock_(clock), observer_(observer), call_deadline_(call_deadline) {}
 
   // Takes gRPC's reference and starts reading. Call once, right after construction.
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
@@ -76,11 +78,16 @@ class SessionStream final
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  static v1::SessionEvent ErrorEvent(uint64_t command_id, const absl::Status& status) {
+  // An error answer to a command (reported to the observer).
+  v1::SessionEvent ErrorEvent(uint64_t command_id, const absl::Status& status) const {
     v1::SessionEvent event;
     event.set_command_id(command_id);
-    *event.mutable_error() = ToCommandError(status);
+    *event.mutable_error() = AnswerError(*observer_, status);
     return event;
+  }
+  // Ends the stream with an error (reported to the observer); see EndStream.
+  void EndStreamWithError(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_) {
+    EndStream(AnswerStatus(*observer_, status));
   }
 
   struct PendingCommand {
@@ -132,6 +139,7 @@ class SessionStream final
 
   Core* const core_;
   Clock* const clock_;
+  ServiceObserver* const observer_;
   const absl::Time call_deadline_;
   // The message being read; touched only by the read that fills it and by
   // OnReadDone, which gRPC never runs concurrently with itself.

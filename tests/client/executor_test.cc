@@ -15,7 +15,7 @@ namespace {
 
 constexpr absl::Duration kWait = absl::Seconds(20);
 
-TEST(ExecutorTest, RunsPostedTasksInOrder) {
+TEST(ClientExecutorTest, RunsPostedTasksInOrder) {
   Executor executor;
   absl::Mutex mu;
   std::vector<int> order;
@@ -32,7 +32,7 @@ TEST(ExecutorTest, RunsPostedTasksInOrder) {
   EXPECT_THAT(order, ::testing::ElementsAre(0, 1, 2, 3, 4));
 }
 
-TEST(ExecutorTest, RunsTimedTasksByTheirTimeAndSkipsCancelledOnes) {
+TEST(ClientExecutorTest, RunsTimedTasksByTheirTimeAndSkipsCancelledOnes) {
   Executor executor;
   absl::Mutex mu;
   std::vector<int> order;
@@ -58,7 +58,7 @@ TEST(ExecutorTest, RunsTimedTasksByTheirTimeAndSkipsCancelledOnes) {
   EXPECT_THAT(order, ::testing::ElementsAre(1, 2));
 }
 
-TEST(ExecutorTest, ATaskMayDestroyItsOwnExecutor) {
+TEST(ClientExecutorTest, ATaskMayDestroyItsOwnExecutor) {
   auto executor = std::make_unique<Executor>();
   absl::Notification done;
   Executor* raw = executor.get();
@@ -70,7 +70,7 @@ TEST(ExecutorTest, ATaskMayDestroyItsOwnExecutor) {
   EXPECT_EQ(executor, nullptr);
 }
 
-TEST(ExecutorTest, DestructionDropsTasksNotDue) {
+TEST(ClientExecutorTest, DestructionDropsTasksNotDue) {
   absl::Notification ran;
   {
     Executor executor;

@@ -17,7 +17,7 @@ using ::semaphored::internal::testing::FakeLocalClient;
 using ::semaphored::testing::IsOk;
 using ::semaphored::testing::StatusIs;
 
-TEST(FourDTest, SixtyTicksAreOneSecond) {
+TEST(ClientFourDTest, SixtyTicksAreOneSecond) {
   struct Case {
     int ticks;
     absl::Duration expected;
@@ -37,7 +37,7 @@ TEST(FourDTest, SixtyTicksAreOneSecond) {
   }
 }
 
-TEST(FourDTest, SemaphoreReturnsTrueOnlyWhenAnotherSessionHasItSet) {
+TEST(ClientFourDTest, SemaphoreReturnsTrueOnlyWhenAnotherSessionHasItSet) {
   FakeLocalClient local;
   auto a = local.Open("a");
   auto b = local.Open("b");
@@ -62,7 +62,7 @@ TEST(FourDTest, SemaphoreReturnsTrueOnlyWhenAnotherSessionHasItSet) {
   EXPECT_THAT(error, StatusIs(absl::StatusCode::kNotFound));
 }
 
-TEST(FourDTest, SemaphoreWaitsUpToItsTicks) {
+TEST(ClientFourDTest, SemaphoreWaitsUpToItsTicks) {
   FakeLocalClient local;
   auto a = local.Open("a");
   auto b = local.Open("b");
@@ -84,7 +84,7 @@ TEST(FourDTest, SemaphoreWaitsUpToItsTicks) {
   EXPECT_TRUE(TestSemaphore(*a, "$ticks"));
 }
 
-TEST(FourDTest, ErrorsReturnTrueAndAreReported) {
+TEST(ClientFourDTest, ErrorsReturnTrueAndAreReported) {
   FakeLocalClient local;
   auto a = local.Open("a");
   absl::Status error;

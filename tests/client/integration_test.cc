@@ -67,7 +67,7 @@ struct Seen {
   }
 };
 
-class IntegrationTest : public ::testing::Test {
+class ClientIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     internal::ServerOptions options;
@@ -120,7 +120,7 @@ AcquireOptions Wait(absl::Duration timeout) {
   return options;
 }
 
-TEST_F(IntegrationTest, AcquireTestAndClearAGlobalSemaphore) {
+TEST_F(ClientIntegrationTest, AcquireTestAndClearAGlobalSemaphore) {
   auto a = Open("alpha");
   auto b = Open("beta");
   ASSERT_OK_AND_ASSIGN(Permit permit, a->Acquire("orders"));
@@ -150,7 +150,7 @@ TEST_F(IntegrationTest, AcquireTestAndClearAGlobalSemaphore) {
   EXPECT_GT(now.fencing_token(), permit.fencing_token());
 }
 
-TEST_F(IntegrationTest, APermitReleasesOnDestructionAndHandsOnToAWaiter) {
+TEST_F(ClientIntegrationTest, APermitReleasesOnDestructionAndHandsOnToAWaiter) {
   auto a = Open("alpha");
   auto b = Open("beta");
   auto held = std::make_unique<Permit>();
@@ -166,9 +166,9 @@ TEST_F(IntegrationTest, APermitReleasesOnDestructionAndHandsOnToAWaiter) {
   EXPECT_FALSE(clear);
 }
 
-TEST_F(IntegrationTest, ManySessionsOnManyThreadsExcludeEachOther) {
-  constexpr int kSessions = 12;
-  constexpr int kRounds = 15;
+TEST_F(ClientIntegrationTest, ManySessionsOnManyThreadsExcludeEachOther) {
+  constexpr int kSessions = 16;
+  constexpr int kRounds = 40;
   std::vector<std::unique_ptr<Session>> sessions;
   for (int i = 0; i < kSessions; ++i) sessions.push_back(Open("worker-" + std::to_string(i)));
   std::atomic<int> inside{0};
@@ -209,7 +209,7 @@ TEST_F(IntegrationTest, ManySessionsOnManyThreadsExcludeEachOther) {
   EXPECT_FALSE(server_->core().Test("contended").set());
 }
 
-TEST_F(IntegrationTest, WaitersAreGrantedInArrivalOrder) {
+TEST_F(ClientIntegrationTest, WaitersAreGrantedInArrivalOrder) {
   auto holder = Open("holder");
   constexpr int kWaiters = 5;
   std::vector<std::unique_ptr<Session>> sessions;
@@ -234,7 +234,7 @@ TEST_F(IntegrationTest, WaitersAreGrantedInArrivalOrder) {
   EXPECT_THAT(order, ::testing::ElementsAre(0, 1, 2, 3, 4));
 }
 
-TEST_F(IntegrationTest, AForceClearIsReportedAsRevoked) {
+TEST_F(ClientIntegrationTest, AForceClearIsReportedAsRevoked) {
   Seen seen;
   auto a = Open("alpha", &seen);
   ASSERT_OK_AND_ASSIGN(Permit permit, a->Acquire("revoke-me"));
@@ -254,7 +254,7 @@ TEST_F(IntegrationTest, AForceClearIsReportedAsRevoked) {
   EXPECT_TRUE(now.acquired());
 }
 
-TEST_F(IntegrationTest, ASessionEndedByTheServerIsLost) {
+TEST_F(ClientIntegrationTest, ASessionEndedByTheServerIsLost) {
   Seen seen;
   auto a = Open("alpha", &seen);
   ASSERT_OK_AND_ASSIGN(Permit permit, a->Acquire("lost-one"));
@@ -274,7 +274,7 @@ TEST_F(IntegrationTest, ASessionEndedByTheServerIsLost) {
   EXPECT_EQ(seen.lost, 1);
 }
 
-TEST_F(IntegrationTest, ADrainingServerEndsSessionsAndWakesWaiters) {
+TEST_F(ClientIntegrationTest, ADrainingServerEndsSessionsAndWakesWaiters) {
   Seen seen;
   auto a = Open("alpha");
   auto b = Open("beta", &seen);
@@ -290,7 +290,7 @@ TEST_F(IntegrationTest, ADrainingServerEndsSessionsAndWakesWaiters) {
   EXPECT_THAT(client_->OpenSession(), StatusIs(absl::StatusCode::kUnavailable));
 }
 
-TEST_F(IntegrationTest, AnotherThreadCancelsAWaitingAcquire) {
+TEST_F(ClientIntegrationTest, AnotherThreadCancelsAWaitingAcquire) {
   auto a = Open("alpha");
   auto b = Open("beta");
   ASSERT_OK_AND_ASSIGN(Permit held, a->Acquire("cancel"));
@@ -309,7 +309,7 @@ TEST_F(IntegrationTest, AnotherThreadCancelsAWaitingAcquire) {
   EXPECT_FALSE(tried.acquired());
 }
 
-TEST_F(IntegrationTest, TimedWaitAndWaitClearTimeOut) {
+TEST_F(ClientIntegrationTest, TimedWaitAndWaitClearTimeOut) {
   auto a = Open("alpha");
   auto b = Open("beta");
   ASSERT_OK_AND_ASSIGN(Permit held, a->Acquire("timed"));
@@ -321,7 +321,7 @@ TEST_F(IntegrationTest, TimedWaitAndWaitClearTimeOut) {
   EXPECT_FALSE(clear);
 }
 
-TEST_F(IntegrationTest, KeepalivesHoldAShortTtlSession) {
+TEST_F(ClientIntegrationTest, KeepalivesHoldAShortTtlSession) {
   auto a = Open("alpha", nullptr, absl::Milliseconds(300));
   auto b = Open("beta");
   ASSERT_OK_AND_ASSIGN(Permit held, a->Acquire("kept"));
@@ -332,7 +332,7 @@ TEST_F(IntegrationTest, KeepalivesHoldAShortTtlSession) {
   EXPECT_THAT(a->status(), IsOk());
 }
 
-TEST_F(IntegrationTest, OneSessionServesManyThreadsAtOnce) {
+TEST_F(ClientIntegrationTest, OneSessionServesManyThreadsAtOnce) {
   auto a = Open("busy");
   constexpr int kThreads = 8;
   constexpr int kRounds = 25;
@@ -355,7 +355,7 @@ TEST_F(IntegrationTest, OneSessionServesManyThreadsAtOnce) {
   EXPECT_EQ(server_->core().Counts().held_semaphores, 0);
 }
 
-TEST_F(IntegrationTest, ClosingOrDestroyingASessionEndsItOnTheServer) {
+TEST_F(ClientIntegrationTest, ClosingOrDestroyingASessionEndsItOnTheServer) {
   const int64_t before = server_->core().Counts().sessions;
   auto a = Open("alpha");
   ASSERT_OK_AND_ASSIGN(Permit held, a->Acquire("closing"));
@@ -370,7 +370,7 @@ TEST_F(IntegrationTest, ClosingOrDestroyingASessionEndsItOnTheServer) {
   EXPECT_EQ(server_->core().Counts().sessions, before);
 }
 
-TEST(ConnectTest, AnAddressWhereNobodyListensSaysItCannotConnect) {
+TEST(ClientConnectTest, AnAddressWhereNobodyListensSaysItCannotConnect) {
   // A port that was free a moment ago, and port 1 (never a semaphored server).
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_GE(fd, 0);

@@ -34,7 +34,7 @@ AcquireOptions Wait(absl::Duration timeout) {
   return options;
 }
 
-TEST(LocalTest, TryGetsAFreeSemaphoreAndReportsTheHolderOfASetOne) {
+TEST(ClientLocalTest, TryGetsAFreeSemaphoreAndReportsTheHolderOfASetOne) {
   FakeLocalClient local;
   auto a = local.Open("alpha");
   auto b = local.Open("beta");
@@ -58,7 +58,7 @@ TEST(LocalTest, TryGetsAFreeSemaphoreAndReportsTheHolderOfASetOne) {
                                        HasSubstr(a->local_id())));
 }
 
-TEST(LocalTest, DestroyingThePermitReleasesIt) {
+TEST(ClientLocalTest, DestroyingThePermitReleasesIt) {
   FakeLocalClient local;
   auto a = local.Open("alpha");
   auto b = local.Open("beta");
@@ -75,7 +75,7 @@ TEST(LocalTest, DestroyingThePermitReleasesIt) {
   EXPECT_TRUE(permit.acquired());
 }
 
-TEST(LocalTest, TimedWaitGivesUpAtItsDeadline) {
+TEST(ClientLocalTest, TimedWaitGivesUpAtItsDeadline) {
   FakeLocalClient local;
   auto a = local.Open("alpha");
   auto b = local.Open("beta");
@@ -93,7 +93,7 @@ TEST(LocalTest, TimedWaitGivesUpAtItsDeadline) {
   EXPECT_EQ(local.core().Test("$timed").waiter_count, 0);
 }
 
-TEST(LocalTest, TimedWaitIsGrantedWhenTheHolderReleases) {
+TEST(ClientLocalTest, TimedWaitIsGrantedWhenTheHolderReleases) {
   FakeLocalClient local;
   auto a = local.Open("alpha");
   auto b = local.Open("beta");
@@ -110,7 +110,7 @@ TEST(LocalTest, TimedWaitIsGrantedWhenTheHolderReleases) {
   EXPECT_GT(waited->fencing_token(), first_token);
 }
 
-TEST(LocalTest, WaitersAreGrantedInArrivalOrder) {
+TEST(ClientLocalTest, WaitersAreGrantedInArrivalOrder) {
   FakeLocalClient local;
   auto holder = local.Open("holder");
   constexpr int kWaiters = 5;
@@ -137,7 +137,7 @@ TEST(LocalTest, WaitersAreGrantedInArrivalOrder) {
   EXPECT_THAT(order, ::testing::ElementsAre(0, 1, 2, 3, 4));
 }
 
-TEST(LocalTest, CountingSemaphoreHandsOutUpToItsLimit) {
+TEST(ClientLocalTest, CountingSemaphoreHandsOutUpToItsLimit) {
   FakeLocalClient local;
   auto a = local.Open("a");
   auto b = local.Open("b");
@@ -173,7 +173,7 @@ TEST(LocalTest, CountingSemaphoreHandsOutUpToItsLimit) {
   EXPECT_THAT(c->Acquire("$pool3", zero), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
-TEST(LocalTest, ReacquiringByTheHolderSharesOneGrant) {
+TEST(ClientLocalTest, ReacquiringByTheHolderSharesOneGrant) {
   FakeLocalClient local;
   auto a = local.Open("a");
   auto first = std::make_unique<Permit>();
@@ -192,7 +192,7 @@ TEST(LocalTest, ReacquiringByTheHolderSharesOneGrant) {
   EXPECT_THAT(second.Release(), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
-TEST(LocalTest, SetIsPinnedUntilClear) {
+TEST(ClientLocalTest, SetIsPinnedUntilClear) {
   FakeLocalClient local;
   auto a = local.Open("a");
   ASSERT_OK_AND_ASSIGN(SetResult set, a->Set("$pinned"));
@@ -210,7 +210,7 @@ TEST(LocalTest, SetIsPinnedUntilClear) {
   EXPECT_FALSE(local.core().Test("$pinned").set());
 }
 
-TEST(LocalTest, OnlyTheHolderClears) {
+TEST(ClientLocalTest, OnlyTheHolderClears) {
   FakeLocalClient local;
   auto a = local.Open("a");
   auto b = local.Open("b");
@@ -225,7 +225,7 @@ TEST(LocalTest, OnlyTheHolderClears) {
   EXPECT_THAT(a->Clear("$owned"), StatusIs(absl::StatusCode::kNotFound));
 }
 
-TEST(LocalTest, WaitClearReturnsWhenClearOrAtItsTimeout) {
+TEST(ClientLocalTest, WaitClearReturnsWhenClearOrAtItsTimeout) {
   FakeLocalClient local;
   auto a = local.Open("a");
   auto b = local.Open("b");
@@ -250,7 +250,7 @@ TEST(LocalTest, WaitClearReturnsWhenClearOrAtItsTimeout) {
   EXPECT_FALSE(local.core().Test("$wc").set());  // it did not set it
 }
 
-TEST(LocalTest, AnotherThreadCancelsAWait) {
+TEST(ClientLocalTest, AnotherThreadCancelsAWait) {
   FakeLocalClient local;
   auto a = local.Open("a");
   auto b = local.Open("b");
@@ -271,7 +271,7 @@ TEST(LocalTest, AnotherThreadCancelsAWait) {
               StatusIs(absl::StatusCode::kCancelled));
 }
 
-TEST(LocalTest, AnotherThreadCancelsAWaitForClear) {
+TEST(ClientLocalTest, AnotherThreadCancelsAWaitForClear) {
   FakeLocalClient local;
   auto a = local.Open("a");
   auto b = local.Open("b");
@@ -286,7 +286,7 @@ TEST(LocalTest, AnotherThreadCancelsAWaitForClear) {
   EXPECT_THAT(waited, StatusIs(absl::StatusCode::kCancelled));
 }
 
-TEST(LocalTest, FencingTokensIncrease) {
+TEST(ClientLocalTest, FencingTokensIncrease) {
   FakeLocalClient local;
   auto a = local.Open("a");
   uint64_t last = 0;
@@ -298,7 +298,7 @@ TEST(LocalTest, FencingTokensIncrease) {
   }
 }
 
-TEST(LocalTest, CloseReleasesEverythingAndFailsLaterCalls) {
+TEST(ClientLocalTest, CloseReleasesEverythingAndFailsLaterCalls) {
   FakeLocalClient local;
   auto a = local.Open("a");
   auto b = local.Open("b");
@@ -319,7 +319,7 @@ TEST(LocalTest, CloseReleasesEverythingAndFailsLaterCalls) {
   EXPECT_FALSE(IsSessionLost(a->status()));
 }
 
-TEST(LocalTest, CloseAnswersTheSessionsOwnWaiters) {
+TEST(ClientLocalTest, CloseAnswersTheSessionsOwnWaiters) {
   FakeLocalClient local;
   auto a = local.Open("a");
   auto b = local.Open("b");
@@ -333,7 +333,7 @@ TEST(LocalTest, CloseAnswersTheSessionsOwnWaiters) {
   EXPECT_THAT(waited, StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
 }
 
-TEST(LocalTest, APermitMayOutliveItsSession) {
+TEST(ClientLocalTest, APermitMayOutliveItsSession) {
   FakeLocalClient local;
   Permit permit;
   {
@@ -345,7 +345,7 @@ TEST(LocalTest, APermitMayOutliveItsSession) {
   EXPECT_THAT(permit.Release(), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
-TEST(LocalTest, MovingAPermitKeepsOneGrant) {
+TEST(ClientLocalTest, MovingAPermitKeepsOneGrant) {
   FakeLocalClient local;
   auto a = local.Open("a");
   ASSERT_OK_AND_ASSIGN(Permit first, a->Acquire("$moved"));
@@ -361,7 +361,7 @@ TEST(LocalTest, MovingAPermitKeepsOneGrant) {
   EXPECT_TRUE(local.core().Test("$moved-other").set());
 }
 
-TEST(LocalTest, TimeoutsMustBeZeroPositiveUpToADayOrInfinite) {
+TEST(ClientLocalTest, TimeoutsMustBeZeroPositiveUpToADayOrInfinite) {
   FakeLocalClient local;
   auto a = local.Open("a");
   EXPECT_THAT(a->Acquire("$t", Wait(absl::Seconds(-1))),
@@ -372,7 +372,7 @@ TEST(LocalTest, TimeoutsMustBeZeroPositiveUpToADayOrInfinite) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
-TEST(LocalTest, AClientWithoutAServerRefusesGlobalNames) {
+TEST(ClientLocalTest, AClientWithoutAServerRefusesGlobalNames) {
   FakeLocalClient local;
   auto a = local.Open("a");
   EXPECT_THAT(a->Acquire("global"),
@@ -383,7 +383,7 @@ TEST(LocalTest, AClientWithoutAServerRefusesGlobalNames) {
   EXPECT_EQ(a->id(), a->local_id());
 }
 
-TEST(LocalTest, TheProcessWideCoreServesEveryLocalClient) {
+TEST(ClientLocalTest, TheProcessWideCoreServesEveryLocalClient) {
   // Two clients of one process share '$' semaphores: they are per process.
   auto c1 = Client::Local();
   auto c2 = Client::Local();

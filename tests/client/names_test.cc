@@ -36,7 +36,7 @@ std::vector<BadName> BadNames() {
   };
 }
 
-TEST(NamesTest, EveryCallRejectsBadNamesWithoutARoundTrip) {
+TEST(ClientNamesTest, EveryCallRejectsBadNamesWithoutARoundTrip) {
   auto stub = std::make_shared<FakeStub>();
   auto client = FakeClient(stub);
   ASSERT_OK_AND_ASSIGN(auto session, client->OpenSession());
@@ -64,7 +64,7 @@ TEST(NamesTest, EveryCallRejectsBadNamesWithoutARoundTrip) {
   EXPECT_EQ(stub->test_calls(), 0);
 }
 
-TEST(NamesTest, GoodNamesAtTheLimitsAreAccepted) {
+TEST(ClientNamesTest, GoodNamesAtTheLimitsAreAccepted) {
   auto client = Client::Local();
   ASSERT_OK_AND_ASSIGN(auto session, client->OpenSession());
   for (const std::string& name :
@@ -77,7 +77,7 @@ TEST(NamesTest, GoodNamesAtTheLimitsAreAccepted) {
   }
 }
 
-TEST(NamesTest, BadClientNamesAreRejected) {
+TEST(ClientNamesTest, BadClientNamesAreRejected) {
   auto client = Client::Local();
   SessionOptions options;
   options.client_name = "bad\x01name";

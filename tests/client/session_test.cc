@@ -60,7 +60,7 @@ struct Events {
   }
 };
 
-class SessionTest : public ::testing::Test {
+class ClientSessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     stub_ = std::make_shared<FakeStub>();
@@ -112,7 +112,7 @@ class SessionTest : public ::testing::Test {
   std::shared_ptr<FakeStream> stream_;
 };
 
-TEST_F(SessionTest, OpeningCreatesTheSessionAndSendsTheSecretFirst) {
+TEST_F(ClientSessionTest, OpeningCreatesTheSessionAndSendsTheSecretFirst) {
   EXPECT_EQ(stub_->create_calls(), 1);
   EXPECT_EQ(stub_->last_client_name(), "tester");
   EXPECT_EQ(stream_->secret(), "secret-1");
@@ -121,7 +121,7 @@ TEST_F(SessionTest, OpeningCreatesTheSessionAndSendsTheSecretFirst) {
   EXPECT_THAT(session_->status(), IsOk());
 }
 
-TEST_F(SessionTest, AcquireSendsASetAndReturnsThePermitThatReleasesOnDestruction) {
+TEST_F(ClientSessionTest, AcquireSendsASetAndReturnsThePermitThatReleasesOnDestruction) {
   AcquireOptions options;
   options.limit = 4;
   options.permits = 2;
@@ -148,7 +148,7 @@ TEST_F(SessionTest, AcquireSendsASetAndReturnsThePermitThatReleasesOnDestruction
   EXPECT_EQ(clear.clear().name(), "jobs");
 }
 
-TEST_F(SessionTest, ATryThatFindsItSetIsAnAnswerNotAnError) {
+TEST_F(ClientSessionTest, ATryThatFindsItSetIsAnAnswerNotAnError) {
   absl::StatusOr<Permit> permit;
   auto [t, command] = StartAcquire("busy", &permit);
   stream_->Answer(SetNotAcquired(command.command_id(), "busy", "00000000000000ff"));
@@ -161,7 +161,7 @@ TEST_F(SessionTest, ATryThatFindsItSetIsAnAnswerNotAnError) {
                                          HasSubstr("00000000000000ff")));
 }
 
-TEST_F(SessionTest, WaitIndefinitelyIsSentAsSuch) {
+TEST_F(ClientSessionTest, WaitIndefinitelyIsSentAsSuch) {
   AcquireOptions options;
   options.timeout = absl::InfiniteDuration();
   absl::StatusOr<Permit> permit;
@@ -171,7 +171,7 @@ TEST_F(SessionTest, WaitIndefinitelyIsSentAsSuch) {
   t.join();
 }
 
-TEST_F(SessionTest, ReacquiringSharesTheGrantUntilTheLastPermitGoes) {
+TEST_F(ClientSessionTest, ReacquiringSharesTheGrantUntilTheLastPermitGoes) {
   auto first = std::make_unique<Permit>(AcquireWithToken("shared", 7));
   absl::StatusOr<Permit> second;
   auto [t, command] = StartAcquire("shared", &second);
@@ -186,7 +186,7 @@ TEST_F(SessionTest, ReacquiringSharesTheGrantUntilTheLastPermitGoes) {
   EXPECT_TRUE(Next().has_clear());
 }
 
-TEST_F(SessionTest, SessionEndedPushLosesTheSession) {
+TEST_F(ClientSessionTest, SessionEndedPushLosesTheSession) {
   Permit held = AcquireWithToken("held", 5);
   absl::StatusOr<Permit> waiting;
   AcquireOptions options;
@@ -209,7 +209,7 @@ TEST_F(SessionTest, SessionEndedPushLosesTheSession) {
   EXPECT_THAT(events_.lost_status, StatusIs(absl::StatusCode::kUnauthenticated));
 }
 
-TEST_F(SessionTest, AnUnauthenticatedAnswerLosesTheSession) {
+TEST_F(ClientSessionTest, AnUnauthenticatedAnswerLosesTheSession) {
   absl::StatusOr<Permit> permit;
   auto [t, command] = StartAcquire("x", &permit);
   stream_->Answer(ErrorAnswer(command.command_id(), absl::StatusCode::kUnauthenticated,
@@ -220,7 +220,7 @@ TEST_F(SessionTest, AnUnauthenticatedAnswerLosesTheSession) {
   EXPECT_TRUE(IsSessionLost(session_->Acquire("y").status()));
 }
 
-TEST_F(SessionTest, AStreamThatEndsLosesTheSessionWithUnavailable) {
+TEST_F(ClientSessionTest, AStreamThatEndsLosesTheSessionWithUnavailable) {
   Permit held = AcquireWithToken("held", 5);
   stream_->End(absl::UnavailableError("connection reset"));
   ASSERT_TRUE(events_.Await(+[](Events* e) { return e->lost > 0; }));
@@ -230,7 +230,7 @@ TEST_F(SessionTest, AStreamThatEndsLosesTheSessionWithUnavailable) {
   EXPECT_FALSE(held.held());
 }
 
-TEST_F(SessionTest, LocalSemaphoresSurviveTheLossOfTheServerSession) {
+TEST_F(ClientSessionTest, LocalSemaphoresSurviveTheLossOfTheServerSession) {
   ASSERT_OK_AND_ASSIGN(Permit local, session_->Acquire("$survives"));
   stream_->End(absl::UnavailableError("connection reset"));
   ASSERT_TRUE(events_.Await(+[](Events* e) { return e->lost > 0; }));
@@ -240,7 +240,7 @@ TEST_F(SessionTest, LocalSemaphoresSurviveTheLossOfTheServerSession) {
   EXPECT_THAT(local.Release(), IsOk());
 }
 
-TEST_F(SessionTest, RevokedPushEndsThePermitAndCallsOnRevoked) {
+TEST_F(ClientSessionTest, RevokedPushEndsThePermitAndCallsOnRevoked) {
   Permit held = AcquireWithToken("revoked", 9);
   v1::SessionEvent event;
   event.mutable_revoked()->set_name("revoked");
@@ -259,7 +259,7 @@ TEST_F(SessionTest, RevokedPushEndsThePermitAndCallsOnRevoked) {
   EXPECT_FALSE(stream_->Next(absl::ZeroDuration()).has_value());
 }
 
-TEST_F(SessionTest, CancellingAWaitSendsACancelCommand) {
+TEST_F(ClientSessionTest, CancellingAWaitSendsACancelCommand) {
   auto cancel = std::make_shared<CancelToken>();
   AcquireOptions options;
   options.timeout = absl::InfiniteDuration();
@@ -278,7 +278,7 @@ TEST_F(SessionTest, CancellingAWaitSendsACancelCommand) {
   EXPECT_THAT(session_->status(), IsOk());
 }
 
-TEST_F(SessionTest, ClearAndTestAndWaitClearUseTheStream) {
+TEST_F(ClientSessionTest, ClearAndTestAndWaitClearUseTheStream) {
   std::thread clear_thread([&] { EXPECT_THAT(session_->Clear("c"), IsOk()); });
   v1::SessionCommand clear = Next();
   ASSERT_TRUE(clear.has_clear());
@@ -316,7 +316,7 @@ TEST_F(SessionTest, ClearAndTestAndWaitClearUseTheStream) {
   wait_thread.join();
 }
 
-TEST_F(SessionTest, ABackgroundReleaseErrorIsReturnedByClose) {
+TEST_F(ClientSessionTest, ABackgroundReleaseErrorIsReturnedByClose) {
   {
     Permit held = AcquireWithToken("fails", 3);
   }
@@ -327,7 +327,7 @@ TEST_F(SessionTest, ABackgroundReleaseErrorIsReturnedByClose) {
               StatusIs(absl::StatusCode::kInternal, HasSubstr("disk on fire")));
 }
 
-TEST_F(SessionTest, ABackgroundReleaseErrorGoesToItsCallback) {
+TEST_F(ClientSessionTest, ABackgroundReleaseErrorGoesToItsCallback) {
   absl::Notification reported;
   std::string reported_name;
   SessionOptions options = events_.Options();
@@ -346,7 +346,7 @@ TEST_F(SessionTest, ABackgroundReleaseErrorGoesToItsCallback) {
   EXPECT_THAT(session_->Close(), IsOk());
 }
 
-TEST_F(SessionTest, CloseSendsCloseAndEndsEverything) {
+TEST_F(ClientSessionTest, CloseSendsCloseAndEndsEverything) {
   Permit held = AcquireWithToken("held", 5);
   EXPECT_THAT(session_->Close(), IsOk());
   bool saw_close = false;
@@ -361,7 +361,7 @@ TEST_F(SessionTest, CloseSendsCloseAndEndsEverything) {
   EXPECT_EQ(events_.lost, 0);  // closing is not losing
 }
 
-TEST(SessionCloseTest, CloseGivesUpOnAServerThatDoesNotAnswer) {
+TEST(ClientSessionCloseTest, CloseGivesUpOnAServerThatDoesNotAnswer) {
   auto stub = std::make_shared<FakeStub>();
   ClientOptions options;
   options.call_timeout = absl::Milliseconds(200);
@@ -377,20 +377,34 @@ TEST(SessionCloseTest, CloseGivesUpOnAServerThatDoesNotAnswer) {
   EXPECT_THAT(session->Acquire("after"), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
-TEST_F(SessionTest, OpenSessionFailsWhenTheStreamRefusesTheSession) {
+TEST_F(ClientSessionTest, OpenSessionFailsWhenTheStreamRefusesTheSession) {
   stub_->set_refresh_answer(absl::UnauthenticatedError("unknown session"));
   absl::StatusOr<std::unique_ptr<Session>> refused = client_->OpenSession();
   EXPECT_THAT(refused, StatusIs(absl::StatusCode::kUnauthenticated, "unknown session"));
   EXPECT_FALSE(IsSessionLost(refused.status()));  // it was never the caller's
 }
 
-TEST_F(SessionTest, OpenSessionIsNotRetried) {
+TEST_F(ClientSessionTest, ACallbackMayCloseItsOwnSession) {
+  absl::Notification closed;
+  absl::Status close_status;
+  SessionOptions options;
+  options.on_session_lost = [&](const absl::Status&) {
+    close_status = session_->Close();  // on the library's callback thread
+    closed.Notify();
+  };
+  Open(std::move(options));
+  stream_->End(absl::UnavailableError("gone"));
+  ASSERT_TRUE(closed.WaitForNotificationWithTimeout(kWait));
+  EXPECT_TRUE(IsSessionLost(close_status));
+}
+
+TEST_F(ClientSessionTest, OpenSessionIsNotRetried) {
   stub_->set_create_status(absl::UnavailableError("server down"));
   EXPECT_THAT(client_->OpenSession(), StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_EQ(stub_->create_calls(), 2);  // SetUp's, and this one once
 }
 
-TEST_F(SessionTest, TestAndPingAreRetriedOnUnavailableOnly) {
+TEST_F(ClientSessionTest, TestAndPingAreRetriedOnUnavailableOnly) {
   stub_->push_test_answer(absl::UnavailableError("blip"));
   stub_->push_test_answer(absl::UnavailableError("blip"));
   EXPECT_THAT(client_->Test("x"), IsOk());

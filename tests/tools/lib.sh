@@ -11,6 +11,15 @@
 #                                   list indexes are numbers ("state.holders.0.sessionId");
 #                                   strings print raw, other values as JSON
 #   expect_eq WHAT ACTUAL EXPECTED  fails unless equal
+#   PYTHON                          the python3 to run helper scripts with
+
+# Debian's python3 (scripts/deps.sh installs it) starts in milliseconds, where a
+# version-manager shim earlier in PATH can take half a second per call.
+if [[ -x /usr/bin/python3 ]]; then
+  PYTHON=/usr/bin/python3
+else
+  PYTHON=python3
+fi
 
 fail() {
   echo "FAIL: $*" >&2
@@ -79,7 +88,7 @@ kill_server() {
 }
 
 json_get() {
-  python3 - "$1" "$2" <<'PY'
+  "${PYTHON}" - "$1" "$2" <<'PY'
 import json, sys
 value = json.load(open(sys.argv[1]))
 for key in sys.argv[2].split("."):

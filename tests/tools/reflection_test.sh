@@ -86,7 +86,7 @@ done
 bufcurl -d "${requests}" "${url}/${reflection}/ServerReflectionInfo" \
   >"${work}/reflection.json" 2>"${work}/reflection.err" ||
   fail "${reflection}/ServerReflectionInfo failed: $(cat "${work}/reflection.err")"
-python3 "${here}/reflection_describe.py" "${protos[@]}" "${services[@]}" \
+"${PYTHON}" "${here}/reflection_describe.py" "${protos[@]}" "${services[@]}" \
   --methods-out "${work}/expected_methods" <"${work}/reflection.json" ||
   fail "reflection does not describe the services as their sources do"
 # --list-methods must list every method the sources declare for the served services.
@@ -102,7 +102,7 @@ expect_eq "Health/Check status" "$(json_get "${work}/health.json" status)" SERVI
 echo "--- a session sets, tests and clears a semaphore"
 readonly sem="reflection/test-$$"
 call semaphored.v1.SemaphoreService/CreateSession \
-  '{"client_name": "reflection-test", "ttl": "30s"}' "${work}/session.json"
+  '{"client_name": "reflection-test", "ttl": "600s"}' "${work}/session.json"
 secret="$(json_get "${work}/session.json" sessionSecret)"
 session_id="$(json_get "${work}/session.json" sessionId)"
 [[ "${secret}" =~ ^[0-9a-f]{32}$ ]] || fail "session_secret '${secret}' is not 32 hex digits"
@@ -128,7 +128,8 @@ expect_eq "TestSemaphore holder name" \
 expect_eq "TestSemaphore permits_held" "$(json_get "${work}/test1.json" state.permitsHeld)" 1
 
 echo "--- another session can neither set nor clear it"
-call semaphored.v1.SemaphoreService/CreateSession '{"client_name": "reflection-other"}' \
+call semaphored.v1.SemaphoreService/CreateSession \
+  '{"client_name": "reflection-other", "ttl": "600s"}' \
   "${work}/other.json"
 other="$(json_get "${work}/other.json" sessionSecret)"
 call semaphored.v1.SemaphoreService/SetSemaphore \

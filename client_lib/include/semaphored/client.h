@@ -38,9 +38,13 @@ struct ClientOptions {
 // A connection to a semaphored server (or, from Local(), to no server at all), from
 // which sessions are opened.
 //
-//   ASSIGN_OR_RETURN(auto client, semaphored::Client::Connect({.address = "..."}));
-//   ASSIGN_OR_RETURN(auto session, client->OpenSession());
-//   ASSIGN_OR_RETURN(semaphored::Permit permit, session->Acquire("billing"));
+//   semaphored::ClientOptions options;
+//   options.address = "127.0.0.1:50051";
+//   absl::StatusOr<std::unique_ptr<semaphored::Client>> client =
+//       semaphored::Client::Connect(options);
+//   if (!client.ok()) return client.status();  // UNAVAILABLE "cannot connect to ..."
+//   auto session = (*client)->OpenSession();   // StatusOr<unique_ptr<Session>>
+//   auto permit = (*session)->Acquire("billing");  // StatusOr<Permit>
 //
 // One Client (one gRPC channel) serves any number of sessions; create it once per
 // process and share it. Sessions keep what they need of the client alive, so the

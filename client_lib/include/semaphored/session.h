@@ -62,7 +62,8 @@ struct SessionOptions {
 // affected: nothing outside this process can take them away, so they stay held and
 // usable until Close().
 //
-// Destroying the Session closes it (see Close()).
+// Destroying the Session closes it (see Close()); it must not be destroyed while
+// other threads are still calling it (Close() may be called concurrently, though).
 class SEMAPHORED_EXPORT Session {
  public:
   ~Session();

@@ -1,0 +1,53 @@
+#ifndef SEMAPHORED_SERVER_SERVER_CONFIG_H_
+#define SEMAPHORED_SERVER_SERVER_CONFIG_H_
+
+// Loading the server's secrets and certificates from files, for main() and tests.
+// Plain C++ (no gRPC). Thread-compatible pure functions apart from reading files.
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace semaphored::internal {
+
+// TLS material, as PEM text. All empty: plaintext.
+struct TlsOptions {
+  std::string cert_chain_pem;   // the server's certificate (chain)
+  std::string private_key_pem;  // its private key
+  std::string client_ca_pem;    // non-empty: mutual TLS, clients need a cert from it
+  bool enabled() const { return !cert_chain_pem.empty(); }
+};
+
+// The contents of the file at `path`. `what` names it in errors (e.g.
+// "--tls_cert"): INVALID_ARGUMENT "cannot read --tls_cert file PATH: REASON".
+absl::StatusOr<std::string> ReadTextFile(const std::string& path, absl::string_view what);
+
+// Reads the files named by --tls_cert, --tls_key and --tls_client_ca (empty paths:
+// not given). No paths at all: plaintext (TlsOptions{}). INVALID_ARGUMENT when only
+// one of cert and key is given, when a client CA is given without them, when a file
+// cannot be read, or when a file does not hold what it should (see ValidateTls).
+absl::StatusOr<TlsOptions> LoadTlsFiles(const std::string& cert_path,
+                                        const std::string& key_path,
+                                        const std::string& client_ca_path);
+
+// Checks TLS material as far as possible without parsing it: cert and key both set
+// or both empty; each holds a PEM block of the right kind ("CERTIFICATE",
+// "... PRIVATE KEY"); no client CA without a certificate. INVALID_ARGUMENT naming
+// the flag otherwise. (gRPC checks the rest when the server starts.)
+absl::Status ValidateTls(const TlsOptions& tls);
+
+// The admin token from --admin_token_file: the file's contents without trailing
+// newlines ("\n" or "\r\n"). INVALID_ARGUMENT when unreadable, empty, or holding a
+// character that cannot appear in gRPC metadata (control characters, a space at
+// either end, non-ASCII).
+absl::StatusOr<std::string> ReadAdminTokenFile(const std::string& path);
+
+// Checks an admin token from any source: printable ASCII without leading or trailing
+// spaces, at most 4096 bytes. `source` names it in the error ("--admin_token").
+absl::Status ValidateAdminToken(absl::string_view token, absl::string_view source);
+
+}  // namespace semaphored::internal
+
+#endif  // SEMAPHORED_SERVER_SERVER_CONFIG_H_

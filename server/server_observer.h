@@ -1,0 +1,48 @@
+#ifndef SEMAPHORED_SERVER_SERVER_OBSERVER_H_
+#define SEMAPHORED_SERVER_SERVER_OBSERVER_H_
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/core/types.h"
+#include "server/observability/logger.h"
+#include "server/observability/metrics.h"
+#include "server/service/service_observer.h"
+
+namespace semaphored::internal {
+
+// The server's one listener: told by the core (as its CoreListener) and by the gRPC
+// services (as their ServiceObserver), it updates the Metrics and writes the session
+// log lines:
+//   session_start  on every CreateSession
+//   session_end    on every session end, whatever the reason (closed, expired --
+//                  unary-only sessions included --, admin, stream_ended, drain)
+//
+// Thread-safe. The core's "locked" callbacks only touch Metrics' lock-free counters;
+// OnSessionEnded (called without the core's lock) writes a log line.
+class ServerObserver final : public CoreListener, public ServiceObserver {
+ public:
+  // Both must outlive the observer.
+  ServerObserver(Metrics* metrics, const Logger* logger)
+      : metrics_(metrics), logger_(logger) {}
+
+  // --- CoreListener ---
+  void OnGrant(absl::Duration waited) override { metrics_->OnGrant(waited); }
+  void OnRelease(absl::Duration held) override { metrics_->OnRelease(held); }
+  void OnWaitTimeout() override { metrics_->OnWaitTimeout(); }
+  void OnForceClear() override { metrics_->OnForceClear(); }
+  void OnSessionEnded(const SessionEnd& end) override;
+
+  // --- ServiceObserver ---
+  void OnRequest(absl::string_view method) override { metrics_->RecordRequest(method); }
+  void OnError(absl::StatusCode code) override { metrics_->RecordRejected(code); }
+  void OnSessionCreated(const NewSession& session, absl::string_view client_name,
+                        absl::string_view peer) override;
+
+ private:
+  Metrics* const metrics_;
+  const Logger* const logger_;
+};
+
+}  // namespace semaphored::internal
+
+#endif  // SEMAPHORED_SERVER_SERVER_OBSERVER_H_
