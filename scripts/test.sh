@@ -12,7 +12,12 @@
 # stages need it to pass) or CHECK_STAGES (the run goes on after a failure, and fails
 # at the end). A stage runs in a subshell under `set -e`: any failing command fails it.
 # A stage that runs CTest should call run_ctest so that its counts reach the closing
-# summary line.
+# summary line. For example, a sanitizer stage in its own build directory:
+#   stage_asan() {
+#     configure_build "${BUILD_DIR}-asan" -DSEMAPHORED_SANITIZER='address;undefined'
+#     build_targets "${BUILD_DIR}-asan"
+#     run_ctest "${BUILD_DIR}-asan" asan
+#   }
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

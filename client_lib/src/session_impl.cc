@@ -60,7 +60,13 @@ absl::Status SessionImpl::OpenRemote() {
   }
   absl::StatusOr<v1::CreateSessionResponse> created =
       connection_->stub()->CreateSession(request, connection_->options().call_timeout);
-  if (!created.ok()) return created.status();
+  if (!created.ok()) {
+    if (created.status().code() != absl::StatusCode::kUnavailable) {
+      return created.status();
+    }
+    return absl::UnavailableError(absl::StrCat("server ", connection_->options().address,
+                                               ": ", created.status().message()));
+  }
   id_ = created->session_id();
   ttl_ = DurationFromProto(created->ttl());
   if (ttl_ <= absl::ZeroDuration()) ttl_ = absl::Seconds(10);  // a server bug; be safe

@@ -9,7 +9,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "common/names.h"
 #include "server/observability/server_events.h"
 #include "server/service/convert.h"
@@ -136,12 +135,15 @@ absl::Status CheckAdminCredential(absl::string_view configured_token,
         "admin methods need the metadata \"authorization: Bearer TOKEN\" with the "
         "server's admin token");
   }
+  // The scheme is case-insensitive (RFC 9110 section 11.1).
+  constexpr absl::string_view kScheme = "bearer ";
   absl::string_view token = authorization_header;
-  if (!absl::ConsumePrefix(&token, "Bearer ")) {
+  if (!absl::StartsWithIgnoreCase(token, kScheme)) {
     return absl::PermissionDeniedError(
         "the authorization metadata must be \"Bearer TOKEN\" with the server's admin "
         "token");
   }
+  token.remove_prefix(kScheme.size());
   if (!ConstantTimeEquals(token, configured_token)) {
     return absl::PermissionDeniedError("the admin token is wrong");
   }

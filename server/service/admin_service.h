@@ -15,8 +15,9 @@
 namespace semaphored::internal {
 
 // Decides who may call the admin service. With a token, a call must carry the
-// metadata "authorization: Bearer TOKEN": none gives UNAUTHENTICATED, another token
-// (or another scheme) PERMISSION_DENIED; tokens are compared in constant time.
+// metadata "authorization: Bearer TOKEN" (the scheme in any case): none gives
+// UNAUTHENTICATED, another token (or another scheme) PERMISSION_DENIED; tokens are
+// compared in constant time.
 // Without a token, only callers on loopback (peer "ipv4:127.x.x.x:port",
 // "ipv6:[::1]:port", "ipv6:[::ffff:127.x.x.x]:port" or "unix:...") are served;
 // others get PERMISSION_DENIED saying how to configure a token. `peer` is gRPC's

@@ -17,53 +17,6 @@ using ::testing::HasSubstr;
 using Code = grpc::StatusCode;
 using Event = v1::SessionEvent;
 
-// One StreamSession call driven synchronously; every read is bounded by the call's
-// deadline.
-class StreamClient {
- public:
-  explicit StreamClient(v1::SemaphoreService::Stub& stub)
-      : context_(Ctx()), stream_(stub.StreamSession(context_.get())) {}
-
-  bool Send(const v1::StreamSessionRequest& request) { return stream_->Write(request); }
-  // Reads one StreamSessionResponse; nullopt when the stream has ended.
-  std::optional<v1::StreamSessionResponse> ReadMessage() {
-    v1::StreamSessionResponse response;
-    if (!stream_->Read(&response)) return std::nullopt;
-    return response;
-  }
-  // Reads messages until `count` events have arrived (fewer if the stream ends).
-  std::vector<Event> ReadEvents(size_t count) {
-    std::vector<Event> events;
-    while (events.size() < count) {
-      std::optional<v1::StreamSessionResponse> message = ReadMessage();
-      if (!message.has_value()) break;
-      for (const Event& e : message->events()) events.push_back(e);
-    }
-    return events;
-  }
-  // Half-closes and returns the final status after draining what is left.
-  grpc::Status Close(std::vector<Event>* rest = nullptr) {
-    stream_->WritesDone();
-    return Finish(rest);
-  }
-  grpc::Status Finish(std::vector<Event>* rest = nullptr) {
-    v1::StreamSessionResponse response;
-    while (stream_->Read(&response)) {
-      if (rest != nullptr) {
-        for (const Event& e : response.events()) rest->push_back(e);
-      }
-    }
-    return stream_->Finish();
-  }
-  void Cancel() { context_->TryCancel(); }
-
- private:
-  std::unique_ptr<grpc::ClientContext> context_;
-  std::unique_ptr<
-      grpc::ClientReaderWriter<v1::StreamSessionRequest, v1::StreamSessionResponse>>
-      stream_;
-};
-
 v1::SessionCommand* Add(v1::StreamSessionRequest& request, uint64_t id) {
   v1::SessionCommand* command = request.add_commands();
   command->set_command_id(id);

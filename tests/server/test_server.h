@@ -7,8 +7,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -18,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "semaphored/v1/semaphore.grpc.pb.h"
 #include "server/server.h"
+#include "tests/server/log_capture.h"
 
 namespace semaphored::internal::testing {
 
@@ -52,19 +55,28 @@ inline CoreOptions TestCoreOptions() {
   return options;
 }
 
+// The test server's options: loopback, an ephemeral port, TestCoreOptions().
+inline ServerOptions TestServerOptions() {
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.core = TestCoreOptions();
+  return options;
+}
+
 class TestServer {
  public:
   explicit TestServer(CoreOptions core = TestCoreOptions()) {
-    ServerOptions options;
-    options.listen_address = "127.0.0.1:0";
+    ServerOptions options = TestServerOptions();
     options.core = core;
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(std::move(options));
-    EXPECT_TRUE(server.ok()) << server.status();
-    if (server.ok()) server_ = *std::move(server);
+    Start(std::move(options));
   }
+  // Log lines go to log() unless `options` names a sink.
+  explicit TestServer(ServerOptions options) { Start(std::move(options)); }
 
   Server& server() { return *server_; }
   Core& core() { return server_->core(); }
+  // The server's log lines (when the options named no other sink).
+  const CapturingLogSink& log() const { return log_; }
 
   // A new channel (so a new connection) to the server.
   std::shared_ptr<grpc::Channel> NewChannel() const {
@@ -101,6 +113,14 @@ class TestServer {
   }
 
  private:
+  void Start(ServerOptions options) {
+    if (options.log_sink == nullptr) options.log_sink = &log_;
+    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(std::move(options));
+    EXPECT_TRUE(server.ok()) << server.status();
+    if (server.ok()) server_ = *std::move(server);
+  }
+
+  CapturingLogSink log_;  // outlives server_
   std::unique_ptr<Server> server_;
 };
 
@@ -176,6 +196,61 @@ inline void Start(v1::SemaphoreService::Stub& stub, SetCall& call) {
 inline void Start(v1::SemaphoreService::Stub& stub, WaitClearCall& call) {
   stub.async()->WaitSemaphoreClear(call.context.get(), &call.request, &call.response,
                                    call.Callback());
+}
+
+// One StreamSession call driven synchronously; every read is bounded by the call's
+// deadline.
+class StreamClient {
+ public:
+  using Event = v1::SessionEvent;
+
+  explicit StreamClient(v1::SemaphoreService::Stub& stub)
+      : context_(Ctx()), stream_(stub.StreamSession(context_.get())) {}
+
+  bool Send(const v1::StreamSessionRequest& request) { return stream_->Write(request); }
+  // Reads one StreamSessionResponse; nullopt when the stream has ended.
+  std::optional<v1::StreamSessionResponse> ReadMessage() {
+    v1::StreamSessionResponse response;
+    if (!stream_->Read(&response)) return std::nullopt;
+    return response;
+  }
+  // Reads messages until `count` events have arrived (fewer if the stream ends).
+  std::vector<Event> ReadEvents(size_t count) {
+    std::vector<Event> events;
+    while (events.size() < count) {
+      std::optional<v1::StreamSessionResponse> message = ReadMessage();
+      if (!message.has_value()) break;
+      for (const Event& e : message->events()) events.push_back(e);
+    }
+    return events;
+  }
+  // Half-closes and returns the final status after draining what is left.
+  grpc::Status Close(std::vector<Event>* rest = nullptr) {
+    stream_->WritesDone();
+    return Finish(rest);
+  }
+  grpc::Status Finish(std::vector<Event>* rest = nullptr) {
+    v1::StreamSessionResponse response;
+    while (stream_->Read(&response)) {
+      if (rest != nullptr) {
+        for (const Event& e : response.events()) rest->push_back(e);
+      }
+    }
+    return stream_->Finish();
+  }
+  void Cancel() { context_->TryCancel(); }
+
+ private:
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::StreamSessionRequest, v1::StreamSessionResponse>>
+      stream_;
+};
+
+inline v1::SessionCommand* AddCommand(v1::StreamSessionRequest& request, uint64_t id) {
+  v1::SessionCommand* command = request.add_commands();
+  command->set_command_id(id);
+  return command;
 }
 
 }  // namespace semaphored::internal::testing

@@ -66,8 +66,8 @@ class SEMAPHORED_EXPORT Permit {
   const std::string& name() const { return name_; }
   // True when the session already held the semaphore before this acquire.
   bool already_held() const { return already_held_; }
-  // The grant (0 / zero when not acquired): the fencing token to give a protected
-  // resource, the permits the session holds, and since when.
+  // The grant: the fencing token to give a protected resource, the permits the
+  // session holds, and since when (0, 0 and absl::InfinitePast() when not acquired).
   uint64_t fencing_token() const;
   int32_t permits() const;
   absl::Time since() const;
