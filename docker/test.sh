@@ -43,6 +43,9 @@ CONTAINERS=()
 ROOTFS=""
 BASE=""
 ADDRESS=""
+BACKGROUND=()  # host semctl processes started in the background
+HOLDER=""
+EXIT_CODE=0
 COMPOSE_DOWN=()
 COMPOSE=()
 
@@ -58,6 +61,9 @@ fail() {
 cleanup() {
   local rc=$? c
   set +e
+  for c in "${BACKGROUND[@]}"; do
+    kill -TERM "${c}" 2>/dev/null
+  done
   if (( ${#COMPOSE_DOWN[@]} )); then
     timeout 60 "${COMPOSE_DOWN[@]}" >/dev/null 2>&1
   fi
@@ -344,22 +350,96 @@ check_image() {
     | awk '{ printf "%.0f MB", $1 / 1e6 }'), binaries present, no -dev packages"
 }
 
-# Runs the host semctl against the container; prints its output on failure.
-semctl_ok() {
-  local out
-  out="$(timeout 30 "${SEMCTL}" --server="${ADDRESS}" "$@" 2>&1)" \
-    || fail "semctl $* exited $? against ${ADDRESS}: ${out}"
+# semctl_expect CODE ARGS...: runs the host semctl against the container (without any
+# admin token from the environment), fails unless it exits CODE; prints its stdout.
+semctl_expect() {
+  local want="$1" out code=0
+  shift
+  out="$(env -u SEMAPHORED_ADMIN_TOKEN -u SEMAPHORED_SERVER timeout 30 "${SEMCTL}" \
+    --server="${ADDRESS}" "$@" 2>"${LOG_DIR}/semctl.err")" || code=$?
+  if [[ "${code}" != "${want}" ]]; then
+    fail "semctl $* exited ${code}, not ${want}: ${out} $(cat "${LOG_DIR}/semctl.err")"
+  fi
   printf '%s\n' "${out}"
 }
 
-check_from_host() {
-  semctl_ok health >/dev/null
-  log "semctl health: ok"
-  # TODO(docker): set/clear once semctl's interface is known.
+# start_holder NAME LOG SEMCTL_ARGS...: starts semctl in the background (a semaphore
+# belongs to the session that set it, and semctl's session lives as long as the
+# process); HOLDER is its pid. Returns once `test` shows NAME set (bounded).
+start_holder() {
+  local name="$1" hlog="$2" i out=""
+  shift 2
+  env -u SEMAPHORED_ADMIN_TOKEN -u SEMAPHORED_SERVER "${SEMCTL}" --server="${ADDRESS}" \
+    --client_name=docker-test "$@" >"${hlog}" 2>&1 &
+  HOLDER=$!
+  BACKGROUND+=("${HOLDER}")
+  for ((i = 0; i < 100; i++)); do
+    out="$(semctl_expect 0 test "${name}" --json)"
+    [[ "${out}" == *'"set":true'* ]] && return 0
+    kill -0 "${HOLDER}" 2>/dev/null || fail "semctl $* ended early: $(cat "${hlog}")"
+    sleep 0.1
+  done
+  fail "semctl $* did not set ${name} within 10s: ${out}"
 }
 
+# wait_exit PID SECONDS: waits (bounded) for a background process of ours; sets
+# EXIT_CODE to its exit code.
+wait_exit() {
+  local pid="$1" limit="$2" i
+  for ((i = 0; i < limit * 10; i++)); do
+    kill -0 "${pid}" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "${pid}" 2>/dev/null && fail "process ${pid} still running after ${limit}s"
+  EXIT_CODE=0
+  wait "${pid}" || EXIT_CODE=$?
+}
+
+# From the host, through the published loopback port: health, set (held by a
+# background semctl), refused to others, cleared by its holder, `run`, and the admin
+# service with and without the token (the connection comes from Docker's network, not
+# loopback, so the token is required).
+check_from_host() {
+  local out
+  semctl_expect 0 health >/dev/null
+  start_holder "${TEST_NAME}" "${LOG_DIR}/semctl-set.log" set "${TEST_NAME}"
+  out="$(semctl_expect 0 test "${TEST_NAME}" --json)"
+  [[ "${out}" == *'"client_name":"docker-test"'* ]] || fail "test does not show the holder: ${out}"
+  semctl_expect 1 set "${TEST_NAME}" >/dev/null    # already set by another session
+  semctl_expect 4 clear "${TEST_NAME}" >/dev/null  # only the holder may clear it
+  kill -TERM "${HOLDER}"                           # the holder clears it and exits 0
+  wait_exit "${HOLDER}" 10
+  (( EXIT_CODE == 0 )) || fail "semctl set exited ${EXIT_CODE} on SIGTERM, not 0"
+  out="$(semctl_expect 0 test "${TEST_NAME}" --json)"
+  [[ "${out}" == *'"set":false'* ]] || fail "${TEST_NAME} still set after its holder cleared it: ${out}"
+  semctl_expect 5 clear "${TEST_NAME}" >/dev/null  # not set any more
+  log "semctl from the host: health, set, test, refused set/clear, clear: ok"
+
+  out="$(semctl_expect 0 run "${TEST_NAME}" -- "${SEMCTL}" --server="${ADDRESS}" \
+    test "${TEST_NAME}" --json)"
+  [[ "${out}" == *'"set":true'* ]] || fail "not set while \`semctl run\` ran its command: ${out}"
+  semctl_expect 7 run "${TEST_NAME}" -- sh -c 'exit 7' >/dev/null
+  log "semctl run: holds the semaphore while the command runs, passes its exit code on"
+
+  start_holder "${TEST_NAME}" "${LOG_DIR}/semctl-set2.log" set "${TEST_NAME}"
+  semctl_expect 4 list >/dev/null
+  out="$(semctl_expect 0 list --json --admin_token="${ADMIN_TOKEN}")"
+  [[ "${out}" == *"${TEST_NAME}"* ]] || fail "admin list does not show ${TEST_NAME}: ${out}"
+  semctl_expect 4 force-clear "${TEST_NAME}" --reason=docker-test \
+    --admin_token="wrong-${ADMIN_TOKEN}" >/dev/null
+  semctl_expect 0 force-clear "${TEST_NAME}" --reason=docker-test \
+    --admin_token="${ADMIN_TOKEN}" >/dev/null
+  wait_exit "${HOLDER}" 10
+  (( EXIT_CODE == 6 )) || fail "force-cleared holder exited ${EXIT_CODE}, not 6 (session lost)"
+  log "admin from the host: refused without or with a wrong token; list and force-clear with it"
+}
+
+# Starts a holder (`semctl run NAME -- sleep`), then `docker stop`: the server must
+# drain (the holder is told: semctl stops its command and exits 6), log the drain and
+# exit 0 by itself, well before docker's SIGKILL.
 check_drain() {
   local name="$1" start took code logs
+  start_holder "${TEST_NAME}" "${LOG_DIR}/semctl-run.log" run "${TEST_NAME}" -- sleep 120
   start="$(date +%s)"
   timeout 90 "${DOCKER}" stop -t 60 "${name}" >/dev/null || fail "docker stop ${name} failed"
   took=$(( $(date +%s) - start ))
@@ -371,7 +451,10 @@ check_drain() {
   fi
   grep -qiE 'drain|shutting down' <<<"${logs}" \
     || { tail -n 30 <<<"${logs}" >&2; fail "no drain line in the server's log"; }
-  log "docker stop: exit code 0 after ${took}s; log: $(grep -iE 'drain|shutting down' <<<"${logs}" | head -n 1)"
+  wait_exit "${HOLDER}" 20
+  (( EXIT_CODE == 6 )) \
+    || fail "holder exited ${EXIT_CODE} when the server drained, not 6: $(cat "${LOG_DIR}/semctl-run.log")"
+  log "docker stop: exit code 0 after ${took}s, holder told (semctl run exited 6); log: $(grep -iE 'drain|shutting down' <<<"${logs}" | head -n 1)"
 }
 
 # Sets COMPOSE to a working compose command, installing Debian's docker-compose when

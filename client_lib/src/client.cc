@@ -35,7 +35,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
         "connect_timeout must be positive (got ",
         absl::FormatDuration(options.connect_timeout), ")"));
   }
-  auto stub = internal::GrpcStub::Connect(options.address, options.connect_timeout);
+  auto credentials = internal::ChannelCredentialsFor(options);
+  if (!credentials.ok()) return credentials.status();
+  auto stub = internal::GrpcStub::Connect(options.address, options.connect_timeout,
+                                          *std::move(credentials));
   if (!stub.ok()) return stub.status();
   return internal::ClientAccess::Make(std::make_shared<internal::Connection>(
       std::move(options), *std::move(stub), internal::ProcessLocalCore()));

@@ -1,6 +1,10 @@
 #include "grpc_stub.h"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,19 +26,63 @@ void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
   context.set_deadline(ChronoDeadline(timeout));
 }
 
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot read the ", what, " file \"", path, "\": ", std::strerror(errno)));
+  }
+  return text.str();
+}
+
 }  // namespace
 
 GrpcStub::GrpcStub(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)), stub_(v1::SemaphoreService::NewStub(channel_)) {}
 
-absl::StatusOr<std::shared_ptr<GrpcStub>> GrpcStub::Connect(const std::string& address,
-                                                            absl::Duration timeout) {
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const ClientOptions& options) {
+  const bool any_file = !options.tls_ca_file.empty() || !options.tls_cert_file.empty() ||
+                        !options.tls_key_file.empty();
+  if (!options.tls) {
+    if (any_file) {
+      return absl::InvalidArgumentError(
+          "TLS files are given but TLS is off; set ClientOptions::tls");
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "a TLS client certificate needs both a certificate and a key file");
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!options.tls_ca_file.empty()) {
+    auto ca = ReadPemFile(options.tls_ca_file, "TLS CA");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+  }
+  if (!options.tls_cert_file.empty()) {
+    auto cert = ReadPemFile(options.tls_cert_file, "TLS certificate");
+    if (!cert.ok()) return cert.status();
+    auto key = ReadPemFile(options.tls_key_file, "TLS key");
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+absl::StatusOr<std::shared_ptr<GrpcStub>> GrpcStub::Connect(
+    const std::string& address, absl::Duration timeout,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   // Reconnect quickly after a server restart (gRPC's default backoff reaches 2 min).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   auto channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+      grpc::CreateCustomChannel(address, std::move(credentials), args);
   std::shared_ptr<GrpcStub> stub(new GrpcStub(channel));
   if (channel->WaitForConnected(ChronoDeadline(timeout))) return stub;
 

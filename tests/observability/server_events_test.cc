@@ -90,5 +90,23 @@ TEST_F(ServerEventsTest, AdminLinesInJson) {
                        "\"ended_sessions\":2}\n"));
 }
 
+TEST_F(ServerEventsTest, AdminRefusalsInText) {
+  LoggerOptions options;
+  options.sink = &sink_;
+  options.clock = &clock_;
+  Logger logger(options);
+  LogAdminRefused(logger, "list_sessions", "ipv4:10.0.0.9:7", "", "",
+                  absl::UnauthenticatedError("no token"));
+  LogAdminRefused(logger, "force_clear", "ipv4:127.0.0.1:5", "stuck job", "db/backup",
+                  absl::NotFoundError("semaphore \"db/backup\" is not set"));
+  EXPECT_THAT(
+      sink_.lines(),
+      ElementsAre("2026-11-23T10:00:00.123Z WARN admin_refused action=list_sessions "
+                  "by=ipv4:10.0.0.9:7 code=UNAUTHENTICATED error=\"no token\"\n",
+                  "2026-11-23T10:00:00.123Z WARN admin_refused action=force_clear "
+                  "target=db/backup by=ipv4:127.0.0.1:5 why=\"stuck job\" code=NOT_FOUND "
+                  "error=\"semaphore \\\"db/backup\\\" is not set\"\n"));
+}
+
 }  // namespace
 }  // namespace semaphored::internal

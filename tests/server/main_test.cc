@@ -1,137 +1,24 @@
 // The semaphored binary as a process: flags, environment, the listening line, the
-// port file, and a clean exit on SIGTERM that wakes waiters first.
+// port file, a clean exit on SIGTERM that wakes waiters first, and --help.
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "tests/server/server_process.h"
 #include "tests/server/test_server.h"
-
-extern char** environ;
 
 namespace semaphored::internal::testing {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
-
-// A semaphored child process whose stderr is read through a pipe.
-class ServerProcess {
- public:
-  // Starts the binary with `args` and extra environment entries "NAME=VALUE".
-  ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    int fds[2];
-    EXPECT_EQ(pipe(fds), 0);
-    stderr_fd_ = fds[0];
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    args.insert(args.begin(), SEMAPHORED_BINARY);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
-    std::vector<char*> envp;
-    for (std::string& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    EXPECT_EQ(posix_spawn(&pid_, SEMAPHORED_BINARY, &actions, nullptr, argv.data(),
-                          envp.data()),
-              0);
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
-  }
-  ~ServerProcess() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(stderr_fd_);
-  }
-
-  // The next stderr line, waiting at most kRpcDeadline; empty at end or timeout.
-  std::string ReadLine() {
-    const absl::Time give_up = absl::Now() + kRpcDeadline;
-    while (true) {
-      const size_t newline = buffer_.find('\n');
-      if (newline != std::string::npos) {
-        std::string line = buffer_.substr(0, newline);
-        buffer_.erase(0, newline + 1);
-        return line;
-      }
-      const absl::Duration left = give_up - absl::Now();
-      if (left <= absl::ZeroDuration()) return "";
-      pollfd p{stderr_fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0)
-        return "";
-      char chunk[512];
-      const ssize_t n = read(stderr_fd_, chunk, sizeof chunk);
-      if (n <= 0) return "";
-      buffer_.append(chunk, static_cast<size_t>(n));
-    }
-  }
-  // Reads stderr to its end (the process has closed it) and waits for the exit
-  // status; -1 if it did not exit within kRpcDeadline.
-  int Wait(std::string* output = nullptr) {
-    const absl::Time give_up = absl::Now() + kRpcDeadline;
-    while (true) {
-      const absl::Duration left = give_up - absl::Now();
-      if (left <= absl::ZeroDuration()) break;
-      pollfd p{stderr_fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0) break;
-      char chunk[512];
-      const ssize_t n = read(stderr_fd_, chunk, sizeof chunk);
-      if (n <= 0) break;
-      buffer_.append(chunk, static_cast<size_t>(n));
-    }
-    if (output != nullptr) *output = buffer_;
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (absl::Now() > give_up) return -1;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    exited_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  void Signal(int sig) { kill(pid_, sig); }
-
- private:
-  pid_t pid_ = -1;
-  int stderr_fd_ = -1;
-  bool exited_ = false;
-  std::string buffer_;
-};
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TMPDIR");
-  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/semaphored_main_test_", getpid(),
-                      "_", name);
-}
-
-// The port from "semaphored: listening on 127.0.0.1:PORT".
-int PortOf(const std::string& line) {
-  absl::string_view rest = line;
-  if (!absl::ConsumePrefix(&rest, "semaphored: listening on 127.0.0.1:")) return 0;
-  return std::atoi(std::string(rest).c_str());
-}
-
-std::unique_ptr<v1::SemaphoreService::Stub> StubFor(int port) {
-  return v1::SemaphoreService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
-}
 
 TEST(MainTest, ServesAndExitsCleanlyOnSigtermWakingWaiters) {
   const std::string port_file = TempPath("port");
@@ -224,6 +111,17 @@ TEST(MainTest, BadConfigurationExitsWithAMessage) {
       {{}, {"SEMAPHORED_MAX_TTL=soon"}, "SEMAPHORED_MAX_TTL"},
       {{"--listen=nonsense"}, {}, "nonsense"},
       {{"--max_sessions=0"}, {}, "--max_sessions"},
+      {{"--tls_cert=/nonexistent/cert.pem"}, {}, "--tls_key"},
+      {{"--tls_cert=/nonexistent/c.pem", "--tls_key=/nonexistent/k.pem"},
+       {},
+       "/nonexistent/c.pem"},
+      {{"--tls_client_ca=/nonexistent/ca.pem"}, {}, "--tls_client_ca"},
+      {{"--admin_token=a", "--admin_token_file=/nonexistent/t"}, {}, "not both"},
+      {{"--admin_token_file=/nonexistent/t"}, {}, "/nonexistent/t"},
+      {{}, {"SEMAPHORED_ADMIN_TOKEN=two words\tand a tab"}, "printable ASCII"},
+      {{"--log_format=xml"}, {}, "text or json"},
+      {{}, {"SEMAPHORED_LOG_FORMAT=yaml"}, "SEMAPHORED_LOG_FORMAT"},
+      {{"--metrics_address=nonsense"}, {}, "--metrics_address"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.message);
@@ -235,6 +133,25 @@ TEST(MainTest, BadConfigurationExitsWithAMessage) {
     EXPECT_NE(code, 0);
     EXPECT_NE(code, -1);
     EXPECT_THAT(output, HasSubstr(c.message));
+  }
+}
+
+
+TEST(MainTest, HelpListsEveryFlag) {
+  FILE* help = popen(SEMAPHORED_BINARY " --help 2>&1", "r");
+  ASSERT_NE(help, nullptr);
+  std::string text;
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, help)) > 0) text.append(chunk, n);
+  pclose(help);
+  for (const char* flag :
+       {"--listen", "--default_ttl", "--min_ttl", "--max_ttl", "--state_file",
+        "--max_sessions", "--max_held_per_session", "--max_waiters_per_semaphore",
+        "--max_message_bytes", "--port_file", "--admin_token", "--admin_token_file",
+        "--tls_cert", "--tls_key", "--tls_client_ca", "--metrics_address",
+        "--log_format", "SEMAPHORED_"}) {
+    EXPECT_THAT(text, HasSubstr(flag));
   }
 }
 

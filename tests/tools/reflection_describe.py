@@ -16,6 +16,8 @@ Prints the description of each service. Exits 1 on any mismatch.
 
 Usage: reflection_describe.py --proto FILE [--proto FILE...] [--methods-out FILE]
                               SERVICE [SERVICE...]
+       reflection_describe.py --proto FILE [--proto FILE...] --list-services
+The second form prints the services the sources declare, one a line, and exits.
 --methods-out writes "package.Service/Method" for each method the sources declare for
 the given services, one a line.
 The only dependency is the Python standard library (the FileDescriptorProto wire
@@ -208,12 +210,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--proto", action="append", required=True)
     parser.add_argument("--methods-out")
-    parser.add_argument("services", nargs="+")
+    parser.add_argument("--list-services", action="store_true")
+    parser.add_argument("services", nargs="*")
     args = parser.parse_args()
 
     expected = {}
     for path in args.proto:
         expected.update(source_services(path))
+    if args.list_services:
+        print("\n".join(sorted(expected)))
+        return 0
+    if not args.services:
+        parser.error("name at least one service")
     if args.methods_out:
         with open(args.methods_out, "w", encoding="utf-8") as out:
             for service in args.services:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The real semaphored, driven only through server reflection with `buf curl` (no local
-# .proto files reach buf): lists and describes every service, checks health, and walks
-# a session through create, set, test, clear, test, close -- with the errors a second
-# session and a closed session get along the way.
+# .proto files reach buf): lists and describes every service that protos/ declares
+# (and grpc.health.v1.Health), as the sources define them, checks health, and walks
+# a session through create, set, test, (admin) list, clear, test, close -- with the
+# errors a second session and a closed session get along the way.
 #
 # Usage: reflection_test.sh SEMAPHORED_BINARY BUF_BINARY PROTO_DIR HEALTH_PROTO
 set -euo pipefail
@@ -56,12 +57,14 @@ echo "--- services (reflection)"
 bufcurl --list-services "${url}" >"${work}/services" ||
   fail "--list-services failed: $(cat "${work}/services")"
 cat "${work}/services"
-services=(grpc.health.v1.Health semaphored.v1.SemaphoreService)
-if grep -qx semaphored.v1.AdminService "${work}/services"; then
-  services+=(semaphored.v1.AdminService)
-else
-  echo "(semaphored.v1.AdminService is not served by this build)"
-fi
+protos=(--proto "${health_proto}")
+for f in "${proto_dir}"/semaphored/v1/*.proto; do
+  protos+=(--proto "${f}")
+done
+# Every service our .proto files declare, and the standard health service.
+mapfile -t services < <("${PYTHON}" "${here}/reflection_describe.py" "${protos[@]}" \
+  --list-services)
+(( ${#services[@]} >= 3 )) || fail "found only '${services[*]}' in ${proto_dir} and ${health_proto}"
 for s in "${services[@]}"; do
   grep -qx "${s}" "${work}/services" || fail "reflection does not list ${s}"
 done
@@ -73,10 +76,6 @@ echo "--- methods (reflection)"
 bufcurl --list-methods "${url}" >"${work}/methods" ||
   fail "--list-methods failed: $(cat "${work}/methods")"
 cat "${work}/methods"
-protos=(--proto "${health_proto}")
-for f in "${proto_dir}"/semaphored/v1/*.proto; do
-  protos+=(--proto "${f}")
-done
 
 echo "--- describe (reflection's file descriptors, decoded)"
 requests=""
@@ -126,6 +125,15 @@ expect_eq "TestSemaphore holder" \
 expect_eq "TestSemaphore holder name" \
   "$(json_get "${work}/test1.json" state.holders.0.clientName)" reflection-test
 expect_eq "TestSemaphore permits_held" "$(json_get "${work}/test1.json" state.permitsHeld)" 1
+
+echo "--- the admin service lists it (loopback, no admin token configured)"
+call semaphored.v1.AdminService/ListSemaphores "{\"prefix\": \"${sem}\"}" "${work}/list.json"
+expect_eq "ListSemaphores name" "$(json_get "${work}/list.json" semaphores.0.state.name)" "${sem}"
+expect_eq "ListSemaphores holder" \
+  "$(json_get "${work}/list.json" semaphores.0.state.holders.0.sessionId)" "${session_id}"
+expect_eq "ListSemaphores count" \
+  "$("${PYTHON}" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["semaphores"]))' \
+     "${work}/list.json")" 1
 
 echo "--- another session can neither set nor clear it"
 call semaphored.v1.SemaphoreService/CreateSession \

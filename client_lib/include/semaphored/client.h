@@ -33,6 +33,15 @@ struct ClientOptions {
   absl::Duration call_timeout = absl::Seconds(10);
   // The default client name of sessions. Empty: "HOST/PID".
   std::string client_name;
+  // TLS. With `tls` false (the default) the connection is plaintext and the fields
+  // below must be empty. With `tls` true the server's certificate is verified against
+  // `tls_ca_file` (PEM; empty: the system's root certificates); `tls_cert_file` and
+  // `tls_key_file` (PEM, both or neither) present a client certificate for mutual TLS.
+  // Connect fails with INVALID_ARGUMENT naming the file when one cannot be read.
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // A connection to a semaphored server (or, from Local(), to no server at all), from

@@ -41,7 +41,8 @@ struct SessionOptions {
 };
 // Callbacks run on a library thread, one at a time and in order, never while a
 // library lock is held; they may call into the library (even Close()). No callback
-// starts after Close() has returned. A callback that blocks delays the next ones.
+// starts after Close() has returned. A callback that blocks delays the next ones
+// (and a Close() called from another thread, which waits for a running callback).
 
 // A session: the owner of semaphores. Opened by Client::OpenSession.
 //

@@ -1,0 +1,126 @@
+// Local '$' semaphores (kept in the client library, no server) against absl::Mutex,
+// with Google Benchmark, run in-process and captured into the report.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "benchmark/benchmark.h"
+#include "workloads.h"
+
+namespace semaphored::bench {
+namespace {
+
+constexpr int kContendedThreads = 4;
+
+// Shared by the benchmark functions: one local client, one session per thread.
+struct LocalFixture {
+  std::unique_ptr<Client> client = Client::Local();
+  std::vector<std::unique_ptr<Session>> sessions;
+  absl::Mutex mutex;
+  LocalFixture() {
+    for (int i = 0; i < kContendedThreads; ++i) {
+      SessionOptions options;
+      options.client_name = absl::StrCat("bench-local-", i);
+      sessions.push_back(*client->OpenSession(options));
+    }
+  }
+};
+
+LocalFixture* fixture = nullptr;
+
+void BM_LocalSetClearUncontended(benchmark::State& state) {
+  Session& session = *fixture->sessions[0];
+  for (auto _ : state) {
+    absl::StatusOr<SetResult> set = session.Set("$bench-uncontended");
+    benchmark::DoNotOptimize(set);
+    session.Clear("$bench-uncontended").IgnoreError();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_LocalSetClearContended(benchmark::State& state) {
+  Session& session = *fixture->sessions[state.thread_index()];
+  AcquireOptions options;
+  options.timeout = absl::Seconds(10);
+  for (auto _ : state) {
+    absl::StatusOr<SetResult> set = session.Set("$bench-contended", options);
+    benchmark::DoNotOptimize(set);
+    session.Clear("$bench-contended").IgnoreError();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_MutexContended(benchmark::State& state) {
+  absl::Mutex& mu = fixture->mutex;
+  int64_t counter = 0;
+  for (auto _ : state) {
+    absl::MutexLock lock(&mu);
+    benchmark::DoNotOptimize(++counter);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Prints as the console reporter does and keeps every run.
+class CapturingReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& run : runs) {
+      auto it = run.counters.find("items_per_second");
+      items_per_second[run.run_name.function_name] =
+          it == run.counters.end() ? 0 : static_cast<double>(it->second);
+      ns_per_item[run.run_name.function_name] = run.GetAdjustedRealTime();
+    }
+  }
+  std::map<std::string, double> items_per_second;
+  std::map<std::string, double> ns_per_item;
+};
+
+}  // namespace
+
+absl::Status RunLocal(BenchContext& ctx, double min_time_s) {
+  LocalFixture local;
+  fixture = &local;
+  std::string min_time = absl::StrCat("--benchmark_min_time=", min_time_s);
+  std::string program = "semaphored_bench";
+  std::string color = "--benchmark_color=false";
+  char* argv[] = {program.data(), min_time.data(), color.data(), nullptr};
+  int argc = 3;
+  benchmark::Initialize(&argc, argv);
+  benchmark::RegisterBenchmark("local_set_clear_uncontended", BM_LocalSetClearUncontended)
+      ->Unit(benchmark::kNanosecond);
+  benchmark::RegisterBenchmark("local_set_clear_contended", BM_LocalSetClearContended)
+      ->Threads(kContendedThreads)
+      ->UseRealTime()
+      ->Unit(benchmark::kNanosecond);
+  benchmark::RegisterBenchmark("absl_mutex_contended", BM_MutexContended)
+      ->Threads(kContendedThreads)
+      ->UseRealTime()
+      ->Unit(benchmark::kNanosecond);
+  CapturingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::ClearRegisteredBenchmarks();
+  fixture = nullptr;
+
+  double ns = reporter.ns_per_item["local_set_clear_uncontended"];
+  double contended = reporter.items_per_second["local_set_clear_contended"];
+  double mutex = reporter.items_per_second["absl_mutex_contended"];
+  double rt_ns = ctx.floor.rt_p50_us() * 1e3;
+  Report& r = *ctx.report;
+  r.Add({"local", "$ set+clear uncontended", ns, "ns", ns / rt_ns, "<= 150 ns/pair",
+         ns <= 150});
+  r.Add({"local", absl::StrCat("$ set+clear contended (", kContendedThreads, " thr)"),
+         contended, "/s", contended / ctx.floor.stream_rate_n, "", {}});
+  r.Add({"local", absl::StrCat("absl::Mutex lock/unlock (", kContendedThreads, " thr)"),
+         mutex, "/s", mutex / ctx.floor.stream_rate_n, "", {}});
+  double ratio = mutex > 0 ? contended / mutex : 0;
+  r.Add({"local", "$ contended / absl::Mutex", ratio, "", std::nullopt, ">= 0.5",
+         ratio >= 0.5});
+  return absl::OkStatus();
+}
+
+}  // namespace semaphored::bench

@@ -1,0 +1,70 @@
+#ifndef SEMAPHORED_BENCH_WORKLOADS_H_
+#define SEMAPHORED_BENCH_WORKLOADS_H_
+
+// The workloads of semaphored_bench (SPEC §8). Each one is bounded in time, adds its
+// rows to ctx.report, and returns an error only when it could not run at all.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "grpcpp/channel.h"
+#include "report.h"
+#include "semaphored/client.h"
+
+namespace semaphored::internal {
+class Server;
+}  // namespace semaphored::internal
+
+namespace semaphored::bench {
+
+// The floor: the server's cheapest round trips, measured in the same run.
+struct Floor {
+  double unary_p50_us = 0;   // Ping RPC, one caller
+  double unary_p99_us = 0;
+  double unary_rate = 0;     // pings/s, one caller
+  double stream_p50_us = 0;  // ping command on a session stream, one stream
+  double stream_p99_us = 0;
+  double stream_rate_1 = 0;  // ping messages/s, one stream
+  double stream_rate_n = 0;  // ping messages/s, `concurrency` streams together
+  int concurrency = 0;
+  // The round trip every latency is compared with: the cheaper of the two p50s.
+  double rt_p50_us() const {
+    return unary_p50_us < stream_p50_us ? unary_p50_us : stream_p50_us;
+  }
+};
+
+struct BenchContext {
+  std::string address;
+  Client* client = nullptr;                 // connected to `address`
+  std::shared_ptr<grpc::Channel> channel;   // raw channel for the generated stubs
+  internal::Server* server = nullptr;       // the in-process server; nullptr: --server
+  std::string self_path;                    // this binary, for W6's child holder
+  Report* report = nullptr;
+  double w1_rate = 0;                       // W1 pairs/s, for W3's target
+  Floor floor;
+};
+
+// Runs fn(i) on n threads and joins them.
+void RunThreads(int n, const std::function<void(int)>& fn);
+
+absl::Status RunFloor(BenchContext& ctx, absl::Duration duration, int concurrency);
+absl::Status RunW1(BenchContext& ctx, absl::Duration duration);
+absl::Status RunW2(BenchContext& ctx, absl::Duration duration, int clients);
+absl::Status RunW3(BenchContext& ctx, absl::Duration duration, int clients);
+absl::Status RunW4(BenchContext& ctx, absl::Duration duration, int clients, int limit);
+absl::Status RunW5(BenchContext& ctx, int sessions, int semaphores_per_session,
+                   int samples);
+absl::Status RunW6(BenchContext& ctx, absl::Duration ttl, int close_repeats);
+// Google Benchmark micro-benchmarks of local '$' semaphores and absl::Mutex.
+absl::Status RunLocal(BenchContext& ctx, double min_time_s);
+
+// W6's child process: connects to `address`, holds `name`, writes "held\n" to
+// stdout, then sleeps until killed (at most 60 s). Returns the exit code.
+int RunChildHolder(const std::string& address, const std::string& name);
+
+}  // namespace semaphored::bench
+
+#endif  // SEMAPHORED_BENCH_WORKLOADS_H_

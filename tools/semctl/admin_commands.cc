@@ -1,0 +1,225 @@
+// Admin commands (AdminService, with the bearer token) and health (grpc.health.v1),
+// over a gRPC channel of their own with the same TLS options as the client library.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "commands.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "semaphored/v1/admin.grpc.pb.h"
+#include "status_conversion.h"
+
+namespace semaphored::semctl {
+
+namespace {
+
+namespace v1 = ::semaphored::v1;
+
+// Bounds each admin call.
+constexpr absl::Duration kCallTimeout = absl::Seconds(30);
+
+// A connected channel, or exit code 3 "cannot connect".
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const Options& o) {
+  ClientOptions options;
+  options.tls = o.tls || !o.tls_ca.empty() || !o.tls_cert.empty() || !o.tls_key.empty();
+  options.tls_ca_file = o.tls_ca;
+  options.tls_cert_file = o.tls_cert;
+  options.tls_key_file = o.tls_key;
+  auto credentials = internal::ChannelCredentialsFor(options);
+  if (!credentials.ok()) return credentials.status();
+  auto channel = grpc::CreateChannel(o.server, *credentials);
+  if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + o.timeout))) {
+    return absl::UnavailableError(absl::StrCat("cannot connect to ", o.server, " (waited ",
+                                               absl::FormatDuration(o.timeout), ")"));
+  }
+  return channel;
+}
+
+void Prepare(grpc::ClientContext& context, const Options& o) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
+  if (!o.admin_token.empty()) {
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", o.admin_token));
+  }
+}
+
+int FailGrpc(const grpc::Status& status) {
+  return FailWith(internal::StatusFromGrpc(status));
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  return google::protobuf::util::TimeUtil::ToString(t);
+}
+
+// The semaphore names, holders and waiters as text.
+void PrintSemaphores(const v1::ListSemaphoresResponse& all) {
+  if (all.semaphores().empty()) std::printf("no semaphores\n");
+  for (const v1::SemaphoreDetail& s : all.semaphores()) {
+    const v1::SemaphoreState& st = s.state();
+    std::printf("%s: %d/%d permits held, %d waiting\n", st.name().c_str(),
+                st.permits_held(), st.limit(), s.waiters_size());
+    for (const v1::Holder& h : st.holders()) {
+      std::printf("  holder %s (session %s) since %s, %d permit(s), fencing token %llu\n",
+                  h.client_name().c_str(), h.session_id().c_str(),
+                  Time(h.grant().grant_time()).c_str(), h.grant().permits(),
+                  static_cast<unsigned long long>(h.grant().fencing_token()));
+    }
+    for (const v1::Waiter& w : s.waiters()) {
+      std::printf("  waiter %s (session %s) since %s, %d permit(s)\n",
+                  w.client_name().c_str(), w.session_id().c_str(),
+                  Time(w.enqueue_time()).c_str(), w.permits());
+    }
+  }
+}
+
+// Pages are followed up to this many, so a server that keeps answering a token
+// cannot loop semctl forever.
+constexpr int kMaxPages = 100000;
+
+}  // namespace
+
+int ListCommand(const Options& o) {
+  if (!o.args.empty()) return Fail(kUsage, "`list` takes no NAME (use --prefix)");
+  auto channel = Connect(o);
+  if (!channel.ok()) return FailWith(channel.status());
+  auto stub = v1::AdminService::NewStub(*channel);
+  v1::ListSemaphoresResponse all;
+  std::string token;
+  for (int page = 0; page < kMaxPages; ++page) {
+    v1::ListSemaphoresRequest request;
+    request.set_prefix(o.prefix);
+    request.set_page_size(o.page_size);
+    request.set_page_token(token);
+    v1::ListSemaphoresResponse response;
+    grpc::ClientContext context;
+    Prepare(context, o);
+    grpc::Status status = stub->ListSemaphores(&context, request, &response);
+    if (!status.ok()) return FailGrpc(status);
+    for (auto& s : *response.mutable_semaphores()) *all.add_semaphores() = std::move(s);
+    token = response.next_page_token();
+    if (token.empty()) break;
+  }
+  if (o.json) {
+    std::printf("%s\n", ToJson(all).c_str());
+  } else {
+    PrintSemaphores(all);
+  }
+  return kOk;
+}
+
+int SessionsCommand(const Options& o) {
+  if (!o.args.empty()) return Fail(kUsage, "`sessions` takes no arguments");
+  auto channel = Connect(o);
+  if (!channel.ok()) return FailWith(channel.status());
+  auto stub = v1::AdminService::NewStub(*channel);
+  v1::ListSessionsResponse all;
+  std::string token;
+  for (int page = 0; page < kMaxPages; ++page) {
+    v1::ListSessionsRequest request;
+    request.set_page_size(o.page_size);
+    request.set_page_token(token);
+    v1::ListSessionsResponse response;
+    grpc::ClientContext context;
+    Prepare(context, o);
+    grpc::Status status = stub->ListSessions(&context, request, &response);
+    if (!status.ok()) return FailGrpc(status);
+    for (auto& s : *response.mutable_sessions()) *all.add_sessions() = std::move(s);
+    token = response.next_page_token();
+    if (token.empty()) break;
+  }
+  if (o.json) {
+    std::printf("%s\n", ToJson(all).c_str());
+    return kOk;
+  }
+  if (all.sessions().empty()) std::printf("no sessions\n");
+  for (const v1::SessionInfo& s : all.sessions()) {
+    std::printf("%s %s peer=%s created=%s expires=%s held=%d waiting=%d\n",
+                s.session_id().c_str(), s.client_name().c_str(), s.peer().c_str(),
+                Time(s.create_time()).c_str(), Time(s.expire_time()).c_str(),
+                s.held_count(), s.waiting_count());
+  }
+  return kOk;
+}
+
+int ForceClearCommand(const Options& o) {
+  if (o.args.size() != 1) return Fail(kUsage, "usage: semctl force-clear NAME --reason R");
+  if (o.reason.empty()) return Fail(kUsage, "force-clear needs --reason R (it is logged and told to the holder)");
+  auto channel = Connect(o);
+  if (!channel.ok()) return FailWith(channel.status());
+  v1::ForceClearSemaphoreRequest request;
+  request.set_name(o.args[0]);
+  request.set_reason(o.reason);
+  v1::ForceClearSemaphoreResponse response;
+  grpc::ClientContext context;
+  Prepare(context, o);
+  grpc::Status status =
+      v1::AdminService::NewStub(*channel)->ForceClearSemaphore(&context, request, &response);
+  if (!status.ok()) return FailGrpc(status);
+  if (o.json) {
+    std::printf("%s\n", ToJson(response).c_str());
+    return kOk;
+  }
+  for (const v1::Holder& h : response.revoked()) {
+    std::printf("revoked %s from %s (session %s), %d permit(s)\n", o.args[0].c_str(),
+                h.client_name().c_str(), h.session_id().c_str(), h.grant().permits());
+  }
+  return kOk;
+}
+
+int DrainCommand(const Options& o) {
+  if (!o.args.empty()) return Fail(kUsage, "usage: semctl drain [--reason R]");
+  auto channel = Connect(o);
+  if (!channel.ok()) return FailWith(channel.status());
+  v1::DrainRequest request;
+  request.set_reason(o.reason);
+  v1::DrainResponse response;
+  grpc::ClientContext context;
+  Prepare(context, o);
+  grpc::Status status = v1::AdminService::NewStub(*channel)->Drain(&context, request, &response);
+  if (!status.ok()) return FailGrpc(status);
+  if (o.json) {
+    std::printf("%s\n", ToJson(response).c_str());
+  } else {
+    std::printf("draining: woke %d waiter(s), ended %d session(s)\n",
+                response.woken_waiters(), response.ended_sessions());
+  }
+  return kOk;
+}
+
+int HealthCommand(const Options& o) {
+  if (!o.args.empty()) return Fail(kUsage, "`health` takes no arguments");
+  auto channel = Connect(o);
+  if (!channel.ok()) return FailWith(channel.status());
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + o.timeout));
+  grpc::Status status =
+      grpc::health::v1::Health::NewStub(*channel)->Check(&context, request, &response);
+  if (!status.ok()) return FailGrpc(status);
+  const std::string name =
+      grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+  if (o.json) {
+    std::printf("{\"status\":\"%s\"}\n", name.c_str());
+  } else {
+    std::printf("%s\n", name.c_str());
+  }
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kOk
+                                                                             : kNotAcquired;
+}
+
+}  // namespace semaphored::semctl

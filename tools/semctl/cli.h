@@ -1,0 +1,74 @@
+#ifndef SEMAPHORED_TOOLS_SEMCTL_CLI_H_
+#define SEMAPHORED_TOOLS_SEMCTL_CLI_H_
+
+// semctl's command line: options, exit codes, help texts and error reporting.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace semaphored::semctl {
+
+// Exit codes (documented in `semctl --help`). `run` exits with the command's own code
+// otherwise (128+N when it died of signal N).
+enum ExitCode : int {
+  kOk = 0,
+  kNotAcquired = 1,    // already set, timed out, wait-clear timed out, not serving
+  kUsage = 2,          // bad command line (or a name the server calls invalid)
+  kCannotConnect = 3,  // cannot connect / server unavailable
+  kNotPermitted = 4,   // PERMISSION_DENIED or UNAUTHENTICATED
+  kNotFound = 5,       // NOT_FOUND
+  kSessionLost = 6,    // the session was lost (or the semaphore revoked) while held
+  kOtherError = 7,
+};
+
+// Everything the command line says, global and per-subcommand options together.
+struct Options {
+  std::string server;  // --server, else $SEMAPHORED_SERVER, else 127.0.0.1:50051
+  bool json = false;
+  absl::Duration timeout = absl::Seconds(5);  // --timeout: connect timeout
+  bool tls = false;
+  std::string tls_ca, tls_cert, tls_key;
+  std::string client_name;
+  absl::Duration ttl = absl::ZeroDuration();  // zero: the server's default
+  std::string admin_token;  // --admin_token, else $SEMAPHORED_ADMIN_TOKEN
+  // Subcommand options.
+  absl::Duration wait = absl::ZeroDuration();  // --wait / --wait-forever (infinite)
+  bool wait_given = false;
+  std::optional<int32_t> limit;
+  int32_t permits = 1;
+  std::string prefix;
+  int32_t page_size = 0;
+  std::string reason;
+  absl::Duration grace = absl::Seconds(5);  // run: SIGTERM→SIGKILL grace period
+  bool help = false;
+  std::string command;            // the subcommand
+  std::vector<std::string> args;  // its positional arguments
+  std::vector<std::string> argv;  // run: the COMMAND after "--"
+};
+
+// Parses argv. On error returns INVALID_ARGUMENT with a message for the user.
+absl::Status ParseCommandLine(int argc, char** argv, Options& options);
+
+// The help text of `command` (empty: the global help).
+std::string HelpText(const std::string& command);
+
+// Prints "semctl: MESSAGE" on stderr and returns `code`.
+int Fail(int code, const std::string& message);
+
+// The exit code for a failed call's status (see ExitCode).
+int ExitCodeFor(const absl::Status& status);
+
+// Prints "semctl: <message>" for `status` and returns ExitCodeFor(status).
+int FailWith(const absl::Status& status);
+
+// JSON string literal for `text` (quoted, escaped).
+std::string JsonString(const std::string& text);
+
+}  // namespace semaphored::semctl
+
+#endif  // SEMAPHORED_TOOLS_SEMCTL_CLI_H_
