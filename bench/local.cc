@@ -67,6 +67,7 @@ void BM_MutexContended(benchmark::State& state) {
 // Prints as the console reporter does and keeps every run.
 class CapturingReporter : public benchmark::ConsoleReporter {
  public:
+  CapturingReporter() : ConsoleReporter(OO_Tabular) {}
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {

@@ -18,8 +18,8 @@
 # Usage: docker/test.sh            (as root, or as a user that may use docker)
 # Environment (all optional):
 #   SEMAPHORED_BUILD_DIR           host build tree with tools/semctl (default: build/)
-#   SEMAPHORED_SEMCTL              the host semctl to use (default: BUILD_DIR/tools/semctl,
-#                                  built there when missing)
+#   SEMAPHORED_SEMCTL              the host semctl to use (default:
+#                                  BUILD_DIR/tools/semctl/semctl, built when missing)
 #   SEMAPHORED_DOCKER_IMAGE        tag of the image built (default: semaphored:test)
 #   SEMAPHORED_DOCKER_BASE_IMAGE   base image to use as it is (skips the detection)
 #   SEMAPHORED_DOCKER_MIRROR       Debian mirror for debootstrap (default: from apt sources)
@@ -34,7 +34,7 @@ readonly SUITE="bookworm"
 readonly ADMIN_TOKEN="docker-test-$$-${RANDOM}${RANDOM}"
 readonly TEST_NAME="docker-test/$$"
 LOG_DIR="${BUILD_DIR}/test-logs"
-SEMCTL="${SEMAPHORED_SEMCTL:-${BUILD_DIR}/tools/semctl}"
+SEMCTL="${SEMAPHORED_SEMCTL:-${BUILD_DIR}/tools/semctl/semctl}"
 DOCKER="docker"
 
 # State for cleanup().
@@ -298,12 +298,12 @@ docker_build() {
 }
 
 # run_container NAME [DOCKER_RUN_ARGS...]: starts the image detached, gRPC on a free
-# loopback port of the host; registers it for cleanup.
+# loopback port of the host (metrics too); registers it for cleanup.
 run_container() {
   local name="$1"
   shift
   CONTAINERS+=("${name}")
-  "${DOCKER}" run -d --name "${name}" -p 127.0.0.1::50051 \
+  "${DOCKER}" run -d --name "${name}" -p 127.0.0.1::50051 -p 127.0.0.1::9090 \
     -e "SEMAPHORED_ADMIN_TOKEN=${ADMIN_TOKEN}" "$@" "${IMAGE}" >/dev/null \
     || fail "docker run of ${IMAGE} failed"
 }
@@ -326,11 +326,11 @@ wait_healthy() {
   fail "container ${name} not healthy after ${limit}s (${status})"
 }
 
-# host_port NAME: the host side of the container's 50051, as HOST:PORT.
+# host_address NAME PORT: the host side of the container's PORT, as HOST:PORT.
 host_address() {
   local addr
-  addr="$("${DOCKER}" port "$1" 50051/tcp | head -n 1)"
-  [[ "${addr}" == 127.0.0.1:* ]] || fail "port 50051 of $1 is not published on loopback: '${addr}'"
+  addr="$("${DOCKER}" port "$1" "$2/tcp" | head -n 1)"
+  [[ "${addr}" == 127.0.0.1:* ]] || fail "port $2 of $1 is not published on loopback: '${addr}'"
   echo "${addr}"
 }
 
@@ -434,6 +434,18 @@ check_from_host() {
   log "admin from the host: refused without or with a wrong token; list and force-clear with it"
 }
 
+# check_metrics HOST:PORT: the image serves Prometheus metrics on its port 9090, and
+# they count the sessions that check_from_host opened.
+check_metrics() {
+  local body
+  body="$(timeout 20 python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=10).read().decode())' \
+    "$1")" || fail "cannot scrape http://$1/metrics"
+  grep -qE '^semaphored_sessions_created_total(\{[^}]*\})? [1-9]' <<<"${body}" \
+    || fail "metrics at $1 do not count the sessions opened: $(grep '^semaphored_sessions' <<<"${body}")"
+  log "metrics: scraped http://$1/metrics ($(grep -c '^semaphored_' <<<"${body}") samples)"
+}
+
 # Starts a holder (`semctl run NAME -- sleep`), then `docker stop`: the server must
 # drain (the holder is told: semctl stops its command and exits 6), log the drain and
 # exit 0 by itself, well before docker's SIGKILL.
@@ -526,9 +538,10 @@ main() {
   name="semaphored-test-$$"
   run_container "${name}"
   wait_healthy "${name}" 90
-  ADDRESS="$(host_address "${name}")"
+  ADDRESS="$(host_address "${name}" 50051)"
   log "server published at ${ADDRESS}"
   check_from_host
+  check_metrics "$(host_address "${name}" 9090)"
   check_drain "${name}"
   check_compose
 

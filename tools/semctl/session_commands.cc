@@ -35,7 +35,7 @@ absl::StatusOr<std::unique_ptr<Session>> OpenCliSession(Client& client,
   return client.OpenSession(std::move(options));
 }
 
-std::string FormatTime(absl::Time t) {
+std::string TimeText(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
@@ -44,7 +44,7 @@ std::string InfoJson(const SemaphoreInfo& info) {
   for (const HolderInfo& h : info.holders) {
     absl::StrAppend(&holders, holders.empty() ? "" : ",", "{\"session_id\":",
                     JsonString(h.session_id), ",\"client_name\":",
-                    JsonString(h.client_name), ",\"since\":\"", FormatTime(h.since),
+                    JsonString(h.client_name), ",\"since\":\"", TimeText(h.since),
                     "\",\"permits\":", h.permits, ",\"fencing_token\":",
                     h.fencing_token, "}");
   }
@@ -63,7 +63,7 @@ std::string InfoText(const SemaphoreInfo& info) {
                                   " permits held, ", info.waiter_count, " waiting");
   for (const HolderInfo& h : info.holders) {
     absl::StrAppend(&text, "\n  held by ", h.client_name, " (session ", h.session_id,
-                    ") since ", FormatTime(h.since), ", ", h.permits,
+                    ") since ", TimeText(h.since), ", ", h.permits,
                     " permit(s), fencing token ", h.fencing_token);
   }
   return text;
@@ -77,7 +77,7 @@ int NotAcquired(const Options& o, const std::string& name, const SemaphoreInfo& 
   if (!state.holders.empty()) {
     holder = absl::StrCat(" by ", state.holders[0].client_name, " (session ",
                           state.holders[0].session_id, ") since ",
-                          FormatTime(state.holders[0].since));
+                          TimeText(state.holders[0].since));
   }
   return Fail(kNotAcquired, absl::StrCat(name, " is already set", holder,
                                          o.wait_given && o.wait > absl::ZeroDuration()

@@ -22,7 +22,7 @@ absl::StatusOr<Permit> AcquireInterruptibly(Session& session, const Options& o,
 // Reports a try or wait that did not get `name` (JSON too with --json); returns 1.
 int NotAcquired(const Options& o, const std::string& name, const SemaphoreInfo& state);
 // RFC 3339 UTC with milliseconds.
-std::string FormatTime(absl::Time t);
+std::string TimeText(absl::Time t);
 // One semaphore as JSON / as human text.
 std::string InfoJson(const SemaphoreInfo& info);
 std::string InfoText(const SemaphoreInfo& info);
