@@ -112,6 +112,12 @@ absl::StatusOr<double> StreamPings(BenchContext& ctx, int n, absl::Duration dura
 
 }  // namespace
 
+void AddAdminAuth(const BenchContext& ctx, grpc::ClientContext& context) {
+  if (!ctx.admin_token.empty()) {
+    context.AddMetadata("authorization", "Bearer " + ctx.admin_token);
+  }
+}
+
 void RunThreads(int n, const std::function<void(int)>& fn) {
   std::vector<std::thread> threads;
   threads.reserve(n);

@@ -21,6 +21,9 @@
 ABSL_FLAG(std::string, server, "",
           "Address of a running semaphored (HOST:PORT); empty: start one in-process on "
           "127.0.0.1:0 (W5 needs the in-process server)");
+ABSL_FLAG(std::string, admin_token, "",
+          "Admin bearer token of the --server (W3's FIFO check and W5 use AdminService); "
+          "not needed for a loopback server without a token");
 ABSL_FLAG(std::string, workloads, "floor,w1,w2,w3,w4,w5,w6,local",
           "Comma-separated workloads to run (the floor always runs)");
 ABSL_FLAG(absl::Duration, floor_duration, absl::Seconds(1.5),
@@ -102,6 +105,7 @@ int Main() {
   ctx.channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   ctx.server = server.get();
   ctx.self_path = SelfPath();
+  ctx.admin_token = absl::GetFlag(FLAGS_admin_token);
   ctx.report = &report;
   std::cerr << "semaphored_bench: server " << address
             << (server ? " (in-process)" : "") << "\n";

@@ -96,6 +96,7 @@ absl::Status RunW5(BenchContext& ctx, int sessions, int per_session, int samples
   Samples list;
   for (int i = 0; i < samples; ++i) {
     grpc::ClientContext c;
+    AddAdminAuth(ctx, c);
     c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::ListSemaphoresRequest req;
     req.set_prefix(absl::StrCat("w5/", pick_session(rng), "/"));

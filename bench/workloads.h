@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
 #include "report.h"
 #include "semaphored/client.h"
 
@@ -41,11 +42,15 @@ struct BenchContext {
   Client* client = nullptr;                 // connected to `address`
   std::shared_ptr<grpc::Channel> channel;   // raw channel for the generated stubs
   internal::Server* server = nullptr;       // the in-process server; nullptr: --server
+  std::string admin_token;                  // for AdminService calls; empty: none
   std::string self_path;                    // this binary, for W6's child holder
   Report* report = nullptr;
   double w1_rate = 0;                       // W1 pairs/s, for W3's target
   Floor floor;
 };
+
+// Adds the admin credential (if any) to an AdminService call's context.
+void AddAdminAuth(const BenchContext& ctx, grpc::ClientContext& context);
 
 // Runs fn(i) on n threads and joins them.
 void RunThreads(int n, const std::function<void(int)>& fn);

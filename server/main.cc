@@ -45,13 +45,18 @@ ABSL_FLAG(std::string, state_file, "semaphored.state",
           "File recording fencing tokens so that they keep increasing across restarts "
           "(relative to the working directory). Empty: tokens are kept in memory "
           "and start from the wall clock in microseconds.");
-ABSL_FLAG(int64_t, max_sessions, kDefaults.max_sessions, "Most live sessions.");
+ABSL_FLAG(int64_t, max_sessions, kDefaults.max_sessions,
+          "Most live sessions; CreateSession beyond it gets RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_held_per_session, kDefaults.max_held_per_session,
-          "Most semaphores one session may hold.");
+          "Most semaphores one session may hold at once; setting another gets "
+          "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_waiters_per_semaphore, kDefaults.max_waiters_per_semaphore,
-          "Most queued requests per semaphore.");
+          "Most queued requests (set and wait-for-clear) per semaphore; one more "
+          "waiting request gets RESOURCE_EXHAUSTED (a try without waiting is still "
+          "answered).");
 ABSL_FLAG(int32_t, max_message_bytes, 64 * 1024,
-          "Largest request message accepted, in bytes.");
+          "Largest request message accepted, in bytes (at least 1024); larger ones "
+          "get RESOURCE_EXHAUSTED.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port number is written to this file once the server "
           "listens (for scripts using --listen=HOST:0).");
