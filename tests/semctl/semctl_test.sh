@@ -111,7 +111,8 @@ call run jobs -- bash -c 'kill -TERM $$'; expect_rc "child killed by SIGTERM" 14
 call run jobs -- /nonexistent/command; expect_rc "command not found" 127
 
 echo "== SIGTERM to semctl run stops the command and releases"
-S run jobs -- bash -c "trap 'echo got-term >\"${DIR}/term\"; exit 3' TERM; echo started >'${DIR}/started2'; while true; do sleep 0.05; done" \
+# Not under `timeout`: it would signal the whole process group itself.
+"${SEMCTL}" run jobs -- bash -c "trap 'echo got-term >\"${DIR}/term\"; exit 3' TERM; echo started >'${DIR}/started2'; while true; do sleep 0.05; done" \
   >/dev/null 2>"${DIR}/run2.err" &
 RUN2=$!; CHILDREN+=("${RUN2}")
 wait_for_text "${DIR}/started2" started
@@ -134,7 +135,7 @@ grep -q "lost jobs" "${DIR}/run3.err" || fail "run said: $(cat "${DIR}/run3.err"
 call force-clear jobs --reason again; expect_rc "force-clear of a free name" 5
 
 echo "== set holds until SIGTERM"
-S set held.name --json >"${DIR}/set.out" 2>"${DIR}/set.err" &
+"${SEMCTL}" set held.name --json >"${DIR}/set.out" 2>"${DIR}/set.err" &
 SET=$!; CHILDREN+=("${SET}")
 wait_for_text "${DIR}/set.out" acquired
 expect_eq "set acquired" "$(json_get "${DIR}/set.out" acquired)" true
@@ -147,4 +148,17 @@ wait_set_state held.name false
 echo "== drain"
 call drain --reason "test over"; expect_rc "drain" 0
 stop_server || true
+
+echo "== TLS (certificate made now with openssl)"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "${DIR}/key.pem" -out "${DIR}/cert.pem" \
+  -days 1 -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null \
+  || fail "openssl could not make a certificate"
+mkdir "${DIR}/tls"
+start_server "${SEMAPHORED}" "${DIR}/tls" --tls_cert="${DIR}/cert.pem" --tls_key="${DIR}/key.pem"
+export SEMAPHORED_SERVER="127.0.0.1:${SERVER_PORT}"
+call --tls --tls_ca="${DIR}/cert.pem" run tls.job -- true; expect_rc "run over TLS" 0
+call --timeout=1s health; expect_rc "plaintext to a TLS server" 3
+call --tls_ca="${DIR}/missing.pem" health; expect_rc "unreadable CA file" 2
+grep -q "cannot read the TLS CA file" "${DIR}/err" || fail "said: $(cat "${DIR}/err")"
+stop_server || fail "the TLS server did not stop cleanly"
 echo "PASS"

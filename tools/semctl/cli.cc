@@ -215,7 +215,7 @@ std::string HelpText(const std::string& command) {
       "semctl - command-line client of semaphored (global semaphores)\n\n"
       "Usage: semctl [GLOBAL OPTIONS] SUBCOMMAND [ARGS] [OPTIONS]\n"
       "       semctl SUBCOMMAND --help\n\nSubcommands:\n";
-  for (const Help& h : kHelps) absl::StrAppend(&text, "  ", h.text);
+  for (const Help& h : kHelps) absl::StrAppend(&text, "  ", h.text, "\n");
   absl::StrAppend(&text, "\n", kGlobal, "\n", kExitCodes);
   return text;
 }
@@ -240,6 +240,15 @@ int ExitCodeFor(const absl::Status& status) {
 
 int FailWith(const absl::Status& status) {
   return Fail(ExitCodeFor(status), std::string(status.message()));
+}
+
+absl::Status CheckGlobalName(const std::string& name) {
+  if (!name.empty() && name[0] == '$') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", name, "\" is a local ('$') name, private to one process; semctl works on "
+        "the server's global semaphores"));
+  }
+  return absl::OkStatus();
 }
 
 std::string JsonString(const std::string& text) {

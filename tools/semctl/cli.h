@@ -66,6 +66,10 @@ int ExitCodeFor(const absl::Status& status);
 // Prints "semctl: <message>" for `status` and returns ExitCodeFor(status).
 int FailWith(const absl::Status& status);
 
+// INVALID_ARGUMENT for a '$' name: those are local to one process, and semctl only
+// works on the server's global semaphores.
+absl::Status CheckGlobalName(const std::string& name);
+
 // JSON string literal for `text` (quoted, escaped).
 std::string JsonString(const std::string& text);
 

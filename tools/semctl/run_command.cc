@@ -82,6 +82,9 @@ int RunCommand(const Options& o) {
     return Fail(kUsage, "usage: semctl run NAME [--wait D] [--limit N] -- COMMAND [ARG...]");
   }
   const std::string& name = o.args[0];
+  if (absl::Status s = CheckGlobalName(name); !s.ok()) {
+    return Fail(kUsage, std::string(s.message()));
+  }
   auto client = ConnectClient(o);
   if (!client.ok()) return FailWith(client.status());
   auto session = OpenCliSession(**client, o);

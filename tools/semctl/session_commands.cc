@@ -112,7 +112,7 @@ absl::Status NeedOneName(const Options& o) {
     return absl::InvalidArgumentError(absl::StrCat(
         "`", o.command, "` takes exactly one NAME (see semctl ", o.command, " --help)"));
   }
-  return absl::OkStatus();
+  return CheckGlobalName(o.args[0]);
 }
 
 }  // namespace
