@@ -461,12 +461,12 @@ check_drain() {
     tail -n 30 <<<"${logs}" >&2
     fail "server exited ${code} on docker stop (after ${took}s), not 0"
   fi
-  grep -qiE 'drain|shutting down' <<<"${logs}" \
+  grep -qE ' drain( |$)|shutting down' <<<"${logs}" \
     || { tail -n 30 <<<"${logs}" >&2; fail "no drain line in the server's log"; }
   wait_exit "${HOLDER}" 20
   (( EXIT_CODE == 6 )) \
     || fail "holder exited ${EXIT_CODE} when the server drained, not 6: $(cat "${LOG_DIR}/semctl-run.log")"
-  log "docker stop: exit code 0 after ${took}s, holder told (semctl run exited 6); log: $(grep -iE 'drain|shutting down' <<<"${logs}" | head -n 1)"
+  log "docker stop: exit code 0 after ${took}s, holder told (semctl run exited 6); log: $(grep -E ' drain( |$)|shutting down' <<<"${logs}" | head -n 1)"
 }
 
 # Sets COMPOSE to a working compose command, installing Debian's docker-compose when

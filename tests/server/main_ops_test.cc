@@ -151,14 +151,14 @@ TEST(MainOpsTest, TlsFromTheEnvironment) {
   const int port = PortOf(process.ReadLine());
   ASSERT_GT(port, 0);
   EXPECT_THAT(process.ReadLine(), HasSubstr("tls=mutual"));
-  const std::string address = absl::StrCat("localhost:", port);
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = certs.CertPem("ca");
   ssl.pem_cert_chain = certs.CertPem("client");
   ssl.pem_private_key = certs.KeyPem("client");
   v1::PingResponse pong;
   EXPECT_TRUE(v1::SemaphoreService::NewStub(
-                  grpc::CreateChannel(address, grpc::SslCredentials(ssl)))
+                  grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                      grpc::SslCredentials(ssl)))
                   ->Ping(Ctx().get(), {}, &pong)
                   .ok());
   EXPECT_THAT(StubFor(port)->Ping(Ctx(absl::Seconds(10)).get(), {}, &pong),

@@ -42,10 +42,13 @@ class TlsTest : public ::testing::Test {
     return options;
   }
 
-  // A TLS channel trusting `ca`, presenting `client` ("" for no certificate).
+  // A TLS channel trusting `ca`, presenting `client` ("" for no certificate). With
+  // `server_name`, the server's certificate must be valid for that name instead of
+  // the target's host (a name the test need not resolve).
   static std::shared_ptr<grpc::Channel> TlsChannel(const std::string& target,
                                                    const std::string& ca,
-                                                   const std::string& client = "") {
+                                                   const std::string& client = "",
+                                                   const std::string& server_name = "") {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = certs_->CertPem(ca);
     if (!client.empty()) {
@@ -54,6 +57,7 @@ class TlsTest : public ::testing::Test {
     }
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
     return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
   }
 
@@ -72,8 +76,13 @@ TestCerts* TlsTest::certs_ = nullptr;
 TEST_F(TlsTest, ClientsTrustingTheCaAreServed) {
   TestServer server(TlsOptionsFor(/*mutual=*/false));
   const std::string port = std::to_string(server.server().port());
+  // The certificate's IP and DNS subjectAltNames both work.
   EXPECT_TRUE(Ping(TlsChannel("127.0.0.1:" + port, "ca")).ok());
-  EXPECT_TRUE(Ping(TlsChannel("localhost:" + port, "ca")).ok());
+  EXPECT_TRUE(Ping(TlsChannel("127.0.0.1:" + port, "ca", "", "localhost")).ok());
+  // A name the certificate does not cover is refused.
+  EXPECT_THAT(Ping(TlsChannel("127.0.0.1:" + port, "ca", "", "db.example.com"),
+                   kRefusedDeadline),
+              GrpcIs(Code::UNAVAILABLE));
   // A client certificate is accepted but not needed.
   EXPECT_TRUE(Ping(TlsChannel("127.0.0.1:" + port, "ca", "client")).ok());
   // A whole session works, and the admin service sees a loopback peer.
