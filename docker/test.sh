@@ -3,15 +3,20 @@
 # Debian's docker.io and no reachable image registry:
 #   1. installs docker.io if missing and starts dockerd if no daemon answers (stopped
 #      again at exit when this script started it);
-#   2. picks the base image: debian:12-slim when it is present or can be pulled, else a
-#      local Debian 12 base made with debootstrap from the machine's own apt mirror and
-#      imported as semaphored-base:bookworm (made once, then reused);
+#   2. picks the base image with docker/base-image.sh: debian:12-slim when it is present
+#      or can be pulled, else a local Debian 12 base made with debootstrap from the
+#      machine's own apt mirror, imported as semaphored-base:bookworm (made once, reused);
 #   3. builds docker/Dockerfile with that base;
 #   4. runs the image with its gRPC port published on 127.0.0.1 only, waits until
 #      Docker reports it healthy (its HEALTHCHECK is `semctl health`);
-#   5. from the host, with the host-built semctl: health, set/test/clear, `semctl run`;
-#   6. `docker stop` drains: the server exits 0 by itself and logs its drain;
-#   7. runs docker/compose.yaml when a compose tool is installed (skipped otherwise).
+#   5. from the host, with the host-built semctl: health; set (held by a background
+#      semctl), refused to other sessions, cleared by its holder; `semctl run`; the admin
+#      service refused without/with a wrong token, list and force-clear with it; then
+#      scrapes the metrics port;
+#   6. `docker stop` with a holder: the server drains, the holder is told (semctl run
+#      exits 6), the server logs the drain and exits 0 by itself;
+#   7. docker/compose.yaml: the server becomes healthy and the one-shot `semctl run` job
+#      exits 0 (installs Debian's docker-compose if no compose tool is there).
 # Every wait is bounded; containers and temporary files are removed at exit. Exits
 # non-zero, with the reason, on the first failure.
 #
@@ -22,15 +27,12 @@
 #                                  BUILD_DIR/tools/semctl/semctl, built when missing)
 #   SEMAPHORED_DOCKER_IMAGE        tag of the image built (default: semaphored:test)
 #   SEMAPHORED_DOCKER_BASE_IMAGE   base image to use as it is (skips the detection)
-#   SEMAPHORED_DOCKER_MIRROR       Debian mirror for debootstrap (default: from apt sources)
-#   SEMAPHORED_DOCKER_REBUILD_BASE=1  remake semaphored-base:bookworm even if present
+#   SEMAPHORED_DOCKER_MIRROR, SEMAPHORED_DOCKER_REBUILD_BASE: see docker/base-image.sh
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"  # REPO, BUILD_DIR, JOBS
 
 readonly IMAGE="${SEMAPHORED_DOCKER_IMAGE:-semaphored:test}"
-readonly DEFAULT_BASE="debian:12-slim"
-readonly LOCAL_BASE="semaphored-base:bookworm"
-readonly SUITE="bookworm"
 readonly ADMIN_TOKEN="docker-test-$$-${RANDOM}${RANDOM}"
 readonly TEST_NAME="docker-test/$$"
 LOG_DIR="${BUILD_DIR}/test-logs"
@@ -40,7 +42,6 @@ DOCKER="docker"
 # State for cleanup().
 STARTED_DOCKERD_PID=""
 CONTAINERS=()
-ROOTFS=""
 BASE=""
 ADDRESS=""
 BACKGROUND=()  # host semctl processes started in the background
@@ -70,23 +71,11 @@ cleanup() {
   for c in "${CONTAINERS[@]}"; do
     timeout 30 "${DOCKER}" rm -f -v "${c}" >/dev/null 2>&1
   done
-  remove_rootfs
   stop_dockerd
   exit "${rc}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# Removes the debootstrap tree, unmounting whatever a failed debootstrap left mounted in
-# it first, so that rm never walks into /proc or /sys.
-remove_rootfs() {
-  [[ -n "${ROOTFS}" && -d "${ROOTFS}" ]] || return 0
-  local m
-  awk -v prefix="${ROOTFS}/" 'index($2, prefix) == 1 { print $2 }' /proc/self/mounts \
-    | sort -r | while read -r m; do as_root umount -l "${m}" || true; done
-  as_root rm -rf --one-file-system "${ROOTFS}"
-  ROOTFS=""
-}
 
 stop_dockerd() {
   [[ -n "${STARTED_DOCKERD_PID}" ]] || return 0
@@ -127,8 +116,7 @@ ensure_docker() {
     apt_install docker.io
   fi
   daemon_answers && return 0
-  local dlog
-  dlog="$(mktemp /tmp/semaphored-dockerd.XXXXXX.log)"
+  local dlog="${LOG_DIR}/dockerd.log"
   [[ "$(id -u)" == 0 ]] || fail "no Docker daemon answers; start dockerd, or run this as root"
   log "no Docker daemon answers; starting dockerd (log: ${dlog})"
   # Started directly (not through a function) so that $! is dockerd itself.
@@ -142,127 +130,6 @@ ensure_docker() {
   done
   tail -n 20 "${dlog}" >&2
   fail "dockerd did not answer within 60s (log: ${dlog})"
-}
-
-# ---------------------------------------------------------------------------------------
-# Base image
-
-# Prints "URI SUITE SIGNED_BY" for every enabled `deb` source of the machine, from the
-# one-line format (sources.list, *.list) and the deb822 format (*.sources).
-apt_sources() {
-  local f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -r "${f}" ]] || continue
-    awk '{ sub(/#.*/, "") }
-      $1 == "deb" {
-        i = 2; opts = ""
-        if ($i ~ /^\[/) {
-          for (; i <= NF; i++) { opts = opts " " $i; if ($i ~ /\]$/) break }
-          i++
-        }
-        sb = "-"
-        if (match(opts, /signed-by=[^] ]+/)) sb = substr(opts, RSTART + 10, RLENGTH - 10)
-        if (i + 1 <= NF) print $i, $(i + 1), sb
-      }' "${f}"
-  done
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -r "${f}" ]] || continue
-    awk 'function flush(   n, m, i, j, u, s) {
-        if (types ~ /(^| )deb( |$)/ && tolower(enabled) != "no") {
-          n = split(uris, u, " "); m = split(suites, s, " ")
-          for (i = 1; i <= n; i++) for (j = 1; j <= m; j++)
-            print u[i], s[j], (signed ~ /^\// ? signed : "-")
-        }
-        types = uris = suites = signed = enabled = ""
-      }
-      /^#/ { next }
-      /^[ \t]*$/ { flush(); next }
-      /^[ \t]/ { next }
-      { i = index($0, ":"); key = tolower(substr($0, 1, i - 1)); val = substr($0, i + 1)
-        gsub(/^[ \t]+|[ \t]+$/, "", val)
-        if (key == "types") types = val
-        else if (key == "uris") uris = val
-        else if (key == "suites") suites = val
-        else if (key == "signed-by") signed = val
-        else if (key == "enabled") enabled = val }
-      END { flush() }' "${f}"
-  done
-}
-
-# Prints "URI SIGNED_BY" of the Debian mirror to debootstrap from: a source of the suite
-# itself, else any release suite (no "-security"/"-updates") of a non-security archive.
-debian_mirror() {
-  if [[ -n "${SEMAPHORED_DOCKER_MIRROR:-}" ]]; then
-    echo "${SEMAPHORED_DOCKER_MIRROR} -"
-    return 0
-  fi
-  local sources
-  sources="$(apt_sources)"
-  awk -v suite="${SUITE}" '$2 == suite { print $1, $3; found = 1; exit }
-    END { if (!found) exit 1 }' <<<"${sources}" && return 0
-  awk '$2 !~ /-/ && $1 !~ /security/ { print $1, $3; found = 1; exit }
-    END { if (!found) exit 1 }' <<<"${sources}" && return 0
-  fail "found no Debian mirror in /etc/apt/sources.list{,.d/}; set SEMAPHORED_DOCKER_MIRROR"
-}
-
-# Makes LOCAL_BASE: a minbase Debian with the mirror in its sources.list, slimmed like
-# the official -slim images (no docs, man pages or locales; dpkg keeps them out later).
-make_local_base() {
-  command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-  local found mirror keyring args=()
-  found="$(debian_mirror)"
-  read -r mirror keyring <<<"${found}"
-  [[ "${keyring}" != "-" && -r "${keyring}" ]] && args+=("--keyring=${keyring}")
-  ROOTFS="$(mktemp -d /var/tmp/semaphored-base.XXXXXX)"
-  log "debootstrap --variant=minbase ${SUITE} from ${mirror} (log: ${LOG_DIR}/debootstrap.log)"
-  if ! as_root timeout 20m debootstrap --variant=minbase "${args[@]}" "${SUITE}" \
-      "${ROOTFS}" "${mirror}" >"${LOG_DIR}/debootstrap.log" 2>&1; then
-    tail -n 20 "${LOG_DIR}/debootstrap.log" >&2
-    fail "debootstrap of ${SUITE} from ${mirror} failed"
-  fi
-  as_root tee "${ROOTFS}/etc/dpkg/dpkg.cfg.d/docker-slim" >/dev/null <<'EOF'
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/groff/*
-path-exclude /usr/share/lintian/*
-path-exclude /usr/share/locale/*
-EOF
-  as_root find "${ROOTFS}/usr/share/doc" -type f ! -name copyright -delete
-  as_root rm -rf "${ROOTFS}"/usr/share/{man,info,groff,lintian,locale}/* \
-    "${ROOTFS}"/var/lib/apt/lists/* "${ROOTFS}"/var/cache/apt/archives/*.deb \
-    "${ROOTFS}"/var/cache/apt/*.bin "${ROOTFS}"/var/log/*.log
-  as_root tar -C "${ROOTFS}" --numeric-owner -c . \
-    | timeout 10m "${DOCKER}" import \
-        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'CMD ["bash"]' \
-        --message "debootstrap --variant=minbase ${SUITE} ${mirror}" \
-        - "${LOCAL_BASE}" >/dev/null \
-    || fail "docker import of the debootstrap tree failed"
-  remove_rootfs
-}
-
-# Sets BASE to the image to build from (see the header). Not run in a subshell, so
-# that cleanup() sees the debootstrap tree if it fails halfway.
-choose_base() {
-  if [[ -n "${SEMAPHORED_DOCKER_BASE_IMAGE:-}" ]]; then
-    BASE="${SEMAPHORED_DOCKER_BASE_IMAGE}"
-    return 0
-  fi
-  if "${DOCKER}" image inspect "${DEFAULT_BASE}" >/dev/null 2>&1 \
-      || timeout 120 "${DOCKER}" pull "${DEFAULT_BASE}" >/dev/null 2>&1; then
-    BASE="${DEFAULT_BASE}"
-    return 0
-  fi
-  log "cannot pull ${DEFAULT_BASE} (no registry reachable); using ${LOCAL_BASE}"
-  if [[ "${SEMAPHORED_DOCKER_REBUILD_BASE:-0}" == 1 ]] \
-      || ! "${DOCKER}" image inspect "${LOCAL_BASE}" >/dev/null 2>&1; then
-    make_local_base
-  else
-    log "reusing ${LOCAL_BASE} (SEMAPHORED_DOCKER_REBUILD_BASE=1 remakes it)"
-  fi
-  BASE="${LOCAL_BASE}"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -342,6 +209,7 @@ check_image() {
   user="$("${DOCKER}" image inspect -f '{{.Config.User}}' "${IMAGE}")"
   [[ -n "${user}" && "${user}" != root && "${user}" != 0* ]] \
     || fail "image runs as '${user}', not as a non-root user"
+  # shellcheck disable=SC2016  # expanded by the container's shell
   "${DOCKER}" run --rm --entrypoint sh "${IMAGE}" -c \
     'test -x /usr/local/bin/semaphored && test -x /usr/local/bin/semctl \
        && ! dpkg-query -W -f "\${Package}\n" | grep -- "-dev$"' >/dev/null \
@@ -531,7 +399,8 @@ main() {
   mkdir -p "${LOG_DIR}"
   ensure_semctl
   ensure_docker
-  choose_base
+  BASE="$(SEMAPHORED_DOCKER_LOG_DIR="${LOG_DIR}" bash "${REPO}/docker/base-image.sh")" \
+    || fail "found or made no base image (see above)"
   build_image "${BASE}"
   check_image
 

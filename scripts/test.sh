@@ -53,6 +53,18 @@ stage_ctest() {
   run_ctest "${BUILD_DIR}" ctest
 }
 
+# The Docker image, container, drain and compose stack (docker/test.sh). It prints no
+# test counts of its own, so it adds one line to the summary: 1 passed or 1 failed.
+stage_docker() {
+  mkdir -p "${LOG_DIR}"
+  if bash "${REPO}/docker/test.sh" </dev/null; then
+    echo "1 0" >>"${COUNTS_FILE}"
+  else
+    echo "0 1" >>"${COUNTS_FILE}"
+    return 1
+  fi
+}
+
 # --- Helpers ---
 
 # run_ctest DIR LOG_NAME [CTEST_ARGS...]: runs CTest in DIR with JOBS parallel tests,
