@@ -24,7 +24,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # The build goes on past a broken target and the tests that did build still run, so
 # that one run shows everything that is wrong; the run fails all the same.
 SETUP_STAGES=(deps configure)
-CHECK_STAGES=(build ctest)
+CHECK_STAGES=(build ctest docker)
 
 # Time limits, in seconds, well inside CI's 90 minutes: the whole run, and one CTest run
 # (each test also has its own TIMEOUT). A stage that would start after the suite's
