@@ -17,6 +17,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
@@ -27,6 +28,7 @@
 #include "absl/time/time.h"
 #include "server/observability/logger.h"
 #include "server/observability/metrics_http_server.h"
+#include "server/observability/server_events.h"
 #include "server/server.h"
 #include "server/server_config.h"
 
@@ -82,6 +84,10 @@ ABSL_FLAG(semaphored::internal::LogFormat, log_format,
           semaphored::internal::LogFormat::kText,
           "Log lines on stderr: text (human-readable key=value) or json (one object "
           "per line).");
+ABSL_FLAG(std::string, trace_file, "",
+          "For testing: write every queue/grant/release/session-end record of the core "
+          "to this file, one line each in the core's order (see TraceFileWriter in "
+          "server/observability/server_events.h). Empty: no trace.");
 
 namespace {
 
@@ -104,7 +110,8 @@ constexpr const char* kFlagNames[] = {"listen",
                                       "tls_key",
                                       "tls_client_ca",
                                       "metrics_address",
-                                      "log_format"};
+                                      "log_format",
+                                      "trace_file"};
 
 // Sets flags from SEMAPHORED_<NAME> environment variables; the command line, parsed
 // afterwards, overrides them. Returns the first bad value.
@@ -239,6 +246,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   absl::ParseCommandLine(argc, argv);
+  // Debian's Abseil is built without NDEBUG, so by default every absl::Mutex
+  // operation (ours and gRPC's) also maintains a global lock-order graph for deadlock
+  // detection -- a debugging aid that costs a large share of the server's CPU. The
+  // test suite keeps it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::StatusOr<ServerOptions> options = OptionsFromFlags();
   if (!options.ok()) {
     std::fprintf(stderr, "semaphored: %s\n",
@@ -257,6 +269,20 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // The trace (if asked for) is installed before the core exists and removed only
+  // after the server has stopped, so that it sees every event.
+  std::unique_ptr<semaphored::internal::TraceFileWriter> trace;
+  if (const std::string path = absl::GetFlag(FLAGS_trace_file); !path.empty()) {
+    absl::StatusOr<std::unique_ptr<semaphored::internal::TraceFileWriter>> opened =
+        semaphored::internal::TraceFileWriter::Open(path);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "semaphored: --trace_file: %s\n",
+                   std::string(opened.status().message()).c_str());
+      return 1;
+    }
+    trace = *std::move(opened);
+    semaphored::internal::SetCoreTracer(trace.get());
+  }
   absl::StatusOr<std::unique_ptr<Server>> started = Server::Start(*std::move(options));
   if (!started.ok()) {
     std::fprintf(stderr, "semaphored: %s\n",
@@ -291,5 +317,12 @@ int main(int argc, char** argv) {
   signal_thread.join();
   server.logger().Log(semaphored::internal::LogLevel::kInfo, "stopped");
   started->reset();
+  if (trace != nullptr) {
+    semaphored::internal::SetCoreTracer(nullptr);
+    if (absl::Status s = trace->Close(); !s.ok()) {
+      std::fprintf(stderr, "semaphored: --trace_file: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+  }
   return 0;
 }

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "errors_internal.h"
 
 namespace semaphored::internal {
 
@@ -35,19 +36,28 @@ struct GrantState {
 
   bool held() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    return status_.ok();
+    return status_.ok() && !released_;
   }
   // OK while held; else why it ended.
   absl::Status status() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
+    if (released_) return ReleasedError(name);
     return status_;
   }
   // Ends the grant with `why` (not OK). Returns false when it had already ended (the
   // first reason stays).
   bool End(absl::Status why) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    if (!status_.ok()) return false;
+    if (!status_.ok() || released_) return false;
     status_ = std::move(why);
+    return true;
+  }
+  // End(ReleasedError(name)), without building the error until status() asks: every
+  // clear ends a grant, and few look at the reason.
+  bool EndReleased() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (!status_.ok() || released_) return false;
+    released_ = true;
     return true;
   }
   void AddPermit() ABSL_LOCKS_EXCLUDED(mu_) {
@@ -72,6 +82,7 @@ struct GrantState {
   mutable absl::Mutex mu_;
   // State below is protected by mu_.
   absl::Status status_ ABSL_GUARDED_BY(mu_);
+  bool released_ ABSL_GUARDED_BY(mu_) = false;  // ended by a release (status_ is OK)
   int permit_count_ ABSL_GUARDED_BY(mu_) = 0;
   bool pinned_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -84,7 +84,7 @@ void SessionImpl::CompleteLocked(Call& call, v1::SessionEvent& event,
       if (status.ok()) {
         auto it = grants_.find(call.name);
         if (it != grants_.end()) {
-          it->second->End(ReleasedError(call.name));
+          it->second->EndReleased();
           grants_.erase(it);
         }
       }
@@ -111,7 +111,7 @@ void SessionImpl::ApplySetLocked(Call& call, const v1::SetSemaphoreResponse& set
   // Permit reports it ended).
   if (grant == nullptr || !set.already_held()) {
     // A fresh grant replaces any record of an older one (which then cannot be held).
-    if (grant != nullptr) grant->End(ReleasedError(call.name));
+    if (grant != nullptr) grant->EndReleased();
     grant = std::make_shared<GrantState>(
         call.name, set.grant().fencing_token(), set.grant().permits(),
         TimeFromProto(set.grant().grant_time()), weak_from_this());

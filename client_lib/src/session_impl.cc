@@ -164,7 +164,7 @@ void SessionImpl::DropPermit(const std::shared_ptr<GrantState>& grant) {
   }
   absl::MutexLock lock(&mu_);
   if (grant->DropPermit() > 0 || grant->pinned() || !grant->held()) return;
-  grant->End(ReleasedError(grant->name));
+  grant->EndReleased();
   // Closing or lost: everything is released anyway.
   if (!GlobalUsableLocked(grant->name).ok()) return;
   auto call = std::make_shared<Call>(Call::Kind::kRelease, grant->name);
@@ -182,7 +182,7 @@ absl::Status SessionImpl::ReleaseGrant(const std::shared_ptr<GrantState>& grant)
     absl::MutexLock lock(&mu_);
     if (!grant->held()) return grant->status();
     if (absl::Status s = GlobalUsableLocked(grant->name); !s.ok()) return s;
-    grant->End(ReleasedError(grant->name));
+    grant->EndReleased();
     call->release = grant;
     v1::SessionCommand command;
     command.mutable_clear()->set_name(grant->name);

@@ -34,30 +34,31 @@ absl::StatusOr<SetAnswer> SessionImpl::LocalSet(absl::string_view name,
   if (options.cancel != nullptr && options.cancel->cancelled()) {
     return absl::CancelledError("the call was cancelled before it started");
   }
-  auto call = std::make_shared<LocalCall>(std::string(name), for_permit);
+  // This function does not return before the core has answered (the core answers
+  // every set exactly once, even when the session ends), so the call can live here.
+  LocalCall call(std::string(name), for_permit);
   SetArgs args;
-  args.name = std::string(name);
+  args.name = call.name;
   args.limit = options.limit;
   args.permits = options.permits;
   args.deadline = DeadlineFor(connection_->local().clock->Now(), options.timeout);
   WaiterId waiter;
   {
     absl::MutexLock local(&local_mu_);
-    waiter = local_core_->Set(
-        local_session_, std::move(args),
-        [self = shared_from_this(), call](absl::StatusOr<SetOutcome> outcome) {
-          self->OnLocalSetDone(*call, std::move(outcome));
-        });
+    waiter = local_core_->Set(local_session_, std::move(args),
+                              [this, &call](absl::StatusOr<SetOutcome> outcome) {
+                                OnLocalSetDone(call, std::move(outcome));
+                              });
   }
   if (waiter != 0) {
     CancelRegistration registration(
         options.cancel, [core = local_core_, waiter] { core->Cancel(waiter); });
     if (registration.already_cancelled()) local_core_->Cancel(waiter);
-    call->done.WaitForNotification();
+    call.done.WaitForNotification();
   }
-  call->done.WaitForNotification();
-  if (!call->status.ok()) return call->status;
-  return std::move(call->answer);
+  call.done.WaitForNotification();
+  if (!call.status.ok()) return call.status;
+  return std::move(call.answer);
 }
 
 void SessionImpl::OnLocalSetDone(LocalCall& call, absl::StatusOr<SetOutcome> outcome) {
@@ -84,11 +85,11 @@ void SessionImpl::OnLocalSetDone(LocalCall& call, absl::StatusOr<SetOutcome> out
         outcome->grant.grant_time, weak_from_this());
     if (orphan_clears_.erase(call.name) > 0) {
       // Clear(name) ran between the grant and this answer: it cleared this grant.
-      answer.grant->End(ReleasedError(call.name));
+      answer.grant->EndReleased();
     } else if (closed_) {
       answer.grant->End(SessionClosedError(id_));  // Close() ends the core session
     } else {
-      if (it != grants_.end()) it->second->End(ReleasedError(call.name));
+      if (it != grants_.end()) it->second->EndReleased();
       grants_[call.name] = answer.grant;
     }
   }
@@ -113,7 +114,7 @@ absl::Status SessionImpl::LocalClear(absl::string_view name) {
   }
   auto it = grants_.find(name);
   if (it != grants_.end()) {
-    it->second->End(ReleasedError(name));
+    it->second->EndReleased();
     grants_.erase(it);
   } else {
     // The core says the session held it, so a grant's answer is on its way.
@@ -134,7 +135,7 @@ absl::Status SessionImpl::LocalRelease(const std::shared_ptr<GrantState>& grant,
     } else if (!grant->held()) {
       return grant->status();
     }
-    grant->End(ReleasedError(grant->name));
+    grant->EndReleased();
     auto it = grants_.find(grant->name);
     if (it != grants_.end() && it->second == grant) grants_.erase(it);
     if (closing_ || closed_) return absl::OkStatus();  // Close() releases everything
