@@ -40,6 +40,9 @@ ABSL_FLAG(int, w5_samples, 500, "W5 test and list calls timed");
 ABSL_FLAG(absl::Duration, w6_ttl, absl::Seconds(1), "W6 holder session TTL");
 ABSL_FLAG(int, w6_close_repeats, 20, "W6 clean-close repetitions");
 ABSL_FLAG(double, local_min_time, 0.5, "Google Benchmark min time per local benchmark (s)");
+ABSL_FLAG(bool, absl_deadlock_detection, false,
+          "Keep Abseil's mutex deadlock detection on (Debian's default, off in the "
+          "semaphored binary): for before/after comparisons");
 ABSL_FLAG(std::string, json_out, "", "Write the results as JSON to this file");
 ABSL_FLAG(std::string, w6_child_holder, "", "Internal: run as W6's child holder");
 ABSL_FLAG(std::string, w6_child_name, "", "Internal: the name W6's child holds");
@@ -158,7 +161,9 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   // As the semaphored binary does (server/main.cc): Debian's Abseil is built without
   // NDEBUG, so every absl::Mutex operation would also update a lock-order graph.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  if (!absl::GetFlag(FLAGS_absl_deadlock_detection)) {
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  }
   std::string child = absl::GetFlag(FLAGS_w6_child_holder);
   if (!child.empty()) {
     return semaphored::bench::RunChildHolder(child, absl::GetFlag(FLAGS_w6_child_name));

@@ -72,6 +72,10 @@ absl::Status CheckText(absl::string_view what, absl::string_view s, size_t max_b
         absl::StrCat(what, " is ", s.size(), " bytes long; the limit is ", max_bytes,
                      " bytes (names are never truncated)"));
   }
+  // Most names are printable ASCII, which is valid UTF-8 without control characters.
+  if (std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7F; })) {
+    return absl::OkStatus();
+  }
   if (size_t at = FindInvalidUtf8(s); at != absl::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " is not valid UTF-8 (bad byte sequence at offset ", at, ")"));

@@ -46,29 +46,58 @@ bool GrpcSessionStream::TakeHoldLocked() {
   return true;
 }
 
-void GrpcSessionStream::Send(v1::SessionCommand command) {
+bool GrpcSessionStream::BeginWriteLocked() {
+  if (writing_ || writes_closed_ || queue_.empty()) return false;
+  writing_ = true;
+  FillRequestLocked();
+  return true;
+}
+
+void GrpcSessionStream::Queue(v1::SessionCommand command, bool flush) {
   {
     absl::MutexLock lock(&mu_);
     if (writes_closed_ || finish_requested_) return;
     queue_.push_back(std::move(command));
-    if (writing_) return;  // batched into the next write
-    writing_ = true;
-    FillRequestLocked();
+    if (!flush || !BeginWriteLocked()) return;  // else batched into the next write
   }
   // writing_ keeps the hold, so the call is still alive here.
   StartWrite(&request_);
 }
 
+void GrpcSessionStream::Send(v1::SessionCommand command) {
+  Queue(std::move(command), /*flush=*/true);
+}
+
+void GrpcSessionStream::Defer(v1::SessionCommand command) {
+  Queue(std::move(command), /*flush=*/false);
+}
+
+void GrpcSessionStream::Flush() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!BeginWriteLocked()) return;
+  }
+  StartWrite(&request_);
+}
+
 void GrpcSessionStream::Finish() {
+  enum { kNothing, kWrite, kWritesDone } next = kNothing;
   {
     absl::MutexLock lock(&mu_);
     if (finish_requested_) return;
     finish_requested_ = true;
-    if (writing_ || writes_closed_) return;  // OnWriteDone half-closes
-    writes_closed_ = true;
-    writes_done_pending_ = true;
+    // A write in flight (or the one started here for deferred commands) half-closes
+    // from OnWriteDone.
+    if (BeginWriteLocked()) {
+      next = kWrite;
+    } else if (!writing_ && !writes_closed_) {
+      writes_closed_ = true;
+      writes_done_pending_ = true;
+      next = kWritesDone;
+    }
   }
-  StartWritesDone();
+  if (next == kWrite) StartWrite(&request_);
+  if (next == kWritesDone) StartWritesDone();
 }
 
 void GrpcSessionStream::Cancel() { context_.TryCancel(); }
@@ -101,11 +130,10 @@ void GrpcSessionStream::OnWriteDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     if (!ok) writes_closed_ = true;  // the stream is broken; OnDone will follow
-    if (!writes_closed_ && !queue_.empty()) {
-      FillRequestLocked();
+    writing_ = false;
+    if (BeginWriteLocked()) {
       next = kWrite;
     } else {
-      writing_ = false;
       if (finish_requested_ && !writes_closed_) {
         writes_closed_ = true;
         writes_done_pending_ = true;

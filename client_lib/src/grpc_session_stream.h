@@ -15,7 +15,7 @@ namespace semaphored::internal {
 
 // A StreamSession call driven by gRPC's callback API. One read is always pending; at
 // most one write is in flight, and commands sent meanwhile are batched into the next
-// message (up to kMaxBatchBytes). The reactor never blocks: the observer's callbacks
+// message (up to kMaxBatchBytes); deferred commands wait for the next Send or Flush. The reactor never blocks: the observer's callbacks
 // must not block either.
 //
 // Lifetime: the object keeps itself alive until gRPC calls OnDone. Send/Finish may be
@@ -34,6 +34,8 @@ class GrpcSessionStream final
       std::weak_ptr<StreamObserver> observer);
 
   void Send(semaphored::v1::SessionCommand command) override ABSL_LOCKS_EXCLUDED(mu_);
+  void Defer(semaphored::v1::SessionCommand command) override ABSL_LOCKS_EXCLUDED(mu_);
+  void Flush() override ABSL_LOCKS_EXCLUDED(mu_);
   void Finish() override ABSL_LOCKS_EXCLUDED(mu_);
   void Cancel() override;
   bool WaitClosed(absl::Duration timeout) override ABSL_LOCKS_EXCLUDED(mu_);
@@ -45,6 +47,13 @@ class GrpcSessionStream final
 
  private:
   GrpcSessionStream(std::string secret, std::weak_ptr<StreamObserver> observer);
+  // Queues `command` (unless the stream is closing); with `flush`, also starts a
+  // write when none is in flight.
+  void Queue(semaphored::v1::SessionCommand command, bool flush)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // When commands are queued and no write is in flight: marks a write in flight and
+  // fills request_; the caller then calls StartWrite(&request_) without the lock.
+  bool BeginWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves queued commands into request_ for the next write.
   void FillRequestLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True when the hold can go now (and marks it gone): the caller calls RemoveHold()

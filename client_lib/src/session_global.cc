@@ -13,11 +13,16 @@ namespace semaphored::internal {
 
 namespace v1 = ::semaphored::v1;
 
-void SessionImpl::SendLocked(v1::SessionCommand command, std::shared_ptr<Call> call) {
+void SessionImpl::SendLocked(v1::SessionCommand command, std::shared_ptr<Call> call,
+                             bool defer) {
   const uint64_t id = ++last_command_id_;
   command.set_command_id(id);
   pending_.emplace(id, std::move(call));
-  stream_->Send(std::move(command));
+  if (defer) {
+    stream_->Defer(std::move(command));
+  } else {
+    stream_->Send(std::move(command));
+  }
 }
 
 absl::Status SessionImpl::Roundtrip(v1::SessionCommand command,

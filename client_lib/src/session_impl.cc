@@ -157,22 +157,30 @@ absl::StatusOr<bool> SessionImpl::WaitClear(absl::string_view name,
   return GlobalWaitClear(name, timeout, std::move(cancel));
 }
 
+// The release nobody waits for is deferred: when the caller's next command follows
+// at once (as in acquire/release loops), both travel in one message and are answered
+// in one; otherwise the timer thread flushes it moments later.
 void SessionImpl::DropPermit(const std::shared_ptr<GrantState>& grant) {
   if (IsLocalName(grant->name)) {
     LocalRelease(grant, /*only_if_last=*/true).IgnoreError();  // cannot fail usefully
     return;
   }
-  absl::MutexLock lock(&mu_);
-  if (grant->DropPermit() > 0 || grant->pinned() || !grant->held()) return;
-  grant->EndReleased();
-  // Closing or lost: everything is released anyway.
-  if (!GlobalUsableLocked(grant->name).ok()) return;
-  auto call = std::make_shared<Call>(Call::Kind::kRelease, grant->name);
-  call->release = grant;
-  call->report_async = true;
-  v1::SessionCommand command;
-  command.mutable_clear()->set_name(grant->name);
-  SendLocked(std::move(command), std::move(call));
+  std::shared_ptr<SessionStream> stream;
+  {
+    absl::MutexLock lock(&mu_);
+    if (grant->DropPermit() > 0 || grant->pinned() || !grant->held()) return;
+    grant->EndReleased();
+    // Closing or lost: everything is released anyway.
+    if (!GlobalUsableLocked(grant->name).ok()) return;
+    auto call = std::make_shared<Call>(Call::Kind::kRelease, grant->name);
+    call->release = grant;
+    call->report_async = true;
+    v1::SessionCommand command;
+    command.mutable_clear()->set_name(grant->name);
+    SendLocked(std::move(command), std::move(call), /*defer=*/true);
+    stream = stream_;
+  }
+  connection_->timers().Post([stream = std::move(stream)] { stream->Flush(); });
 }
 
 absl::Status SessionImpl::ReleaseGrant(const std::shared_ptr<GrantState>& grant) {

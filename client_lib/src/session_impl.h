@@ -103,9 +103,10 @@ class SessionImpl final : public StreamObserver,
   void CloseCallbacks() ABSL_LOCKS_EXCLUDED(cb_mu_);
 
   // --- Global names (session_global.cc) ---
-  // Sends `command` with a new command_id, answered into `call`.
-  void SendLocked(semaphored::v1::SessionCommand command, std::shared_ptr<Call> call)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends `command` with a new command_id, answered into `call`. `defer`: see
+  // SessionStream::Defer (the caller arranges a Flush).
+  void SendLocked(semaphored::v1::SessionCommand command, std::shared_ptr<Call> call,
+                  bool defer = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends and waits for the answer (the cancel token, if any, cancels the command).
   absl::Status Roundtrip(semaphored::v1::SessionCommand command,
                          const std::shared_ptr<Call>& call,

@@ -33,6 +33,12 @@ class SessionStream {
   // go together in the next message. Never blocks. Dropped once the stream has ended
   // (the observer is told by OnClosed).
   virtual void Send(semaphored::v1::SessionCommand command) = 0;
+  // Queues `command` without starting a write: it goes with the next Send, or at the
+  // next Flush. For commands whose answer nobody waits for, so that they share a
+  // message with what follows.
+  virtual void Defer(semaphored::v1::SessionCommand command) = 0;
+  // Starts writing the queued commands, if any and no write is in flight.
+  virtual void Flush() = 0;
   // Half-closes the stream once the queued commands are written.
   virtual void Finish() = 0;
   // Cancels the stream; OnClosed follows.

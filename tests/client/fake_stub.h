@@ -75,6 +75,9 @@ class FakeStream final : public SessionStream {
       });
     }
   }
+  // The fake sends at once: the order of commands is all these tests look at.
+  void Defer(v1::SessionCommand command) override { Send(std::move(command)); }
+  void Flush() override {}
   void Finish() override ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     finished_ = true;
