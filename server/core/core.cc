@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -32,6 +33,11 @@ void SecureRandom(void* buf, size_t len) {
   }
 }
 
+std::atomic<CoreTracer*> g_tracer{nullptr};
+
+// The installed tracer, or nullptr: one atomic load on the hot path.
+CoreTracer* Tracer() { return g_tracer.load(std::memory_order_acquire); }
+
 absl::Status UnknownSessionError() {
   return absl::UnauthenticatedError(
       "unknown session: this server never opened it or forgot it after a restart; "
@@ -43,6 +49,8 @@ absl::Status ShuttingDown(absl::string_view what) {
 }
 
 }  // namespace
+
+void SetCoreTracer(CoreTracer* tracer) { g_tracer.store(tracer, std::memory_order_release); }
 
 Core::Core(Clock* clock, TokenSource* tokens, CoreOptions options)
     : clock_(clock), options_(std::move(options)), listener_(nullptr), tokens_(tokens) {
@@ -217,6 +225,7 @@ absl::Status Core::SetObserver(SessionId id, std::shared_ptr<SessionObserver> ob
 
 int32_t Core::EndSessionLocked(Session* session, absl::Status why, SessionEndReason reason,
                                Deferred& deferred) {
+  if (CoreTracer* tracer = Tracer()) tracer->OnSessionEnded(session->id, reason);
   const absl::Time now = clock_->Now();
   std::vector<Semaphore*> touched;
   touched.reserve(session->held.size() + session->waiting.size());
@@ -372,6 +381,9 @@ absl::Status Core::CheckHeldLimit(const Session& session, const Semaphore& sem) 
 void Core::Enqueue(std::unique_ptr<Waiter> w) {
   Waiter* raw = w.get();
   (raw->is_set ? raw->sem->set_queue : raw->sem->clear_queue).PushBack(raw);
+  if (CoreTracer* tracer = Tracer(); tracer != nullptr && raw->is_set) {
+    tracer->OnQueued(raw->sem->name, raw->session->id, raw->id, raw->permits);
+  }
   raw->session->waiting.insert(raw);
   if (raw->deadline != absl::InfiniteFuture()) {
     waiter_deadlines_.insert({raw->deadline, raw->id});
@@ -382,6 +394,9 @@ void Core::Enqueue(std::unique_ptr<Waiter> w) {
 
 std::unique_ptr<Core::Waiter> Core::RemoveWaiter(Waiter* w) {
   (w->is_set ? w->sem->set_queue : w->sem->clear_queue).Remove(w);
+  if (CoreTracer* tracer = Tracer(); tracer != nullptr && w->is_set) {
+    tracer->OnDequeued(w->sem->name, w->session->id, w->id);
+  }
   w->session->waiting.erase(w);
   if (w->deadline != absl::InfiniteFuture()) waiter_deadlines_.erase({w->deadline, w->id});
   auto it = waiters_.find(w->id);
@@ -405,6 +420,9 @@ void Core::Answer(std::unique_ptr<Waiter> w, absl::Status error, Deferred& defer
 GrantInfo Core::GrantLocked(Semaphore* sem, Session* session, int32_t permits,
                             absl::Time now) {
   const uint64_t token = tokens_->Next();
+  if (CoreTracer* tracer = Tracer()) {
+    tracer->OnGrant(sem->name, session->id, token, permits, sem->limit);
+  }
   sem->holders.push_back(Semaphore::Holder{session, permits, token, now});
   sem->held += permits;
   session->held.insert(sem);
@@ -415,6 +433,9 @@ GrantInfo Core::GrantLocked(Semaphore* sem, Session* session, int32_t permits,
 int32_t Core::ReleaseLocked(Semaphore* sem, int holder_index, absl::Time now) {
   const auto& h = sem->holders[holder_index];
   const int32_t permits = h.permits;
+  if (CoreTracer* tracer = Tracer()) {
+    tracer->OnRelease(sem->name, h.session->id, h.fencing_token, permits);
+  }
   listener_->OnRelease(now - h.grant_time);
   sem->held -= permits;
   sem->holders.erase(sem->holders.begin() + holder_index);

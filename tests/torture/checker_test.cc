@@ -1,0 +1,325 @@
+// The history checker on hand-made histories: good ones it must accept, bad ones
+// (over the limit, tokens going backwards, a hung waiter, a FIFO inversion...) it
+// must reject with the right category.
+
+#include "tests/torture/checker.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/common/status_matchers.h"
+#include "tests/torture/history.h"
+
+namespace semaphored::torture {
+namespace {
+
+using ::semaphored::testing::IsOk;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+constexpr int64_t kMs = 1'000'000;
+
+Op MakeOp(int pid, const std::string& session, OpKind kind, const std::string& name,
+          int64_t start_ms, int64_t end_ms, OpResult result, uint64_t token = 0,
+          int32_t permits = 1, int32_t limit = 1, int64_t timeout_ms = 0) {
+  static int64_t seq = 0;
+  Op op;
+  op.pid = pid;
+  op.thread = 0;
+  op.seq = ++seq;
+  op.kind = kind;
+  op.session = session;
+  op.name = name;
+  op.limit = name.empty() ? 0 : limit;
+  op.permits = name.empty() ? 0 : permits;
+  op.timeout_ms = timeout_ms;
+  op.start_ns = start_ms * kMs;
+  op.end_ns = end_ms < 0 ? -1 : end_ms * kMs;
+  op.result = end_ms < 0 ? OpResult::kPending : result;
+  op.token = token;
+  return op;
+}
+
+TraceRecord Rec(int64_t t_ms, char kind, const std::string& session, const std::string& name,
+                uint64_t token_or_waiter = 0, int32_t permits = 1, int32_t limit = 1) {
+  TraceRecord r;
+  r.time_ns = t_ms * kMs;
+  r.kind = kind;
+  r.session = session;
+  r.name = name;
+  if (kind == 'Q' || kind == 'D') r.waiter = token_or_waiter;
+  if (kind == 'G' || kind == 'R') r.token = token_or_waiter;
+  if (kind != 'D' && kind != 'E') r.permits = permits;
+  if (kind == 'G') r.limit = limit;
+  if (kind == 'E') r.reason = "closed";
+  return r;
+}
+
+// Two sessions hand a binary semaphore over cleanly, with the server's records.
+History GoodHandOver() {
+  History h;
+  h.ops = {
+      MakeOp(1, "s1", OpKind::kOpen, "", 0, 1, OpResult::kOk),
+      MakeOp(2, "s2", OpKind::kOpen, "", 0, 1, OpResult::kOk),
+      MakeOp(1, "s1", OpKind::kTry, "a", 10, 12, OpResult::kGranted, 100),
+      MakeOp(2, "s2", OpKind::kTimedSet, "a", 20, 60, OpResult::kGranted, 101, 1, 1, 500),
+      MakeOp(1, "s1", OpKind::kClear, "a", 50, 52, OpResult::kOk),
+      MakeOp(2, "s2", OpKind::kClear, "a", 70, 72, OpResult::kOk),
+      MakeOp(1, "s1", OpKind::kClose, "", 80, 82, OpResult::kOk),
+      MakeOp(2, "s2", OpKind::kClose, "", 80, 83, OpResult::kOk),
+  };
+  h.has_trace = true;
+  h.trace = {
+      Rec(11, 'G', "s1", "a", 100), Rec(21, 'Q', "s2", "a", 1), Rec(51, 'R', "s1", "a", 100),
+      Rec(51, 'D', "s2", "a", 1),   Rec(51, 'G', "s2", "a", 101), Rec(71, 'R', "s2", "a", 101),
+      Rec(81, 'E', "s1", ""),       Rec(82, 'E', "s2", ""),
+  };
+  return h;
+}
+
+std::string Messages(const CheckReport& r) {
+  std::string all;
+  for (const std::string& m : r.messages) all += m + "\n";
+  return all;
+}
+
+// The categories ("[limit]"...) of the report's messages.
+std::vector<std::string> Categories(const CheckReport& r) {
+  std::vector<std::string> out;
+  for (const std::string& m : r.messages) out.push_back(m.substr(0, m.find(']') + 1));
+  return out;
+}
+
+TEST(CheckerTest, AcceptsACleanHandOver) {
+  const CheckReport r = CheckHistory(GoodHandOver());
+  EXPECT_EQ(r.violations, 0) << Messages(r);
+  EXPECT_EQ(r.ops_checked, 8);
+  EXPECT_EQ(r.trace_records_checked, 8);
+  EXPECT_EQ(r.client_grants, 2);
+  EXPECT_EQ(r.server_grants, 2);
+  EXPECT_EQ(r.holding_intervals, 2);
+}
+
+TEST(CheckerTest, AcceptsOverlappingHoldersWithinACountingLimit) {
+  History h;
+  h.ops = {
+      MakeOp(1, "s1", OpKind::kTry, "c", 0, 1, OpResult::kGranted, 5, 1, 2),
+      MakeOp(2, "s2", OpKind::kTry, "c", 2, 3, OpResult::kGranted, 6, 1, 2),
+      MakeOp(3, "s3", OpKind::kTry, "c", 4, 5, OpResult::kNotGranted, 0, 1, 2),
+      MakeOp(1, "s1", OpKind::kClose, "", 10, 11, OpResult::kOk),
+      MakeOp(2, "s2", OpKind::kClose, "", 10, 11, OpResult::kOk),
+  };
+  const CheckReport r = CheckHistory(h);
+  EXPECT_EQ(r.violations, 0) << Messages(r);
+}
+
+TEST(CheckerTest, AcceptsACallInFlightWhenItsProcessWasKilled) {
+  History h = GoodHandOver();
+  // pid 3 was waiting when the parent killed it; the server granted and released.
+  h.ops.push_back(MakeOp(3, "s3", OpKind::kOpen, "", 0, 1, OpResult::kOk));
+  h.ops.push_back(MakeOp(3, "s3", OpKind::kTimedSet, "b", 30, -1, OpResult::kPending));
+  h.ops.push_back(MakeOp(3, "", OpKind::kCrash, "", 31, 31, OpResult::kOk));
+  h.trace.push_back(Rec(90, 'G', "s3", "b", 102));
+  h.trace.push_back(Rec(91, 'E', "s3", ""));
+  h.trace.push_back(Rec(91, 'R', "s3", "b", 102));
+  const CheckReport r = CheckHistory(h);
+  EXPECT_EQ(r.violations, 0) << Messages(r);
+}
+
+TEST(CheckerTest, RejectsClientHoldersOverTheLimit) {
+  History h;
+  h.ops = {
+      MakeOp(1, "s1", OpKind::kTry, "a", 0, 1, OpResult::kGranted, 5),
+      MakeOp(2, "s2", OpKind::kTimedSet, "a", 2, 3, OpResult::kGranted, 6, 1, 1, 100),
+      MakeOp(1, "s1", OpKind::kClear, "a", 10, 11, OpResult::kOk),
+      MakeOp(2, "s2", OpKind::kClear, "a", 10, 11, OpResult::kOk),
+  };
+  const CheckReport r = CheckHistory(h);
+  EXPECT_EQ(r.violations, 1) << Messages(r);
+  EXPECT_THAT(Categories(r), Contains("[limit]"));
+}
+
+TEST(CheckerTest, RejectsServerGrantsOverTheLimit) {
+  History h = GoodHandOver();
+  // s2 granted without waiting while s1 still held it.
+  h.trace = {Rec(11, 'G', "s1", "a", 100), Rec(21, 'G', "s2", "a", 101),
+             Rec(51, 'R', "s1", "a", 100), Rec(71, 'R', "s2", "a", 101),
+             Rec(81, 'E', "s1", ""),       Rec(82, 'E', "s2", "")};
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Categories(r), Contains("[limit]")) << Messages(r);
+}
+
+TEST(CheckerTest, RejectsATokenGoingBackwardsAcrossClients) {
+  History h = GoodHandOver();
+  h.has_trace = false;
+  h.ops[3].token = 99;  // s2's grant, after s1's token 100 was seen
+  const CheckReport r = CheckHistory(h);
+  EXPECT_EQ(r.violations, 1) << Messages(r);
+  EXPECT_THAT(Categories(r), Contains("[token]"));
+}
+
+TEST(CheckerTest, RejectsATokenGoingBackwardsInTheServerRecords) {
+  History h = GoodHandOver();
+  h.ops[3].token = 99;
+  h.trace[4].token = 99;
+  h.trace[5].token = 99;
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Categories(r), Contains("[token]")) << Messages(r);
+  EXPECT_THAT(Messages(r), HasSubstr("not above the previous grant's 100"));
+}
+
+TEST(CheckerTest, RejectsAHungWaiter) {
+  History h = GoodHandOver();
+  h.ops.push_back(MakeOp(2, "s2", OpKind::kWaitClear, "a", 90, -1, OpResult::kPending));
+  const CheckReport r = CheckHistory(h);
+  EXPECT_EQ(r.violations, 1) << Messages(r);
+  EXPECT_THAT(Categories(r), Contains("[hung]"));
+}
+
+TEST(CheckerTest, RejectsAWaiterOfAStuckProcessEvenThoughItWasKilled) {
+  History h = GoodHandOver();
+  h.ops.push_back(MakeOp(2, "s2", OpKind::kTimedSet, "a", 90, -1, OpResult::kPending));
+  h.ops.push_back(MakeOp(2, "", OpKind::kStuck, "", 9000, 9000, OpResult::kOk));
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Categories(r), Contains("[hung]")) << Messages(r);
+}
+
+TEST(CheckerTest, RejectsAWaitAnsweredLongAfterItsTimeout) {
+  History h;
+  h.ops = {MakeOp(1, "s1", OpKind::kTimedSet, "a", 0, 20'000, OpResult::kNotGranted, 0, 1, 1,
+                  100)};
+  const CheckReport r = CheckHistory(h);
+  EXPECT_EQ(r.violations, 1) << Messages(r);
+  EXPECT_THAT(Categories(r), Contains("[hung]"));
+}
+
+TEST(CheckerTest, RejectsAFifoInversion) {
+  History h = GoodHandOver();
+  // s3 queued after s2 but was granted first.
+  h.ops.push_back(MakeOp(3, "s3", OpKind::kTimedSet, "a", 30, 60, OpResult::kGranted, 101, 1,
+                         1, 500));
+  h.ops[3] = MakeOp(2, "s2", OpKind::kTimedSet, "a", 20, 60, OpResult::kNotGranted, 0, 1, 1, 40);
+  h.ops.erase(h.ops.begin() + 5);  // s2 never held it, so never clears
+  h.ops.push_back(MakeOp(3, "s3", OpKind::kClear, "a", 70, 72, OpResult::kOk));
+  h.trace = {Rec(11, 'G', "s1", "a", 100), Rec(21, 'Q', "s2", "a", 1),
+             Rec(31, 'Q', "s3", "a", 2),   Rec(51, 'R', "s1", "a", 100),
+             Rec(51, 'D', "s3", "a", 2),   Rec(51, 'G', "s3", "a", 101),
+             Rec(60, 'D', "s2", "a", 1),   Rec(71, 'R', "s3", "a", 101),
+             Rec(81, 'E', "s1", ""),       Rec(82, 'E', "s2", "")};
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Categories(r), Contains("[fifo]")) << Messages(r);
+  EXPECT_THAT(Messages(r), HasSubstr("waiter 2 granted while waiter 1 (s2) was ahead"));
+}
+
+TEST(CheckerTest, RejectsAGrantAtOnceWhileOthersWait) {
+  History h = GoodHandOver();
+  h.trace.insert(h.trace.begin() + 2, Rec(22, 'G', "s9", "a", 100, 1, 1));
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Messages(r), HasSubstr("granted at once while 1 request(s) waited"));
+}
+
+TEST(CheckerTest, RejectsAForgottenWaiter) {
+  History h = GoodHandOver();
+  // s1's release is not handed on: s2 stays queued with the semaphore free.
+  h.trace = {Rec(11, 'G', "s1", "a", 100), Rec(21, 'Q', "s2", "a", 1),
+             Rec(51, 'R', "s1", "a", 100), Rec(81, 'E', "s1", "")};
+  h.ops[3].result = OpResult::kNotGranted;
+  h.ops.erase(h.ops.begin() + 5);
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Categories(r), Contains("[lost]")) << Messages(r);
+}
+
+TEST(CheckerTest, RejectsAGrantNoClientSaw) {
+  History h = GoodHandOver();
+  h.trace.insert(h.trace.begin() + 6, Rec(75, 'G', "s1", "b", 102));
+  h.trace.insert(h.trace.begin() + 7, Rec(76, 'R', "s1", "b", 102));
+  const CheckReport r = CheckHistory(h);
+  EXPECT_EQ(r.violations, 1) << Messages(r);
+  EXPECT_THAT(Messages(r), HasSubstr("no client call returned this grant"));
+}
+
+TEST(CheckerTest, RejectsAClientGrantTheServerNeverMade) {
+  History h = GoodHandOver();
+  h.ops[2].token = 7;
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Categories(r), Contains("[agreement]")) << Messages(r);
+}
+
+TEST(CheckerTest, RejectsAClearOfWhatTheSessionDoesNotHold) {
+  History h = GoodHandOver();
+  h.has_trace = false;
+  h.ops.push_back(MakeOp(2, "s2", OpKind::kClear, "b", 75, 76, OpResult::kOk));
+  const CheckReport r = CheckHistory(h);
+  EXPECT_EQ(r.violations, 1) << Messages(r);
+  EXPECT_THAT(Categories(r), Contains("[ownership]"));
+}
+
+TEST(CheckerTest, RejectsAnUnexpectedError) {
+  History h = GoodHandOver();
+  h.ops[6].result = OpResult::kError;
+  h.ops[6].code = static_cast<int>(absl::StatusCode::kInternal);
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Categories(r), Contains("[result]")) << Messages(r);
+}
+
+TEST(HistoryTest, WrittenFilesReadBackAndACutLastLineIsIgnored) {
+  const std::string path =
+      ::testing::TempDir() + "/torture_history_test." + std::to_string(getpid());
+  std::remove(path.c_str());
+  {
+    absl::StatusOr<std::unique_ptr<HistoryWriter>> w = HistoryWriter::Open(path);
+    ASSERT_THAT(w.status(), IsOk());
+    Op op = MakeOp(7, "0123456789abcdef", OpKind::kTimedSet, "x y", 1, -1, OpResult::kPending,
+                   0, 2, 3, 250);
+    (*w)->Begin(op);
+    op.end_ns = 5 * kMs;
+    op.result = OpResult::kGranted;
+    op.token = 42;
+    (*w)->End(op);
+    Op pending = MakeOp(7, "0123456789abcdef", OpKind::kClear, "x y", 6, -1, OpResult::kPending);
+    (*w)->Begin(pending);
+  }
+  {
+    std::FILE* f = std::fopen(path.c_str(), "a");
+    std::fputs("E 7 0 99", f);  // cut by a SIGKILL: no newline
+    std::fclose(f);
+  }
+  History h;
+  ASSERT_THAT(ReadHistoryFile(path, &h), IsOk());
+  ASSERT_EQ(h.ops.size(), 2u);
+  EXPECT_EQ(h.ops[0].name, "x y");
+  EXPECT_EQ(h.ops[0].result, OpResult::kGranted);
+  EXPECT_EQ(h.ops[0].token, 42u);
+  EXPECT_EQ(h.ops[0].permits, 2);
+  EXPECT_EQ(h.ops[0].limit, 3);
+  EXPECT_EQ(h.ops[0].timeout_ms, 250);
+  EXPECT_FALSE(h.ops[1].ended());
+  std::remove(path.c_str());
+}
+
+TEST(HistoryTest, TraceLinesParse) {
+  History h;
+  ASSERT_THAT(ParseTraceText("5 Q 00000000000000aa 3 2 torture/a\n"
+                             "6 D 00000000000000aa 3 name with spaces\n"
+                             "7 G 00000000000000aa 12 2 3 torture/a\n"
+                             "8 R 00000000000000aa 12 2 torture/a\n"
+                             "9 E 00000000000000aa stream_ended\n",
+                             "t", &h),
+              IsOk());
+  ASSERT_EQ(h.trace.size(), 5u);
+  EXPECT_EQ(h.trace[0].waiter, 3u);
+  EXPECT_EQ(h.trace[0].permits, 2);
+  EXPECT_EQ(h.trace[1].name, "name with spaces");
+  EXPECT_EQ(h.trace[2].token, 12u);
+  EXPECT_EQ(h.trace[2].limit, 3);
+  EXPECT_EQ(h.trace[4].reason, "stream_ended");
+  History bad;
+  EXPECT_FALSE(ParseTraceText("5 X 00000000000000aa\n", "t", &bad).ok());
+}
+
+}  // namespace
+}  // namespace semaphored::torture

@@ -1,0 +1,218 @@
+// The torture test: the real semaphored binary (with --trace_file), PROCESSES worker
+// processes (torture_worker) of THREADS threads each running random operations for
+// SECONDS, one of them SIGKILLed now and then and replaced; then the server drains,
+// and the merged history is checked (checker.h). Fails on any violation.
+//
+// Environment (all optional):
+//   SEMAPHORED_TORTURE_SECONDS    run time (default 10)
+//   SEMAPHORED_TORTURE_PROCESSES  worker processes at a time (default 3)
+//   SEMAPHORED_TORTURE_THREADS    threads (sessions) per worker (default 4)
+//   SEMAPHORED_TORTURE_CRASHES    SIGKILLs during the run (default SECONDS / 3)
+//   SEMAPHORED_TORTURE_SEED       the seed (default: from the clock; printed)
+//   SEMAPHORED_TORTURE_KEEP       keep the work directory (histories, trace, logs)
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/torture/checker.h"
+#include "tests/torture/history.h"
+#include "tests/torture/process.h"
+
+namespace semaphored::torture {
+namespace {
+
+int64_t EnvInt(const char* name, int64_t fallback) {
+  const char* value = std::getenv(name);
+  int64_t parsed = 0;
+  return value != nullptr && absl::SimpleAtoi(value, &parsed) ? parsed : fallback;
+}
+
+struct Config {
+  int64_t seconds = EnvInt("SEMAPHORED_TORTURE_SECONDS", 10);
+  int64_t processes = EnvInt("SEMAPHORED_TORTURE_PROCESSES", 3);
+  int64_t threads = EnvInt("SEMAPHORED_TORTURE_THREADS", 4);
+  int64_t crashes = EnvInt("SEMAPHORED_TORTURE_CRASHES", seconds / 3);
+  uint64_t seed = static_cast<uint64_t>(
+      EnvInt("SEMAPHORED_TORTURE_SEED", absl::ToUnixMicros(absl::Now()) % 1'000'000'007));
+  bool keep = std::getenv("SEMAPHORED_TORTURE_KEEP") != nullptr;
+};
+
+// Reads the port the server wrote to `path`, waiting up to 15 s; 0 on timeout.
+int AwaitPort(const std::string& path) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(15);
+  while (absl::Now() < give_up) {
+    std::ifstream in(path);
+    int port = 0;
+    if (in >> port && port > 0) return port;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return 0;
+}
+
+class TortureRun {
+ public:
+  TortureRun(const Config& config, std::string dir)
+      : config_(config), dir_(std::move(dir)), rng_(config.seed) {}
+
+  void StartServer() {
+    const std::string port_file = dir_ + "/port";
+    absl::StatusOr<pid_t> pid =
+        Spawn({SEMAPHORED_BINARY, "--listen=127.0.0.1:0", "--port_file=" + port_file,
+               "--state_file=", "--trace_file=" + dir_ + "/trace"},
+              dir_ + "/server.log");
+    ASSERT_TRUE(pid.ok()) << pid.status();
+    server_ = *pid;
+    const int port = AwaitPort(port_file);
+    ASSERT_NE(port, 0) << "the server did not start; see " << dir_ << "/server.log";
+    address_ = absl::StrCat("127.0.0.1:", port);
+  }
+
+  void StartWorker(int64_t end_ns) {
+    const std::string history = absl::StrCat(dir_, "/history.", histories_.size());
+    absl::StatusOr<pid_t> pid =
+        Spawn({TORTURE_WORKER, address_, history, absl::StrCat(rng_()),
+               absl::StrCat(config_.threads), absl::StrCat(end_ns)},
+              dir_ + "/workers.log");
+    ASSERT_TRUE(pid.ok()) << pid.status();
+    workers_.push_back(*pid);
+    histories_.push_back({history, *pid});
+  }
+
+  // Runs the workers until the end, SIGKILLing one (and starting another) at random
+  // moments; then waits for them (bounded) and drains the server.
+  void Run() {
+    const int64_t start_ns = MonotonicNanos();
+    const int64_t end_ns = start_ns + config_.seconds * 1'000'000'000;
+    for (int64_t i = 0; i < config_.processes; ++i) StartWorker(end_ns);
+    // Crash moments, spread over the run but not in its last second.
+    std::vector<int64_t> crash_at;
+    const int64_t span = std::max<int64_t>(1, end_ns - 1'000'000'000 - start_ns);
+    for (int64_t i = 0; i < config_.crashes; ++i) {
+      crash_at.push_back(start_ns + static_cast<int64_t>(rng_() % static_cast<uint64_t>(span)));
+    }
+    std::sort(crash_at.begin(), crash_at.end());
+    for (int64_t at : crash_at) {
+      absl::SleepFor(absl::Nanoseconds(std::max<int64_t>(0, at - MonotonicNanos())));
+      const size_t victim = rng_() % workers_.size();
+      Record(OpKind::kCrash, workers_[victim]);
+      killed_.insert(workers_[victim]);
+      KillAndReap(workers_[victim]);
+      StartWorker(end_ns);
+      workers_.erase(workers_.begin() + static_cast<std::ptrdiff_t>(victim));
+      ++crashes_;
+    }
+    for (pid_t pid : workers_) {
+      const absl::Duration left = absl::Nanoseconds(end_ns - MonotonicNanos()) + absl::Seconds(30);
+      std::optional<int> status = WaitForExit(pid, std::max(left, absl::Seconds(1)));
+      if (!status) {
+        Record(OpKind::kStuck, pid);
+        KillAndReap(pid);
+        ADD_FAILURE() << "worker " << pid << " did not finish; killed";
+      } else {
+        EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+            << "worker " << pid << " ended with status " << *status << "; see " << dir_
+            << "/workers.log";
+      }
+    }
+    kill(server_, SIGTERM);
+    std::optional<int> status = WaitForExit(server_, absl::Seconds(20));
+    if (!status) KillAndReap(server_);
+    ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << "the server did not drain cleanly; see " << dir_ << "/server.log";
+  }
+
+  History Collect() {
+    History history = parent_;
+    for (const auto& [path, pid] : histories_) {
+      // A worker killed right after it started may not have created its file yet.
+      if (killed_.contains(pid) && !std::filesystem::exists(path)) continue;
+      absl::Status s = ReadHistoryFile(path, &history);
+      EXPECT_TRUE(s.ok()) << s;
+    }
+    absl::Status s = ReadTraceFile(dir_ + "/trace", &history);
+    EXPECT_TRUE(s.ok()) << s;
+    return history;
+  }
+
+  int crashes() const { return crashes_; }
+
+ private:
+  void Record(OpKind kind, pid_t pid) {
+    Op op;
+    op.pid = pid;
+    op.thread = -1;
+    op.seq = static_cast<int64_t>(parent_.ops.size());
+    op.kind = kind;
+    op.start_ns = op.end_ns = MonotonicNanos();
+    op.result = OpResult::kOk;
+    parent_.ops.push_back(op);
+  }
+
+  const Config config_;
+  const std::string dir_;
+  std::mt19937_64 rng_;
+  pid_t server_ = -1;
+  std::string address_;
+  std::vector<pid_t> workers_;
+  std::vector<std::pair<std::string, pid_t>> histories_;  // history file, worker
+  absl::flat_hash_set<pid_t> killed_;
+  History parent_;  // crashes and stuck workers
+  int crashes_ = 0;
+};
+
+TEST(TortureTest, RandomOperationsAcrossProcessesKeepEveryPromise) {
+  const Config config;
+  std::printf("torture: seed %llu, %lld s, %lld processes x %lld threads, %lld crashes "
+              "(replay: SEMAPHORED_TORTURE_SEED=%llu)\n",
+              static_cast<unsigned long long>(config.seed), static_cast<long long>(config.seconds),
+              static_cast<long long>(config.processes), static_cast<long long>(config.threads),
+              static_cast<long long>(config.crashes),
+              static_cast<unsigned long long>(config.seed));
+  ASSERT_GE(config.processes, 1);
+  ASSERT_GE(config.threads, 1);
+  std::string dir = absl::StrCat(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp",
+                                 "/semaphored_torture_XXXXXX");
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+
+  TortureRun run(config, dir);
+  ASSERT_NO_FATAL_FAILURE(run.StartServer());
+  ASSERT_NO_FATAL_FAILURE(run.Run());
+  const History history = run.Collect();
+  const CheckReport report = CheckHistory(history);
+
+  std::printf("torture: %s; crashes %d\n", report.Summary().c_str(), run.crashes());
+  for (const std::string& m : report.messages) std::printf("  violation: %s\n", m.c_str());
+  std::fflush(stdout);
+  EXPECT_EQ(report.violations, 0) << "seed " << config.seed << "; files in " << dir;
+  // The run must have done real work for its verdict to mean anything.
+  EXPECT_GT(report.ops_checked, 100 * config.seconds);
+  EXPECT_GT(report.server_grants, 10 * config.seconds);
+  EXPECT_GT(report.server_queued, 0);
+  EXPECT_EQ(run.crashes(), config.crashes);
+  if (!HasFailure() && !config.keep) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  } else {
+    std::printf("torture: files kept in %s\n", dir.c_str());
+  }
+}
+
+}  // namespace
+}  // namespace semaphored::torture

@@ -1,0 +1,220 @@
+// The server's trace (CoreTracer, TraceFileWriter, `semaphored --trace_file`): the
+// core reports its queues, grants and releases in its own order, the writer puts them
+// in a file the checker reads, and a long random run of the real core (fake clock, no
+// sleeps) replays without a violation.
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/core/clock.h"
+#include "server/core/core.h"
+#include "server/core/fencing.h"
+#include "server/observability/server_events.h"
+#include "tests/common/status_matchers.h"
+#include "tests/torture/checker.h"
+#include "tests/torture/history.h"
+#include "tests/torture/process.h"
+
+namespace semaphored::torture {
+namespace {
+
+using ::semaphored::internal::Core;
+using ::semaphored::internal::CounterTokenSource;
+using ::semaphored::internal::FakeClock;
+using ::semaphored::internal::SessionEndReason;
+using ::semaphored::internal::SessionId;
+using ::semaphored::internal::SetArgs;
+using ::semaphored::internal::SetCoreTracer;
+using ::semaphored::internal::SetOutcome;
+using ::semaphored::internal::TraceFileWriter;
+using ::semaphored::internal::WaiterId;
+using ::semaphored::testing::IsOk;
+using ::semaphored::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::string TempFile(const std::string& name) {
+  return ::testing::TempDir() + "/torture_trace_test." + std::to_string(getpid()) + "." + name;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Installs a TraceFileWriter for the test's cores; Finish() uninstalls it and parses.
+class TraceFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = TempFile(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    absl::StatusOr<std::unique_ptr<TraceFileWriter>> w = TraceFileWriter::Open(path_);
+    ASSERT_THAT(w.status(), IsOk());
+    writer_ = *std::move(w);
+    SetCoreTracer(writer_.get());
+  }
+  void TearDown() override {
+    SetCoreTracer(nullptr);
+    std::remove(path_.c_str());
+  }
+  History Finish() {
+    SetCoreTracer(nullptr);
+    EXPECT_THAT(writer_->Close(), IsOk());
+    History h;
+    EXPECT_THAT(ParseTraceText(Slurp(path_), path_, &h), IsOk());
+    return h;
+  }
+
+  std::string path_;
+  std::unique_ptr<TraceFileWriter> writer_;
+  FakeClock clock_;
+  CounterTokenSource tokens_{100};
+};
+
+SetArgs Args(const std::string& name, absl::Time deadline, int32_t permits = 1,
+             int32_t limit = 1) {
+  SetArgs a;
+  a.name = name;
+  a.limit = limit;
+  a.permits = permits;
+  a.deadline = deadline;
+  return a;
+}
+
+std::string Kinds(const History& h) {
+  std::string k;
+  for (const TraceRecord& r : h.trace) k.push_back(r.kind);
+  return k;
+}
+
+TEST_F(TraceFixture, CoreReportsQueueGrantReleaseAndSessionEndInItsOrder) {
+  Core core(&clock_, &tokens_);
+  const SessionId s1 = core.CreateSession("one", absl::ZeroDuration())->id;
+  const SessionId s2 = core.CreateSession("two", absl::ZeroDuration())->id;
+  core.Set(s1, Args("a b", absl::InfinitePast()), [](absl::StatusOr<SetOutcome>) {});
+  core.Set(s2, Args("a b", absl::InfiniteFuture()), [](absl::StatusOr<SetOutcome>) {});
+  ASSERT_THAT(core.Clear(s1, "a b"), IsOk());
+  ASSERT_THAT(core.CloseSession(s2), IsOk());
+  const History h = Finish();
+  // G s1; Q s2; R s1, D s2, G s2 (handed on); E s2, R s2.
+  EXPECT_EQ(Kinds(h), "GQRDGER");
+  ASSERT_EQ(h.trace.size(), 7u);
+  EXPECT_EQ(h.trace[0].session, ::semaphored::internal::FormatSessionId(s1));
+  EXPECT_EQ(h.trace[0].name, "a b");
+  EXPECT_EQ(h.trace[0].token, 101u);
+  EXPECT_EQ(h.trace[0].limit, 1);
+  EXPECT_EQ(h.trace[1].session, ::semaphored::internal::FormatSessionId(s2));
+  EXPECT_EQ(h.trace[1].waiter, h.trace[3].waiter);
+  EXPECT_EQ(h.trace[4].token, 102u);
+  EXPECT_EQ(h.trace[5].reason, "closed");
+  EXPECT_EQ(h.trace[6].token, 102u);
+  for (size_t i = 1; i < h.trace.size(); ++i) {
+    EXPECT_LE(h.trace[i - 1].time_ns, h.trace[i].time_ns);
+  }
+  CheckOptions options;
+  options.check_agreement = false;
+  const CheckReport r = CheckHistory(h, options);
+  EXPECT_EQ(r.violations, 0) << (r.messages.empty() ? "" : r.messages[0]);
+}
+
+TEST_F(TraceFixture, NothingIsTracedOnceUninstalled) {
+  Core core(&clock_, &tokens_);
+  SetCoreTracer(nullptr);
+  const SessionId s1 = core.CreateSession("one", absl::ZeroDuration())->id;
+  core.Set(s1, Args("a", absl::InfinitePast()), [](absl::StatusOr<SetOutcome>) {});
+  EXPECT_EQ(Kinds(Finish()), "");
+}
+
+TEST_F(TraceFixture, WriterDropsRecordsAfterCloseAndCloseIsIdempotent) {
+  writer_->OnGrant("x", 1, 5, 1, 1);
+  ASSERT_THAT(writer_->Close(), IsOk());
+  writer_->OnGrant("x", 1, 6, 1, 1);
+  EXPECT_THAT(writer_->Close(), IsOk());
+  SetCoreTracer(nullptr);
+  History h;
+  ASSERT_THAT(ParseTraceText(Slurp(path_), path_, &h), IsOk());
+  ASSERT_EQ(h.trace.size(), 1u);
+  EXPECT_EQ(h.trace[0].token, 5u);
+}
+
+// Thousands of random operations on the real core, then a drain: the replay of its
+// trace finds nothing wrong, and it exercised queues, hand-overs and timeouts.
+TEST_F(TraceFixture, RandomCoreRunReplaysWithoutViolation) {
+  Core core(&clock_, &tokens_);
+  std::mt19937 rng(12345);
+  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const char* names[] = {"a", "b", "c"};
+  const int32_t limits[] = {1, 2, 3};
+  std::vector<SessionId> sessions;
+  for (int i = 0; i < 5; ++i) sessions.push_back(core.CreateSession("s", absl::Hours(1))->id);
+  std::vector<WaiterId> waiters;
+  for (int step = 0; step < 20000; ++step) {
+    const int n = uniform(0, 2);
+    SessionId& s = sessions[static_cast<size_t>(uniform(0, 4))];
+    const int dice = uniform(0, 99);
+    if (dice < 45) {
+      const absl::Time deadline = dice < 15   ? absl::InfinitePast()
+                                  : dice < 40 ? clock_.Now() + absl::Milliseconds(uniform(1, 50))
+                                              : absl::InfiniteFuture();
+      WaiterId w = core.Set(s, Args(names[n], deadline, uniform(1, limits[n]), limits[n]),
+                            [](absl::StatusOr<SetOutcome>) {});
+      if (w != 0) waiters.push_back(w);
+    } else if (dice < 80) {
+      core.Clear(s, names[n]).IgnoreError();
+    } else if (dice < 88 && !waiters.empty()) {
+      core.Cancel(waiters[static_cast<size_t>(uniform(0, static_cast<int>(waiters.size()) - 1))]);
+    } else if (dice < 97) {
+      clock_.Advance(absl::Milliseconds(uniform(1, 20)));
+      core.Tick();
+    } else {
+      core.CloseSession(s, SessionEndReason::kStreamEnded).IgnoreError();
+      s = core.CreateSession("s", absl::Hours(1))->id;
+    }
+  }
+  core.Drain();
+  ASSERT_THAT(core.CheckInvariants(), IsOk());
+  const History h = Finish();
+  CheckOptions options;
+  options.check_agreement = false;
+  const CheckReport r = CheckHistory(h, options);
+  EXPECT_EQ(r.violations, 0) << (r.messages.empty() ? "" : r.messages[0]);
+  EXPECT_GT(r.server_grants, 1000);
+  EXPECT_GT(r.server_queued, 1000);
+  std::printf("random core run: %s\n", r.Summary().c_str());
+}
+
+TEST(TraceFileWriterTest, OpenFailsWithTheFileNamed) {
+  EXPECT_THAT(TraceFileWriter::Open("/nonexistent-dir/trace").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("/nonexistent-dir/trace")));
+}
+
+TEST(TraceFlagTest, BinaryRefusesATraceFileItCannotCreate) {
+  const std::string log = TempFile("flag.log");
+  absl::StatusOr<pid_t> pid =
+      Spawn({SEMAPHORED_BINARY, "--listen=127.0.0.1:0", "--state_file=",
+             "--trace_file=/nonexistent-dir/trace"},
+            log);
+  ASSERT_THAT(pid.status(), IsOk());
+  std::optional<int> status = WaitForExit(*pid, absl::Seconds(30));
+  if (!status) KillAndReap(*pid);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 1);
+  EXPECT_THAT(Slurp(log), HasSubstr("--trace_file: cannot open trace file /nonexistent-dir/trace"));
+  std::remove(log.c_str());
+}
+
+}  // namespace
+}  // namespace semaphored::torture
