@@ -279,13 +279,14 @@ void Core::RememberEnded(SessionId id, const std::string& secret, const absl::St
 // --- Semaphores ---
 
 WaiterId Core::Set(SessionId session_id, SetArgs args, SetCallback done) {
-  Deferred deferred;
-  absl::MutexLock lock(&mu_);
-  std::optional<absl::StatusOr<SetOutcome>> answer = SetLocked(session_id, args, done);
-  if (!answer) return last_waiter_id_;  // queued: `done` now belongs to the waiter
-  deferred.Add([done = std::move(done), answer = *std::move(answer)]() mutable {
-    done(std::move(answer));
-  });
+  std::optional<absl::StatusOr<SetOutcome>> answer;
+  {
+    absl::MutexLock lock(&mu_);
+    answer = SetLocked(session_id, args, done);
+    if (!answer) return last_waiter_id_;  // queued: `done` now belongs to the waiter
+  }
+  // Answered at once: here, after the lock (as Deferred would, without wrapping).
+  done(*std::move(answer));
   return 0;
 }
 
