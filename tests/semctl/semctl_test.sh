@@ -157,6 +157,9 @@ mkdir "${DIR}/tls"
 start_server "${SEMAPHORED}" "${DIR}/tls" --tls_cert="${DIR}/cert.pem" --tls_key="${DIR}/key.pem"
 export SEMAPHORED_SERVER="127.0.0.1:${SERVER_PORT}"
 call --tls --tls_ca="${DIR}/cert.pem" run tls.job -- true; expect_rc "run over TLS" 0
+SEMCTL_TLS_CA="${DIR}/cert.pem" call health; expect_rc "TLS from the environment" 0
+SEMCTL_TLS=1 SEMCTL_TLS_CA="${DIR}/missing.pem" call health
+expect_rc "unreadable CA file from the environment" 2
 call --timeout=1s health; expect_rc "plaintext to a TLS server" 3
 call --tls_ca="${DIR}/missing.pem" health; expect_rc "unreadable CA file" 2
 grep -q "cannot read the TLS CA file" "${DIR}/err" || fail "said: $(cat "${DIR}/err")"

@@ -2,6 +2,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -32,7 +35,9 @@ constexpr char kGlobal[] =
     "                       127.0.0.1:50051)\n"
     "  --timeout=D          how long to wait for the connection (default 5s)\n"
     "  --tls                use TLS; --tls_ca=FILE (PEM roots, default system),\n"
-    "                       --tls_cert=FILE --tls_key=FILE (client cert, mTLS)\n"
+    "                       --tls_cert=FILE --tls_key=FILE (client cert, mTLS);\n"
+    "                       defaults $SEMCTL_TLS=1, $SEMCTL_TLS_CA, $SEMCTL_TLS_CERT,\n"
+    "                       $SEMCTL_TLS_KEY (any of the files implies TLS)\n"
     "  --client_name=NAME   session's client name (default HOST/PID)\n"
     "  --ttl=D              session TTL (default: the server's)\n"
     "  --admin_token=T      bearer token for admin commands (default\n"
@@ -197,9 +202,19 @@ absl::Status ParseCommandLine(int argc, char** argv, Options& o) {
     const char* env = std::getenv("SEMAPHORED_SERVER");
     o.server = env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
   }
-  if (o.admin_token.empty()) {
-    const char* env = std::getenv("SEMAPHORED_ADMIN_TOKEN");
-    if (env != nullptr) o.admin_token = env;
+  // Each setting not given as a flag may come from the environment.
+  const std::pair<const char*, std::string*> from_env[] = {
+      {"SEMAPHORED_ADMIN_TOKEN", &o.admin_token},
+      {"SEMCTL_TLS_CA", &o.tls_ca},
+      {"SEMCTL_TLS_CERT", &o.tls_cert},
+      {"SEMCTL_TLS_KEY", &o.tls_key},
+  };
+  for (const auto& [name, value] : from_env) {
+    const char* env = std::getenv(name);
+    if (value->empty() && env != nullptr) *value = env;
+  }
+  if (const char* env = std::getenv("SEMCTL_TLS"); env != nullptr && *env != '\0') {
+    o.tls = o.tls || std::string_view(env) != "0";
   }
   if (o.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--timeout must be positive");
