@@ -201,11 +201,21 @@ absl::Status WritePortFile(const std::string& path, int port) {
 }
 
 // The startup lines: "semaphored: listening on HOST:PORT" first in text format (scripts
-// wait for it), then the structured server_start line.
+// wait for it), then the structured server_start line. On a wildcard address the line
+// goes on with where to connect on this machine: "... on 0.0.0.0:PORT (all
+// addresses; locally 127.0.0.1:PORT)".
 void LogStarted(const Server& server, bool tls, bool mtls, bool admin_token) {
   const semaphored::internal::Logger& logger = server.logger();
   if (logger.format() == semaphored::internal::LogFormat::kText) {
-    std::fprintf(stderr, "semaphored: listening on %s\n", server.address().c_str());
+    const std::string listen = absl::GetFlag(FLAGS_listen);
+    const std::string bound =
+        absl::StrCat(listen.substr(0, listen.rfind(':')), ":", server.port());
+    if (bound == server.address()) {
+      std::fprintf(stderr, "semaphored: listening on %s\n", bound.c_str());
+    } else {
+      std::fprintf(stderr, "semaphored: listening on %s (all addresses; locally %s)\n",
+                   bound.c_str(), server.address().c_str());
+    }
   }
   std::string metrics = "off";
   if (server.metrics_port() != 0) {

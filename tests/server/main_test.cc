@@ -100,6 +100,19 @@ TEST(MainTest, FlagsComeFromTheEnvironmentAndTheCommandLineWins) {
   EXPECT_EQ(both.Wait(), 0);
 }
 
+TEST(MainTest, TheListeningLineOfAWildcardAddressSaysWhereToConnectLocally) {
+  ServerProcess process({"--listen=0.0.0.0:0", "--state_file="});
+  const std::string line = process.ReadLine();
+  ASSERT_THAT(line, MatchesRegex("semaphored: listening on 0\\.0\\.0\\.0:[0-9]+ "
+                                 "\\(all addresses; locally 127\\.0\\.0\\.1:[0-9]+\\)"));
+  const std::string port = line.substr(line.rfind(':') + 1, line.size() - line.rfind(':') - 2);
+  EXPECT_THAT(line, HasSubstr(absl::StrCat("0.0.0.0:", port, " ")));
+  v1::PingResponse pong;
+  EXPECT_TRUE(StubFor(std::stoi(port))->Ping(Ctx().get(), {}, &pong).ok());
+  process.Signal(SIGTERM);
+  EXPECT_EQ(process.Wait(), 0);
+}
+
 TEST(MainTest, BadConfigurationExitsWithAMessage) {
   struct Case {
     std::vector<std::string> args;
