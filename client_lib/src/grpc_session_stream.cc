@@ -9,12 +9,12 @@ namespace semaphored::internal {
 namespace v1 = ::semaphored::v1;
 
 GrpcSessionStream::GrpcSessionStream(std::string secret,
-                                     std::weak_ptr<StreamObserver> observer)
+                                     std::weak_ptr<ClientStreamObserver> observer)
     : observer_(std::move(observer)), secret_(std::move(secret)) {}
 
 std::shared_ptr<GrpcSessionStream> GrpcSessionStream::Start(
     v1::SemaphoreService::Stub* stub, std::string secret,
-    std::weak_ptr<StreamObserver> observer) {
+    std::weak_ptr<ClientStreamObserver> observer) {
   std::shared_ptr<GrpcSessionStream> stream(
       new GrpcSessionStream(std::move(secret), std::move(observer)));
   stream->self_ = stream;

@@ -22,7 +22,7 @@ namespace semaphored::internal {
 // called from any thread, so the reactor holds a hold (AddHold) until the server has
 // ended the stream and no write started from outside is in flight.
 class GrpcSessionStream final
-    : public SessionStream,
+    : public ClientStream,
       public grpc::ClientBidiReactor<semaphored::v1::StreamSessionRequest,
                                      semaphored::v1::StreamSessionResponse> {
  public:
@@ -31,7 +31,7 @@ class GrpcSessionStream final
 
   static std::shared_ptr<GrpcSessionStream> Start(
       semaphored::v1::SemaphoreService::Stub* stub, std::string secret,
-      std::weak_ptr<StreamObserver> observer);
+      std::weak_ptr<ClientStreamObserver> observer);
 
   void Send(semaphored::v1::SessionCommand command) override ABSL_LOCKS_EXCLUDED(mu_);
   void Defer(semaphored::v1::SessionCommand command) override ABSL_LOCKS_EXCLUDED(mu_);
@@ -46,7 +46,7 @@ class GrpcSessionStream final
   void OnDone(const grpc::Status& status) override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  GrpcSessionStream(std::string secret, std::weak_ptr<StreamObserver> observer);
+  GrpcSessionStream(std::string secret, std::weak_ptr<ClientStreamObserver> observer);
   // Queues `command` (unless the stream is closing); with `flush`, also starts a
   // write when none is in flight.
   void Queue(semaphored::v1::SessionCommand command, bool flush)
@@ -61,7 +61,7 @@ class GrpcSessionStream final
   bool TakeHoldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   grpc::ClientContext context_;
-  const std::weak_ptr<StreamObserver> observer_;
+  const std::weak_ptr<ClientStreamObserver> observer_;
   std::shared_ptr<GrpcSessionStream> self_;  // until OnDone
   // Touched only by gRPC's read reactions (one read at a time).
   semaphored::v1::StreamSessionResponse response_;

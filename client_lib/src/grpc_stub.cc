@@ -131,8 +131,8 @@ absl::Status GrpcStub::Ping(absl::Duration timeout) {
   return StatusFromGrpc(stub_->Ping(&context, v1::PingRequest(), &response));
 }
 
-std::shared_ptr<SessionStream> GrpcStub::OpenStream(
-    std::string secret, std::weak_ptr<StreamObserver> observer) {
+std::shared_ptr<ClientStream> GrpcStub::OpenStream(
+    std::string secret, std::weak_ptr<ClientStreamObserver> observer) {
   return GrpcSessionStream::Start(stub_.get(), std::move(secret), std::move(observer));
 }
 

@@ -36,8 +36,8 @@ class GrpcStub final : public Stub {
       const semaphored::v1::TestSemaphoreRequest& request,
       absl::Duration timeout) override;
   absl::Status Ping(absl::Duration timeout) override;
-  std::shared_ptr<SessionStream> OpenStream(
-      std::string secret, std::weak_ptr<StreamObserver> observer) override;
+  std::shared_ptr<ClientStream> OpenStream(
+      std::string secret, std::weak_ptr<ClientStreamObserver> observer) override;
 
  private:
   explicit GrpcStub(std::shared_ptr<grpc::Channel> channel);

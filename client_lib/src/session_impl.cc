@@ -71,8 +71,8 @@ absl::Status SessionImpl::OpenRemote() {
   ttl_ = DurationFromProto(created->ttl());
   if (ttl_ <= absl::ZeroDuration()) ttl_ = absl::Seconds(10);  // a server bug; be safe
 
-  std::shared_ptr<SessionStream> stream = connection_->stub()->OpenStream(
-      created->session_secret(), std::weak_ptr<StreamObserver>(shared_from_this()));
+  std::shared_ptr<ClientStream> stream = connection_->stub()->OpenStream(
+      created->session_secret(), std::weak_ptr<ClientStreamObserver>(shared_from_this()));
   // The first message tells the server which session the stream serves; a refresh
   // is the cheapest command to carry it. Its answer proves the stream works, so that
   // a session that cannot be used fails here rather than on its first call.
@@ -165,7 +165,7 @@ void SessionImpl::DropPermit(const std::shared_ptr<GrantState>& grant) {
     LocalRelease(grant, /*only_if_last=*/true).IgnoreError();  // cannot fail usefully
     return;
   }
-  std::shared_ptr<SessionStream> stream;
+  std::shared_ptr<ClientStream> stream;
   {
     absl::MutexLock lock(&mu_);
     if (grant->DropPermit() > 0 || grant->pinned() || !grant->held()) return;
@@ -204,7 +204,7 @@ absl::Status SessionImpl::Close() {
   absl::MutexLock close_lock(&close_mu_);
   if (close_done_) return close_result_;
   const absl::Duration timeout = connection_->options().call_timeout;
-  std::shared_ptr<SessionStream> stream;
+  std::shared_ptr<ClientStream> stream;
   std::shared_ptr<Call> call;
   absl::Status result;
   {
@@ -262,7 +262,7 @@ absl::Status SessionImpl::Close() {
 
 void SessionImpl::RunFollowups(Followups& followups) {
   if (followups.cancel_stream) {
-    std::shared_ptr<SessionStream> stream;
+    std::shared_ptr<ClientStream> stream;
     {
       absl::MutexLock lock(&mu_);
       stream = stream_;

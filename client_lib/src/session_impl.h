@@ -44,7 +44,7 @@ struct SetAnswer {
 // Locks, in the order they may be taken: close_mu_, local_mu_, mu_, a GrantState's.
 // mu_ is never held while calling the local core (its callbacks take mu_) nor while
 // running user callbacks. Thread-safe.
-class SessionImpl final : public StreamObserver,
+class SessionImpl final : public ClientStreamObserver,
                           public std::enable_shared_from_this<SessionImpl> {
  public:
   // Opens the session: a local core session, and (with a server) CreateSession and
@@ -76,7 +76,7 @@ class SessionImpl final : public StreamObserver,
   const std::string& client_name() const { return client_name_; }
   absl::Duration ttl() const { return ttl_; }
 
-  // StreamObserver.
+  // ClientStreamObserver.
   void OnEvents(semaphored::v1::StreamSessionResponse& response) override
       ABSL_LOCKS_EXCLUDED(mu_);
   void OnClosed(const absl::Status& status) override ABSL_LOCKS_EXCLUDED(mu_);
@@ -104,7 +104,7 @@ class SessionImpl final : public StreamObserver,
 
   // --- Global names (session_global.cc) ---
   // Sends `command` with a new command_id, answered into `call`. `defer`: see
-  // SessionStream::Defer (the caller arranges a Flush).
+  // ClientStream::Defer (the caller arranges a Flush).
   void SendLocked(semaphored::v1::SessionCommand command, std::shared_ptr<Call> call,
                   bool defer = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends and waits for the answer (the cancel token, if any, cancels the command).
@@ -175,7 +175,7 @@ class SessionImpl final : public StreamObserver,
 
   mutable absl::Mutex mu_;
   // State below is protected by mu_.
-  std::shared_ptr<SessionStream> stream_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<ClientStream> stream_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // Close() has started
   bool closed_ ABSL_GUARDED_BY(mu_) = false;   // Close() has ended everything
   absl::Status lost_ ABSL_GUARDED_BY(mu_);     // the loss error, once lost

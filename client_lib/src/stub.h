@@ -15,9 +15,9 @@
 namespace semaphored::internal {
 
 // Told what happens on one session stream.
-class StreamObserver {
+class ClientStreamObserver {
  public:
-  virtual ~StreamObserver() = default;
+  virtual ~ClientStreamObserver() = default;
   // Answers and pushes, in the order the server sent them; one call at a time. May
   // move from `response`. Must not block.
   virtual void OnEvents(semaphored::v1::StreamSessionResponse& response) = 0;
@@ -26,9 +26,9 @@ class StreamObserver {
 };
 
 // One StreamSession call. Thread-safe.
-class SessionStream {
+class ClientStream {
  public:
-  virtual ~SessionStream() = default;
+  virtual ~ClientStream() = default;
   // Queues `command` for sending, in order. Commands queued while a write is in flight
   // go together in the next message. Never blocks. Dropped once the stream has ended
   // (the observer is told by OnClosed).
@@ -58,8 +58,8 @@ class Stub {
   virtual absl::Status Ping(absl::Duration timeout) = 0;
   // Starts the session stream of the session whose secret is `secret` (sent in the
   // first message). The stream keeps only a weak reference to `observer`.
-  virtual std::shared_ptr<SessionStream> OpenStream(
-      std::string secret, std::weak_ptr<StreamObserver> observer) = 0;
+  virtual std::shared_ptr<ClientStream> OpenStream(
+      std::string secret, std::weak_ptr<ClientStreamObserver> observer) = 0;
 };
 
 }  // namespace semaphored::internal

@@ -31,16 +31,16 @@ namespace v1 = ::semaphored::v1;
 // Bounds every wait of these tests: far above what a healthy run needs.
 inline constexpr absl::Duration kWait = absl::Seconds(20);
 
-class FakeStream final : public SessionStream {
+class FakeStream final : public ClientStream {
  public:
   // `refresh_answer`: how refreshes are answered (OK: normally).
-  FakeStream(std::string secret, std::weak_ptr<StreamObserver> observer,
+  FakeStream(std::string secret, std::weak_ptr<ClientStreamObserver> observer,
              absl::Status refresh_answer = absl::OkStatus())
       : secret_(std::move(secret)),
         observer_(std::move(observer)),
         refresh_answer_(std::move(refresh_answer)) {}
 
-  // --- SessionStream (the library's side) ---
+  // --- ClientStream (the library's side) ---
   void Send(v1::SessionCommand command) override ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     if (ended_) return;
@@ -139,7 +139,7 @@ class FakeStream final : public SessionStream {
 
  private:
   const std::string secret_;
-  const std::weak_ptr<StreamObserver> observer_;
+  const std::weak_ptr<ClientStreamObserver> observer_;
   const absl::Status refresh_answer_;
   mutable absl::Mutex mu_;
   std::deque<v1::SessionCommand> sent_ ABSL_GUARDED_BY(mu_);
@@ -186,8 +186,8 @@ class FakeStub final : public Stub {
     ++ping_calls_;
     return ping_status_;
   }
-  std::shared_ptr<SessionStream> OpenStream(
-      std::string secret, std::weak_ptr<StreamObserver> observer) override
+  std::shared_ptr<ClientStream> OpenStream(
+      std::string secret, std::weak_ptr<ClientStreamObserver> observer) override
       ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     auto stream = std::make_shared<FakeStream>(std::move(secret), std::move(observer),
