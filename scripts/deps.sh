@@ -22,7 +22,7 @@ readonly build_packages=(
   build-essential g++ cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev dpkg-dev
   openssl iproute2 procps python3
 )
 

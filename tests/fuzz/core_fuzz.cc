@@ -14,21 +14,12 @@
 
 #include "server/core/core.h"
 #include "tests/fuzz/byte_reader.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace semaphored::internal {
 namespace {
 
 using ::semaphored::fuzz::ByteReader;
-
-#define FUZZ_CHECK(cond, ...)                                         \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      std::fprintf(stderr, "check failed: %s: ", #cond);              \
-      std::fprintf(stderr, __VA_ARGS__);                              \
-      std::fprintf(stderr, "\n");                                     \
-      std::abort();                                                   \
-    }                                                                 \
-  } while (0)
 
 constexpr const char* kNames[] = {"a", "b", "c"};
 constexpr int kSlots = 4;
