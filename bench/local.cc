@@ -162,8 +162,8 @@ absl::Status RunLocal(BenchContext& ctx, double min_time_s) {
   r.Note(
       "local: a handoff is an acquisition by another thread than the previous holder. "
       "absl::Mutex lets the releasing thread take the lock again at once (barging), so "
-      "most of its lock/unlock pairs are not handoffs; the FIFO $ semaphore hands every "
-      "release to the longest waiter.");
+      "most of its lock/unlock pairs are not handoffs; the FIFO $ semaphore hands a "
+      "release to the longest waiter whenever one waits.");
   return absl::OkStatus();
 }
 

@@ -157,9 +157,10 @@ absl::StatusOr<bool> SessionImpl::WaitClear(absl::string_view name,
   return GlobalWaitClear(name, timeout, std::move(cancel));
 }
 
-// The release nobody waits for is deferred: when the caller's next command follows
+// The release nobody waits for is deferred: when the session's next command follows
 // at once (as in acquire/release loops), both travel in one message and are answered
-// in one; otherwise the timer thread flushes it moments later.
+// in one; otherwise the timer thread flushes it moments later. (Flushing after a fixed
+// 200 µs instead measured slightly better for 64 sessions and worse for one: kept out.)
 void SessionImpl::DropPermit(const std::shared_ptr<GrantState>& grant) {
   if (IsLocalName(grant->name)) {
     LocalRelease(grant, /*only_if_last=*/true).IgnoreError();  // cannot fail usefully

@@ -120,6 +120,27 @@ AcquireOptions Wait(absl::Duration timeout) {
   return options;
 }
 
+// A dropped Permit's release waits for the session's next command to share its
+// message: with none following, it still goes out on its own, and the release and the
+// next command of a busy session arrive in order.
+TEST_F(ClientIntegrationTest, ADroppedPermitIsReleasedWithOrWithoutAFollowingCommand) {
+  auto a = Open("alpha");
+  auto b = Open("beta");
+  {
+    ASSERT_OK_AND_ASSIGN(Permit permit, a->Acquire("lone"));
+    ASSERT_TRUE(permit.acquired());
+  }  // nothing follows on a's session
+  ASSERT_OK_AND_ASSIGN(Permit waited, b->Acquire("lone", Wait(kWait)));
+  EXPECT_TRUE(waited.acquired());
+
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_OK_AND_ASSIGN(Permit permit, a->Acquire("loop"));
+    ASSERT_TRUE(permit.acquired()) << "pair " << i;
+  }
+  ASSERT_OK_AND_ASSIGN(SemaphoreInfo info, a->Test("loop"));
+  EXPECT_FALSE(info.set);  // the last release went ahead of the test
+}
+
 TEST_F(ClientIntegrationTest, AcquireTestAndClearAGlobalSemaphore) {
   auto a = Open("alpha");
   auto b = Open("beta");
