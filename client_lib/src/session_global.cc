@@ -8,6 +8,7 @@
 #include "convert.h"
 #include "errors_internal.h"
 #include "session_impl.h"
+#include "wait.h"
 
 namespace semaphored::internal {
 
@@ -44,7 +45,7 @@ absl::Status SessionImpl::Roundtrip(v1::SessionCommand command,
           if (auto self = weak.lock()) self->CancelCommand(command_id);
         });
     if (registration.already_cancelled()) CancelCommand(command_id);
-    call->done.WaitForNotification();
+    AwaitAnswer(call->done);
   }
   return call->status;
 }
