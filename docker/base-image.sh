@@ -50,22 +50,8 @@ remove_rootfs() {
   ROOTFS=""
 }
 
-as_root() {
-  if [[ "$(id -u)" == 0 ]]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    fail "need root for '$*' (run this script as root)"
-  fi
-}
-
-apt_install() {
-  log "installing Debian packages: $*"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-    --no-install-recommends "$@" </dev/null >/dev/null
-}
+# shellcheck source=SCRIPTDIR/../scripts/root.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/root.sh"  # as_root, apt_install
 
 # Prints "URI SUITE SIGNED_BY" for every enabled `deb` source of the machine, from the
 # one-line format (sources.list, *.list) and the deb822 format (*.sources).

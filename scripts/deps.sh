@@ -37,17 +37,8 @@ done
 
 log() { echo "deps.sh: $*" >&2; }
 
-# Runs a command as root: directly when we are root, else through sudo.
-as_root() {
-  if [[ "$(id -u)" == 0 ]]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    log "need root to run '$*' and sudo is not installed; run this script as root"
-    return 1
-  fi
-}
+# shellcheck source=SCRIPTDIR/root.sh
+source "$(dirname "${BASH_SOURCE[0]}")/root.sh"  # as_root, apt_install
 
 is_installed() {
   [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == "installed" ]]
@@ -67,10 +58,7 @@ install_debian_packages() {
   if (( ${#missing[@]} == 0 )); then
     return 0
   fi
-  log "installing Debian packages: ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-    --no-install-recommends "${missing[@]}" </dev/null
+  apt_install "${missing[@]}"
 }
 
 install_buf() {

@@ -85,30 +85,24 @@ int RunCommand(const Options& o) {
   if (absl::Status s = CheckGlobalName(name); !s.ok()) {
     return Fail(kUsage, std::string(s.message()));
   }
-  auto client = ConnectClient(o);
-  if (!client.ok()) return FailWith(client.status());
-  auto session = OpenCliSession(**client, o);
-  if (!session.ok()) return FailWith(session.status());
-  int signal = 0;
-  auto permit = AcquireInterruptibly(**session, o, name, signal);
-  if (signal != 0) return Fail(128 + signal, "interrupted while waiting");
-  if (!permit.ok()) return FailWith(permit.status());
-  if (!permit->acquired()) return NotAcquired(o, name, permit->state());
+  HeldName held;
+  if (int code = AcquireForCommand(o, name, held); code != kOk) return code;
+  Permit& permit = *held.permit;
 
   pid_t child = StartChild(o.argv);
   if (child < 0) {
     return Fail(kOtherError, absl::StrCat("cannot fork: ", std::strerror(errno)));
   }
   bool lost = false;
-  int status = Supervise(child, *permit, o.grace, lost);
+  int status = Supervise(child, permit, o.grace, lost);
   if (lost) {
-    (void)(*session)->Close();
+    (void)held.session->Close();
     return Fail(kSessionLost, absl::StrCat("the command `", absl::StrJoin(o.argv, " "),
                                            "` was stopped because ", name,
                                            " was lost (exit status ", ShellCode(status), ")"));
   }
-  absl::Status released = permit->Release();
-  (void)(*session)->Close();
+  absl::Status released = permit.Release();
+  (void)held.session->Close();
   if (!released.ok()) {
     std::fprintf(stderr, "semctl: warning: releasing %s: %s\n", name.c_str(),
                  std::string(released.message()).c_str());

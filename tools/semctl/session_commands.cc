@@ -85,16 +85,22 @@ int NotAcquired(const Options& o, const std::string& name, const SemaphoreInfo& 
                                              : ""));
 }
 
-absl::StatusOr<Permit> AcquireInterruptibly(Session& session, const Options& o,
-                                            const std::string& name, int& signal) {
+int AcquireForCommand(const Options& o, const std::string& name, HeldName& held) {
+  auto client = ConnectClient(o);
+  if (!client.ok()) return FailWith(client.status());
+  held.client = *std::move(client);
+  auto session = OpenCliSession(*held.client, o);
+  if (!session.ok()) return FailWith(session.status());
+  held.session = *std::move(session);
+
   AcquireOptions options;
   options.limit = o.limit;
   options.permits = o.permits;
   options.timeout = o.wait;
   options.cancel = std::make_shared<CancelToken>();
   auto result = std::async(std::launch::async,
-                           [&] { return session.Acquire(name, options); });
-  signal = 0;
+                           [&] { return held.session->Acquire(name, options); });
+  int signal = 0;
   while (result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
     int sig = WaitSignal(absl::Milliseconds(50));
     if (sig != 0 && sig != SIGCHLD && signal == 0) {
@@ -102,7 +108,12 @@ absl::StatusOr<Permit> AcquireInterruptibly(Session& session, const Options& o,
       options.cancel->Cancel();
     }
   }
-  return result.get();
+  absl::StatusOr<Permit> permit = result.get();
+  if (signal != 0) return Fail(128 + signal, "interrupted while waiting");
+  if (!permit.ok()) return FailWith(permit.status());
+  if (!permit->acquired()) return NotAcquired(o, name, permit->state());
+  held.permit.emplace(*std::move(permit));
+  return kOk;
 }
 
 namespace {
@@ -121,33 +132,27 @@ absl::Status NeedOneName(const Options& o) {
 int SetCommand(const Options& o) {
   if (absl::Status s = NeedOneName(o); !s.ok()) return Fail(kUsage, std::string(s.message()));
   const std::string& name = o.args[0];
-  auto client = ConnectClient(o);
-  if (!client.ok()) return FailWith(client.status());
-  auto session = OpenCliSession(**client, o);
-  if (!session.ok()) return FailWith(session.status());
-  int signal = 0;
-  auto permit = AcquireInterruptibly(**session, o, name, signal);
-  if (signal != 0) return Fail(128 + signal, "interrupted while waiting");
-  if (!permit.ok()) return FailWith(permit.status());
-  if (!permit->acquired()) return NotAcquired(o, name, permit->state());
+  HeldName held;
+  if (int code = AcquireForCommand(o, name, held); code != kOk) return code;
+  Permit& permit = *held.permit;
   if (o.json) {
     std::printf("{\"acquired\":true,\"name\":%s,\"fencing_token\":%llu,\"permits\":%d}\n",
                 JsonString(name).c_str(),
-                static_cast<unsigned long long>(permit->fencing_token()), permit->permits());
+                static_cast<unsigned long long>(permit.fencing_token()), permit.permits());
   } else {
     std::printf("set %s (fencing token %llu); holding until SIGINT/SIGTERM/SIGHUP\n",
-                name.c_str(), static_cast<unsigned long long>(permit->fencing_token()));
+                name.c_str(), static_cast<unsigned long long>(permit.fencing_token()));
   }
   std::fflush(stdout);
-  while (permit->held()) {
+  while (permit.held()) {
     int sig = WaitSignal(absl::Milliseconds(100));
     if (sig != 0 && sig != SIGCHLD) {
-      absl::Status released = permit->Release();
-      (void)(*session)->Close();
+      absl::Status released = permit.Release();
+      (void)held.session->Close();
       return released.ok() ? kOk : FailWith(released);
     }
   }
-  return Fail(kSessionLost, absl::StrCat("lost ", name, ": ", permit->status().message()));
+  return Fail(kSessionLost, absl::StrCat("lost ", name, ": ", permit.status().message()));
 }
 
 int ClearCommand(const Options& o) {

@@ -4,6 +4,7 @@
 // Helpers shared by the session commands (defined in session_commands.cc).
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -15,10 +16,17 @@ namespace semaphored::semctl {
 
 // Opens semctl's session (client name and TTL from the options).
 absl::StatusOr<std::unique_ptr<Session>> OpenCliSession(Client& client, const Options& o);
-// Acquires `name` as --wait/--limit/--permits say. A SIGINT/SIGTERM/SIGHUP during the
-// wait cancels it and is returned in `signal` (else 0).
-absl::StatusOr<Permit> AcquireInterruptibly(Session& session, const Options& o,
-                                            const std::string& name, int& signal);
+// What `set` and `run` hold while they work: the connection, semctl's session and
+// the grant (destroyed in reverse order).
+struct HeldName {
+  std::unique_ptr<Client> client;
+  std::unique_ptr<Session> session;
+  std::optional<Permit> permit;
+};
+// Connects, opens semctl's session and acquires `name` as --wait/--limit/--permits
+// say; a SIGINT/SIGTERM/SIGHUP during the wait cancels it. Returns kOk with `held`
+// filled in, or the exit code after reporting why nothing is held.
+int AcquireForCommand(const Options& o, const std::string& name, HeldName& held);
 // Reports a try or wait that did not get `name` (JSON too with --json); returns 1.
 int NotAcquired(const Options& o, const std::string& name, const SemaphoreInfo& state);
 // RFC 3339 UTC with milliseconds.
