@@ -57,9 +57,12 @@ bool IsSet(OpKind kind) {
   return kind == OpKind::kTry || kind == OpKind::kTimedSet || kind == OpKind::kCancelSet;
 }
 
-// The processes the parent SIGKILLed: when, and whether because they were stuck.
+// The processes the parent SIGKILLed: when the signal was sent (nothing they held was
+// released before), when they were reaped (nothing they began after ran), and
+// whether they were killed because they were stuck.
 struct Kills {
   absl::flat_hash_map<int, int64_t> time;
+  absl::flat_hash_map<int, int64_t> reaped;
   absl::flat_hash_set<int> stuck;
 };
 
@@ -69,6 +72,8 @@ Kills FindKills(const History& h) {
     if (op.kind != OpKind::kCrash && op.kind != OpKind::kStuck) continue;
     auto [it, inserted] = k.time.emplace(op.pid, op.start_ns);
     if (!inserted) it->second = std::min(it->second, op.start_ns);
+    auto [rit, rinserted] = k.reaped.emplace(op.pid, op.end_ns);
+    if (!rinserted) rit->second = std::min(rit->second, op.end_ns);
     if (op.kind == OpKind::kStuck) k.stuck.insert(op.pid);
   }
   return k;
@@ -82,9 +87,9 @@ void CheckCompletion(const History& h, const Kills& kills, const CheckOptions& o
   for (const Op& op : h.ops) {
     if (IsInstant(op.kind)) continue;
     if (!op.ended()) {
-      auto k = kills.time.find(op.pid);
+      auto k = kills.reaped.find(op.pid);
       const bool excused =
-          k != kills.time.end() && op.start_ns <= k->second && !kills.stuck.contains(op.pid);
+          k != kills.reaped.end() && op.start_ns <= k->second && !kills.stuck.contains(op.pid);
       if (!excused) out.Add("hung", Describe(op));
       continue;
     }
@@ -152,7 +157,19 @@ void WalkSession(std::vector<const Op*> ops, const Kills& kills, Violations& out
     held.clear();
   };
   for (const Op* op : ops) {
-    if (!op->ended()) continue;
+    if (!op->ended()) {
+      // Cut off by a kill: the request may still have reached the server, so a clear
+      // or close may have released at any moment after it began.
+      if (op->kind == OpKind::kClear) {
+        if (auto it = held.find(op->name); it != held.end()) {
+          end_hold(op->name, it->second, op->start_ns);
+          held.erase(it);
+        }
+      } else if (op->kind == OpKind::kClose) {
+        end_all(op->start_ns);
+      }
+      continue;
+    }
     // A lost session: the server released at some unknown earlier time. Dropping its
     // open intervals keeps the check sound.
     if (op->kind == OpKind::kLost ||

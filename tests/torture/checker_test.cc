@@ -130,6 +130,37 @@ TEST(CheckerTest, AcceptsACallInFlightWhenItsProcessWasKilled) {
   EXPECT_EQ(r.violations, 0) << Messages(r);
 }
 
+TEST(CheckerTest, AcceptsAClearInFlightWhenItsProcessWasKilled) {
+  // s1's clear reached the server (which released and granted s2) but its process
+  // was killed before the answer arrived: s1's hold ends when the clear began, not
+  // at the kill.
+  History h;
+  h.ops = {
+      MakeOp(1, "s1", OpKind::kTry, "a", 0, 1, OpResult::kGranted, 5),
+      MakeOp(1, "s1", OpKind::kClear, "a", 10, -1, OpResult::kPending),
+      MakeOp(2, "s2", OpKind::kTimedSet, "a", 2, 12, OpResult::kGranted, 6, 1, 1, 100),
+      MakeOp(1, "", OpKind::kCrash, "", 14, 14, OpResult::kOk),
+      MakeOp(2, "s2", OpKind::kClose, "", 20, 21, OpResult::kOk),
+  };
+  const CheckReport r = CheckHistory(h);
+  EXPECT_EQ(r.violations, 0) << Messages(r);
+  EXPECT_EQ(r.holding_intervals, 2);
+}
+
+TEST(CheckerTest, RejectsAHolderGrantedBeforeTheKilledProcessCleared) {
+  // The same, but s2 was granted before s1's clear even began.
+  History h;
+  h.ops = {
+      MakeOp(1, "s1", OpKind::kTry, "a", 0, 1, OpResult::kGranted, 5),
+      MakeOp(2, "s2", OpKind::kTimedSet, "a", 2, 8, OpResult::kGranted, 6, 1, 1, 100),
+      MakeOp(1, "s1", OpKind::kClear, "a", 10, -1, OpResult::kPending),
+      MakeOp(1, "", OpKind::kCrash, "", 14, 14, OpResult::kOk),
+      MakeOp(2, "s2", OpKind::kClose, "", 20, 21, OpResult::kOk),
+  };
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Categories(r), Contains("[limit]")) << Messages(r);
+}
+
 TEST(CheckerTest, RejectsClientHoldersOverTheLimit) {
   History h;
   h.ops = {
@@ -170,6 +201,25 @@ TEST(CheckerTest, RejectsATokenGoingBackwardsInTheServerRecords) {
   const CheckReport r = CheckHistory(h);
   EXPECT_THAT(Categories(r), Contains("[token]")) << Messages(r);
   EXPECT_THAT(Messages(r), HasSubstr("not above the previous grant's 100"));
+}
+
+TEST(CheckerTest, AcceptsACallBegunWhileTheKillWasUnderWay) {
+  // The parent sent SIGKILL at 30 and reaped pid 3 at 33; the call began at 31.
+  History h = GoodHandOver();
+  h.ops.push_back(MakeOp(3, "s3", OpKind::kOpen, "", 0, 1, OpResult::kOk));
+  h.ops.push_back(MakeOp(3, "s3", OpKind::kTry, "b", 31, -1, OpResult::kPending));
+  h.ops.push_back(MakeOp(3, "", OpKind::kCrash, "", 30, 33, OpResult::kOk));
+  const CheckReport r = CheckHistory(h);
+  EXPECT_EQ(r.violations, 0) << Messages(r);
+}
+
+TEST(CheckerTest, RejectsACallBegunAfterItsProcessWasReaped) {
+  History h = GoodHandOver();
+  h.ops.push_back(MakeOp(3, "s3", OpKind::kOpen, "", 0, 1, OpResult::kOk));
+  h.ops.push_back(MakeOp(3, "s3", OpKind::kTry, "b", 34, -1, OpResult::kPending));
+  h.ops.push_back(MakeOp(3, "", OpKind::kCrash, "", 30, 33, OpResult::kOk));
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Categories(r), Contains("[hung]")) << Messages(r);
 }
 
 TEST(CheckerTest, RejectsAHungWaiter) {

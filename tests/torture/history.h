@@ -31,8 +31,8 @@ enum class OpKind {
   kClear,      // Session::Clear
   kClose,      // Session::Close
   kLost,       // on_session_lost was called (an instant: start == end)
-  kCrash,      // the parent SIGKILLed process `pid` (an instant, recorded just before)
-  kStuck,      // the parent had to SIGKILL process `pid` because it did not finish
+  kCrash,      // the parent SIGKILLed process `pid` (start: just before; end: reaped)
+  kStuck,      // the same, because process `pid` did not finish in time
 };
 
 enum class OpResult {
@@ -49,7 +49,7 @@ enum class OpResult {
 absl::string_view OpKindName(OpKind kind);
 absl::string_view OpResultName(OpResult result);
 
-// One operation. Instants (kLost, kCrash, kStuck) have start == end.
+// One operation. kLost is an instant (start == end); kCrash and kStuck span the kill.
 struct Op {
   int pid = 0;
   int thread = 0;

@@ -111,9 +111,10 @@ class TortureRun {
     for (int64_t at : crash_at) {
       absl::SleepFor(absl::Nanoseconds(std::max<int64_t>(0, at - MonotonicNanos())));
       const size_t victim = rng_() % workers_.size();
-      Record(OpKind::kCrash, workers_[victim]);
+      const int64_t kill_ns = MonotonicNanos();
       killed_.insert(workers_[victim]);
       KillAndReap(workers_[victim]);
+      Record(OpKind::kCrash, workers_[victim], kill_ns);
       StartWorker(end_ns);
       workers_.erase(workers_.begin() + static_cast<std::ptrdiff_t>(victim));
       ++crashes_;
@@ -122,8 +123,9 @@ class TortureRun {
       const absl::Duration left = absl::Nanoseconds(end_ns - MonotonicNanos()) + absl::Seconds(30);
       std::optional<int> status = WaitForExit(pid, std::max(left, absl::Seconds(1)));
       if (!status) {
-        Record(OpKind::kStuck, pid);
+        const int64_t kill_ns = MonotonicNanos();
         KillAndReap(pid);
+        Record(OpKind::kStuck, pid, kill_ns);
         ADD_FAILURE() << "worker " << pid << " did not finish; killed";
       } else {
         EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
@@ -154,13 +156,15 @@ class TortureRun {
   int crashes() const { return crashes_; }
 
  private:
-  void Record(OpKind kind, pid_t pid) {
+  // Records a kill: from just before the signal until the process was reaped.
+  void Record(OpKind kind, pid_t pid, int64_t kill_ns) {
     Op op;
     op.pid = pid;
     op.thread = -1;
     op.seq = static_cast<int64_t>(parent_.ops.size());
     op.kind = kind;
-    op.start_ns = op.end_ns = MonotonicNanos();
+    op.start_ns = kill_ns;
+    op.end_ns = MonotonicNanos();
     op.result = OpResult::kOk;
     parent_.ops.push_back(op);
   }
