@@ -78,10 +78,10 @@ absl::Status ValidateTimeout(absl::Duration timeout) {
   return absl::OkStatus();
 }
 
-absl::Time DeadlineFor(absl::Time now, absl::Duration timeout) {
+absl::Time DeadlineFor(const Clock& clock, absl::Duration timeout) {
   if (timeout == absl::InfiniteDuration()) return absl::InfiniteFuture();
   if (timeout <= absl::ZeroDuration()) return absl::InfinitePast();
-  return now + timeout;
+  return clock.Now() + timeout;
 }
 
 }  // namespace internal

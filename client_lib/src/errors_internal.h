@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "semaphored/types.h"
+#include "server/core/clock.h"
 
 // The errors the library makes itself (server errors pass through unchanged).
 namespace semaphored::internal {
@@ -24,9 +25,9 @@ absl::Status ReleasedError(absl::string_view name);
 absl::Status RevokedError(absl::string_view name, absl::string_view reason);
 // INVALID_ARGUMENT unless `timeout` is zero, positive up to 24 hours, or infinite.
 absl::Status ValidateTimeout(absl::Duration timeout);
-// When a wait of `timeout` started at `now` gives up: InfinitePast() for a try,
-// InfiniteFuture() for no limit.
-absl::Time DeadlineFor(absl::Time now, absl::Duration timeout);
+// When a wait of `timeout` starting now gives up: InfinitePast() for a try,
+// InfiniteFuture() for no limit (neither reads the clock).
+absl::Time DeadlineFor(const Clock& clock, absl::Duration timeout);
 
 }  // namespace semaphored::internal
 

@@ -9,6 +9,7 @@ namespace {
 CoreOptions LocalOptions() {
   CoreOptions options;
   options.sessions_expire = false;
+  options.time_holds = false;
   return options;
 }
 

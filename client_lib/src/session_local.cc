@@ -4,6 +4,7 @@
 // map follows the core's order. mu_ is never held while calling the core: the core
 // answers on the calling thread when it can, and those answers take mu_.
 
+#include <optional>
 #include <utility>
 
 #include "cancel.h"
@@ -15,14 +16,18 @@
 namespace semaphored::internal {
 
 struct SessionImpl::LocalCall {
-  LocalCall(std::string name, bool for_permit)
-      : name(std::move(name)), for_permit(for_permit) {}
-  const std::string name;
+  LocalCall(absl::string_view name, bool for_permit) : name(name), for_permit(for_permit) {}
+  const absl::string_view name;  // the caller's, alive until the call returns
   const bool for_permit;
   // Filled in before `done` is notified.
   absl::Status status;
   SetAnswer answer;
-  absl::Notification done;
+  // Only for a call that may wait: a try is always answered inside Core::Set, on the
+  // calling thread, and so needs no notification.
+  std::optional<absl::Notification> done;
+  void Answered() {
+    if (done) done->Notify();
+  }
 };
 
 absl::StatusOr<SetAnswer> SessionImpl::LocalSet(absl::string_view name,
@@ -37,12 +42,13 @@ absl::StatusOr<SetAnswer> SessionImpl::LocalSet(absl::string_view name,
   }
   // This function does not return before the core has answered (the core answers
   // every set exactly once, even when the session ends), so the call can live here.
-  LocalCall call(std::string(name), for_permit);
+  LocalCall call(name, for_permit);
   SetArgs args;
-  args.name = call.name;
+  args.name = std::string(name);
   args.limit = options.limit;
   args.permits = options.permits;
-  args.deadline = DeadlineFor(connection_->local().clock->Now(), options.timeout);
+  args.deadline = DeadlineFor(*connection_->local().clock, options.timeout);
+  if (args.deadline != absl::InfinitePast()) call.done.emplace();
   WaiterId waiter;
   {
     absl::MutexLock local(&local_mu_);
@@ -55,9 +61,9 @@ absl::StatusOr<SetAnswer> SessionImpl::LocalSet(absl::string_view name,
     CancelRegistration registration(
         options.cancel, [core = local_core_, waiter] { core->Cancel(waiter); });
     if (registration.already_cancelled()) local_core_->Cancel(waiter);
-    AwaitAnswer(call.done);
+    AwaitAnswer(*call.done);
   }
-  call.done.WaitForNotification();
+  if (call.done) call.done->WaitForNotification();
   if (!call.status.ok()) return call.status;
   return std::move(call.answer);
 }
@@ -66,7 +72,7 @@ void SessionImpl::OnLocalSetDone(LocalCall& call, absl::StatusOr<SetOutcome> out
   absl::MutexLock lock(&mu_);
   if (!outcome.ok()) {
     call.status = (closing_ || closed_) ? SessionClosedError(id_) : outcome.status();
-    call.done.Notify();
+    call.Answered();
     return;
   }
   SetAnswer& answer = call.answer;
@@ -74,7 +80,7 @@ void SessionImpl::OnLocalSetDone(LocalCall& call, absl::StatusOr<SetOutcome> out
   answer.already_held = outcome->already_held;
   if (!answer.acquired) {
     answer.state = InfoFromSnapshot(outcome->state, call.name);
-    call.done.Notify();
+    call.Answered();
     return;
   }
   auto it = grants_.find(call.name);
@@ -82,9 +88,9 @@ void SessionImpl::OnLocalSetDone(LocalCall& call, absl::StatusOr<SetOutcome> out
     answer.grant = it->second;
   } else {
     answer.grant = std::make_shared<GrantState>(
-        call.name, outcome->grant.fencing_token, outcome->grant.permits,
+        std::string(call.name), outcome->grant.fencing_token, outcome->grant.permits,
         outcome->grant.grant_time, weak_from_this());
-    if (orphan_clears_.erase(call.name) > 0) {
+    if (!orphan_clears_.empty() && orphan_clears_.erase(call.name) > 0) {
       // Clear(name) ran between the grant and this answer: it cleared this grant.
       answer.grant->EndReleased();
     } else if (closed_) {
@@ -99,7 +105,7 @@ void SessionImpl::OnLocalSetDone(LocalCall& call, absl::StatusOr<SetOutcome> out
   } else {
     answer.grant->Pin();
   }
-  call.done.Notify();
+  call.Answered();
 }
 
 absl::Status SessionImpl::LocalClear(absl::string_view name) {
@@ -161,7 +167,7 @@ absl::StatusOr<bool> SessionImpl::LocalWaitClear(absl::string_view name,
   auto call = std::make_shared<WaitCall>();
   const WaiterId waiter = local_core_->WaitClear(
       local_session_, std::string(name),
-      DeadlineFor(connection_->local().clock->Now(), timeout),
+      DeadlineFor(*connection_->local().clock, timeout),
       [call](absl::StatusOr<WaitClearOutcome> outcome) {
         call->outcome = std::move(outcome);
         call->done.Notify();

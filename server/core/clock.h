@@ -15,6 +15,25 @@ class Clock {
   virtual absl::Time Now() const = 0;
 };
 
+// One moment of a clock, read on first use only: reading the clock costs tens of
+// nanoseconds on some virtual machines, and many operations turn out not to need it.
+class LazyNow {
+ public:
+  explicit LazyNow(const Clock* clock) : clock_(clock) {}
+  absl::Time Get() {
+    if (!read_) {
+      now_ = clock_->Now();
+      read_ = true;
+    }
+    return now_;
+  }
+
+ private:
+  const Clock* const clock_;
+  bool read_ = false;
+  absl::Time now_;
+};
+
 // The system clock.
 class RealClock final : public Clock {
  public:

@@ -87,8 +87,9 @@ Core::Semaphore* Core::FindSemaphore(absl::string_view name) const {
 }
 
 Core::Semaphore* Core::CreateSemaphore(absl::string_view name, int32_t limit) {
-  auto sem = std::make_unique<Semaphore>();
-  sem->name = std::string(name);
+  std::unique_ptr<Semaphore> sem = std::move(spare_semaphore_);
+  if (sem == nullptr) sem = std::make_unique<Semaphore>();
+  sem->name.assign(name.data(), name.size());
   sem->limit = limit;
   Semaphore* raw = sem.get();
   semaphores_.emplace(absl::string_view(raw->name), std::move(sem));
@@ -96,7 +97,12 @@ Core::Semaphore* Core::CreateSemaphore(absl::string_view name, int32_t limit) {
 }
 
 void Core::MaybeErase(Semaphore* sem) {
-  if (sem->unused()) semaphores_.erase(absl::string_view(sem->name));
+  if (!sem->unused()) return;
+  auto it = semaphores_.find(absl::string_view(sem->name));
+  std::unique_ptr<Semaphore> owned = std::move(it->second);
+  semaphores_.erase(it);
+  // Unused: no holders (so nothing held) and empty queues, as a new one starts.
+  spare_semaphore_ = std::move(owned);
 }
 
 int Core::HolderIndex(const Semaphore& sem, const Session* session) const {
@@ -226,7 +232,7 @@ absl::Status Core::SetObserver(SessionId id, std::shared_ptr<SessionObserver> ob
 int32_t Core::EndSessionLocked(Session* session, absl::Status why, SessionEndReason reason,
                                Deferred& deferred) {
   if (CoreTracer* tracer = Tracer()) tracer->OnSessionEnded(session->id, reason);
-  const absl::Time now = clock_->Now();
+  LazyNow now(clock_);
   std::vector<Semaphore*> touched;
   touched.reserve(session->held.size() + session->waiting.size());
   // Copy: Answer() removes waiters from session->waiting.
@@ -431,20 +437,20 @@ GrantInfo Core::GrantLocked(Semaphore* sem, Session* session, int32_t permits,
   return GrantInfo{token, permits, now};
 }
 
-int32_t Core::ReleaseLocked(Semaphore* sem, int holder_index, absl::Time now) {
+int32_t Core::ReleaseLocked(Semaphore* sem, int holder_index, LazyNow& now) {
   const auto& h = sem->holders[holder_index];
   const int32_t permits = h.permits;
   if (CoreTracer* tracer = Tracer()) {
     tracer->OnRelease(sem->name, h.session->id, h.fencing_token, permits);
   }
-  listener_->OnRelease(now - h.grant_time);
+  if (options_.time_holds) listener_->OnRelease(now.Get() - h.grant_time);
   sem->held -= permits;
   sem->holders.erase(sem->holders.begin() + holder_index);
   --held_pairs_;
   return permits;
 }
 
-void Core::HandOn(Semaphore* sem, absl::Time now, Deferred& deferred) {
+void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
   while (Waiter* w = sem->set_queue.head) {
     if (draining_ || sem->limit - sem->held < w->permits) break;
     Session* session = w->session;
@@ -455,8 +461,8 @@ void Core::HandOn(Semaphore* sem, absl::Time now, Deferred& deferred) {
     }
     SetOutcome out;
     out.acquired = true;
-    out.grant = GrantLocked(sem, session, owned->permits, now);
-    listener_->OnGrant(now - owned->enqueue_time);
+    out.grant = GrantLocked(sem, session, owned->permits, now.Get());
+    listener_->OnGrant(now.Get() - owned->enqueue_time);
     deferred.Add([cb = std::move(owned->set_done), out]() mutable { cb(out); });
     // Other requests of the same session for this semaphore are satisfied too: a
     // session that holds a semaphore gets "already held" at once.
@@ -501,7 +507,7 @@ absl::StatusOr<int32_t> Core::Clear(SessionId session_id, absl::string_view name
         " (client ", QuoteName(holder->client_name),
         "), not by this session; only the holder can clear it"));
   }
-  const absl::Time now = clock_->Now();
+  LazyNow now(clock_);
   const int32_t released = ReleaseLocked(sem, i, now);
   (*found)->held.erase(sem);
   HandOn(sem, now, deferred);
@@ -570,7 +576,8 @@ void Core::Cancel(WaiterId id, absl::Status why) {
   }
   Answer(RemoveWaiter(w), std::move(why), deferred);
   // The head may have left: later waiters may now fit; the semaphore may be unused.
-  HandOn(sem, clock_->Now(), deferred);
+  LazyNow now(clock_);
+  HandOn(sem, now, deferred);
 }
 
 // --- Time ---
@@ -578,7 +585,8 @@ void Core::Cancel(WaiterId id, absl::Status why) {
 void Core::Tick() {
   Deferred deferred;
   absl::MutexLock lock(&mu_);
-  const absl::Time now = clock_->Now();
+  LazyNow lazy(clock_);
+  const absl::Time now = lazy.Get();
   while (!waiter_deadlines_.empty() && waiter_deadlines_.begin()->first <= now) {
     Waiter* w = waiters_.at(waiter_deadlines_.begin()->second).get();
     Semaphore* sem = w->sem;
@@ -593,7 +601,7 @@ void Core::Tick() {
       out.state = Snapshot(*sem, false);
       deferred.Add([cb = std::move(owned->clear_done), out]() mutable { cb(out); });
     }
-    HandOn(sem, now, deferred);
+    HandOn(sem, lazy, deferred);
   }
   while (!session_expiry_.empty() && session_expiry_.begin()->first <= now) {
     Session* s = FindSession(session_expiry_.begin()->second);

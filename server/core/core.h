@@ -35,6 +35,9 @@ struct CoreOptions {
   // How many ended sessions are remembered, so that their late calls get "expired"
   // or "closed" instead of "unknown session".
   int64_t ended_sessions_remembered = 65'536;
+  // Report how long each grant was held (CoreListener::OnRelease); costs a clock
+  // read per release. Off for in-process local semaphores, which have no metrics.
+  bool time_holds = true;
 };
 
 // The semaphore server's state machine: sessions, semaphores with FIFO waiter queues,
@@ -193,11 +196,11 @@ class Core {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   GrantInfo GrantLocked(Semaphore* sem, Session* session, int32_t permits,
                         absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int32_t ReleaseLocked(Semaphore* sem, int holder_index, absl::Time now)
+  int32_t ReleaseLocked(Semaphore* sem, int holder_index, LazyNow& now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Grants queued requests from the head while permits suffice, then answers
   // wait-for-clear waiters if nothing is held, then erases the semaphore if unused.
-  void HandOn(Semaphore* sem, absl::Time now, Deferred& deferred)
+  void HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unlinks and destroys a waiter; returns its callbacks' owner for answering.
   std::unique_ptr<Waiter> RemoveWaiter(Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -228,6 +231,9 @@ class Core {
   // Existing semaphores by name (keys view the Semaphore's own name).
   absl::btree_map<absl::string_view, std::unique_ptr<Semaphore>> semaphores_
       ABSL_GUARDED_BY(mu_);
+  // The last erased semaphore, kept for the next one created: a name set and cleared
+  // over and over then costs no allocation.
+  std::unique_ptr<Semaphore> spare_semaphore_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<WaiterId, std::unique_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
   absl::btree_set<std::pair<absl::Time, WaiterId>> waiter_deadlines_
       ABSL_GUARDED_BY(mu_);

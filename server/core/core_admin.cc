@@ -73,7 +73,7 @@ absl::StatusOr<std::vector<HolderInfo>> Core::ForceClear(absl::string_view name,
     return absl::NotFoundError(absl::StrCat("semaphore ", QuoteName(name),
                                             " is not set; there is nothing to force-clear"));
   }
-  const absl::Time now = clock_->Now();
+  LazyNow now(clock_);
   std::vector<HolderInfo> revoked = Snapshot(*sem, false).holders;
   const std::string why = absl::StrCat("force-cleared by an administrator: ", reason);
   while (!sem->holders.empty()) {

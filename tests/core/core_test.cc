@@ -121,6 +121,30 @@ TEST_F(CoreTest, LimitMismatchFailsNamingBothLimits) {
                        AllOf(HasSubstr("limit 3"), HasSubstr("limit 2"), HasSubstr("pool"))));
 }
 
+TEST_F(CoreTest, ASemaphoreMadeAfterOneWasErasedStartsAfresh) {
+  // The core reuses the record of an erased semaphore: nothing of it may show.
+  SessionId a = Open("alice");
+  ASSERT_THAT(SetNow(a, Args("a-rather-long-semaphore-name", absl::InfinitePast(), 2, 3)),
+              IsOk());
+  ASSERT_THAT(core_.Clear(a, "a-rather-long-semaphore-name"), IsOk());
+  EXPECT_EQ(core_.Counts().semaphores, 0);
+
+  SessionId b = Open("bob");
+  ASSERT_OK_AND_ASSIGN(SetOutcome out, SetNow(b, Args("short", absl::InfinitePast(), 1, 2)));
+  EXPECT_TRUE(out.acquired);
+  SemaphoreSnapshot snap = core_.Test("short");
+  EXPECT_EQ(snap.name, "short");
+  EXPECT_EQ(snap.limit, 2);
+  EXPECT_EQ(snap.permits_held, 1);
+  ASSERT_EQ(snap.holders.size(), 1u);
+  EXPECT_EQ(snap.holders[0].client_name, "bob");
+  EXPECT_EQ(snap.waiter_count, 0);
+  EXPECT_FALSE(core_.Test("a-rather-long-semaphore-name").set());
+  EXPECT_THAT(core_.Clear(a, "short"), StatusIs(absl::StatusCode::kPermissionDenied));
+  ASSERT_THAT(core_.Clear(b, "short"), IsOk());
+  EXPECT_EQ(core_.Counts().semaphores, 0);
+}
+
 TEST_F(CoreTest, BadPermitsAndLimitsAreRejected) {
   SessionId a = Open();
   struct Case {
