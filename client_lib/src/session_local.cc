@@ -33,10 +33,8 @@ struct SessionImpl::LocalCall {
 absl::StatusOr<SetAnswer> SessionImpl::LocalSet(absl::string_view name,
                                                 const AcquireOptions& options,
                                                 bool for_permit) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (absl::Status s = ClosedLocked(); !s.ok()) return s;
-  }
+  // Closed is checked in OnLocalSetDone, not here: the session's lock is then taken
+  // once. (Close() ends the core session, releasing whatever it granted meanwhile.)
   if (options.cancel != nullptr && options.cancel->cancelled()) {
     return absl::CancelledError("the call was cancelled before it started");
   }
@@ -70,7 +68,8 @@ absl::StatusOr<SetAnswer> SessionImpl::LocalSet(absl::string_view name,
 
 void SessionImpl::OnLocalSetDone(LocalCall& call, absl::StatusOr<SetOutcome> outcome) {
   absl::MutexLock lock(&mu_);
-  if (!outcome.ok()) {
+  if (closing_ || closed_ || !outcome.ok()) {
+    // A grant made while closing is released when Close() ends the core session.
     call.status = (closing_ || closed_) ? SessionClosedError(id_) : outcome.status();
     call.Answered();
     return;
@@ -93,8 +92,6 @@ void SessionImpl::OnLocalSetDone(LocalCall& call, absl::StatusOr<SetOutcome> out
     if (!orphan_clears_.empty() && orphan_clears_.erase(call.name) > 0) {
       // Clear(name) ran between the grant and this answer: it cleared this grant.
       answer.grant->EndReleased();
-    } else if (closed_) {
-      answer.grant->End(SessionClosedError(id_));  // Close() ends the core session
     } else {
       if (it != grants_.end()) it->second->EndReleased();
       grants_[call.name] = answer.grant;
@@ -109,16 +106,13 @@ void SessionImpl::OnLocalSetDone(LocalCall& call, absl::StatusOr<SetOutcome> out
 }
 
 absl::Status SessionImpl::LocalClear(absl::string_view name) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (absl::Status s = ClosedLocked(); !s.ok()) return s;
-  }
+  // Closed is checked after the core's answer, not before: the session's one lock is
+  // then taken once. (Close() releases everything, whatever the core said.)
   absl::MutexLock local(&local_mu_);
   absl::StatusOr<int32_t> released = local_core_->Clear(local_session_, name);
   absl::MutexLock lock(&mu_);
-  if (!released.ok()) {
-    return (closing_ || closed_) ? SessionClosedError(id_) : released.status();
-  }
+  if (closing_ || closed_) return SessionClosedError(id_);
+  if (!released.ok()) return released.status();
   auto it = grants_.find(name);
   if (it != grants_.end()) {
     it->second->EndReleased();

@@ -314,6 +314,13 @@ TEST(ClientLocalTest, CloseReleasesEverythingAndFailsLaterCalls) {
   EXPECT_THAT(permit.status(), StatusIs(absl::StatusCode::kFailedPrecondition,
                                         HasSubstr("closed")));
   EXPECT_THAT(a->Acquire("$closed"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(a->Set("$closed"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
+  EXPECT_THAT(a->Set("$free"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
+  // Held by b now: still "closed", not "held by another session".
+  EXPECT_THAT(a->Clear("$closed"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
   EXPECT_THAT(a->Test("$closed"), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(a->Close(), IsOk());  // idempotent
   EXPECT_FALSE(IsSessionLost(a->status()));
