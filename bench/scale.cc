@@ -120,12 +120,16 @@ absl::Status RunW5(BenchContext& ctx, int sessions, int per_session, int samples
   r.Add({"W5", "server heap in use per held semaphore", heap_per_sem, "B", std::nullopt,
          "<= 250 B", heap_per_sem <= 250});
   r.Add({"W5", "test p50", test.PercentileUs(50), "us", test.PercentileUs(50) / rt, "", {}});
-  r.Add({"W5", "test p99", test.PercentileUs(99), "us", test.PercentileUs(99) / rt,
-         "<= 2 x floor RT p50", test.PercentileUs(99) <= 2 * rt});
+  // Tails are compared with the floor's tail: a p99 with a p50 would mostly measure
+  // the machine's jitter, which the floor's own p99 shows.
+  const double rt99 = f.unary_p99_us;
+  r.Add({"W5", "test p99", test.PercentileUs(99), "us", test.PercentileUs(99) / rt99,
+         "<= 2 x floor unary p99", test.PercentileUs(99) <= 2 * rt99});
   r.Add({"W5", "list (100/page) p50", list.PercentileUs(50), "us",
          list.PercentileUs(50) / rt, "", {}});
   r.Add({"W5", "list (100/page) p99", list.PercentileUs(99), "us",
-         list.PercentileUs(99) / rt, "<= 2 x floor RT p50", list.PercentileUs(99) <= 2 * rt});
+         list.PercentileUs(99) / rt99, "<= 2 x floor unary p99",
+         list.PercentileUs(99) <= 2 * rt99});
   r.Note(absl::StrCat("W5: ", held, " semaphores in ", sessions,
                       " sessions set on the in-process core in ", setup_s,
                       " s; RSS per semaphore = VmRSS delta / held (includes the session "
