@@ -59,7 +59,7 @@ absl::StatusOr<SetAnswer> SessionImpl::LocalSet(absl::string_view name,
     CancelRegistration registration(
         options.cancel, [core = local_core_, waiter] { core->Cancel(waiter); });
     if (registration.already_cancelled()) local_core_->Cancel(waiter);
-    AwaitAnswer(*call.done);
+    AwaitAnswer(*call.done);  // queued, so not a try: `done` exists
   }
   if (call.done) call.done->WaitForNotification();
   if (!call.status.ok()) return call.status;
