@@ -89,6 +89,20 @@ ABSL_FLAG(std::string, trace_file, "",
           "to this file, one line each in the core's order (see TraceFileWriter in "
           "server/observability/server_events.h). Empty: no trace.");
 
+ABSL_FLAG(int32_t, max_listed_holders, semaphored::internal::ServiceLimits().max_listed_holders,
+          "Holders listed in a test, not-acquired or wait-for-clear answer (the first by "
+          "grant order; the answer's holder_count gives the total, and the admin "
+          "ListSemaphores lists all). At least 1.");
+ABSL_FLAG(int64_t, stream_answer_budget_bytes,
+          semaphored::internal::ServiceLimits().stream_answer_budget_bytes,
+          "Bytes of answers a StreamSession stream may have queued but not yet sent; past "
+          "it the stream runs no further command and reads no further message until the "
+          "client reads (backpressure). At least 65536.");
+ABSL_FLAG(absl::Duration, stream_first_message_timeout,
+          semaphored::internal::ServiceLimits().stream_first_message_timeout,
+          "How long a new StreamSession stream may take to send its first message (with "
+          "the session secret) before it is ended with DEADLINE_EXCEEDED.");
+
 namespace {
 
 using semaphored::internal::Server;
@@ -111,7 +125,10 @@ constexpr const char* kFlagNames[] = {"listen",
                                       "tls_client_ca",
                                       "metrics_address",
                                       "log_format",
-                                      "trace_file"};
+                                      "trace_file",
+                                      "max_listed_holders",
+                                      "stream_answer_budget_bytes",
+                                      "stream_first_message_timeout"};
 
 // Sets flags from SEMAPHORED_<NAME> environment variables; the command line, parsed
 // afterwards, overrides them. Returns the first bad value.
@@ -154,6 +171,15 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   options.log_format = absl::GetFlag(FLAGS_log_format);
+  options.service_limits.max_listed_holders = absl::GetFlag(FLAGS_max_listed_holders);
+  options.service_limits.stream_answer_budget_bytes =
+      absl::GetFlag(FLAGS_stream_answer_budget_bytes);
+  options.service_limits.stream_first_message_timeout =
+      absl::GetFlag(FLAGS_stream_first_message_timeout);
+  if (absl::Status s = semaphored::internal::CheckServiceLimits(options.service_limits);
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<std::string> token = AdminTokenFromFlags();
   if (!token.ok()) return token.status();
   options.admin_token = *std::move(token);

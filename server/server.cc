@@ -121,7 +121,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
 
 absl::Status Server::StartGrpc(const ServerOptions& options) {
   semaphore_service_ = std::make_unique<SemaphoreServiceImpl>(
-      core_.get(), RealClock::Get(), observer_.get());
+      core_.get(), RealClock::Get(), observer_.get(), options.service_limits);
   AdminServiceOptions admin;
   admin.admin_token = options.admin_token;
   admin.logger = logger_.get();

@@ -13,6 +13,7 @@
 #include "server/core/core.h"
 #include "server/observability/logger.h"
 #include "server/server_config.h"
+#include "server/service/service_limits.h"
 
 namespace grpc {
 class Server;
@@ -50,6 +51,9 @@ struct ServerOptions {
   // Log lines (session start/end, admin actions, drain): format and destination.
   LogFormat log_format = LogFormat::kText;
   LogSink* log_sink = nullptr;  // nullptr: stderr. Not owned; must outlive the server.
+  // Bounds on answers and StreamSession streams (listed holders, answer budget,
+  // first-message deadline).
+  ServiceLimits service_limits;
 };
 
 // A running semaphored server: a Core driven by a Ticker, served over gRPC

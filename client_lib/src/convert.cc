@@ -1,5 +1,6 @@
 #include "convert.h"
 
+#include <algorithm>
 #include <string>
 
 namespace semaphored::internal {
@@ -38,6 +39,8 @@ SemaphoreInfo InfoFromProto(const semaphored::v1::SemaphoreState& state,
     holder.fencing_token = h.grant().fencing_token();
     info.holders.push_back(std::move(holder));
   }
+  // A server from before holder_count leaves it 0 and lists every holder.
+  info.holder_count = std::max(state.holder_count(), state.holders_size());
   return info;
 }
 
@@ -59,6 +62,7 @@ SemaphoreInfo InfoFromSnapshot(const SemaphoreSnapshot& snapshot,
     holder.fencing_token = h.grant.fencing_token;
     info.holders.push_back(std::move(holder));
   }
+  info.holder_count = static_cast<int32_t>(info.holders.size());
   return info;
 }
 

@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/cord.h"
@@ -45,9 +47,8 @@ absl::Status NotAcquiredError(absl::string_view name, const SemaphoreInfo& state
     const ::semaphored::HolderInfo& h = state.holders.front();
     holder = absl::StrCat("session ", h.session_id, " (client \"", h.client_name,
                           "\") since ", absl::FormatTime(h.since));
-    if (state.holders.size() > 1) {
-      absl::StrAppend(&holder, " and ", state.holders.size() - 1, " more");
-    }
+    const int64_t holders = std::max<int64_t>(state.holder_count, state.holders.size());
+    if (holders > 1) absl::StrAppend(&holder, " and ", holders - 1, " more");
   }
   return absl::FailedPreconditionError(absl::StrCat(
       "semaphore ", QuoteName(name), " was not acquired: it is set by ", holder));

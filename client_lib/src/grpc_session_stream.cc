@@ -32,7 +32,7 @@ void GrpcSessionStream::FillRequestLocked() {
     secret_.clear();
   }
   size_t bytes = 0;
-  while (!queue_.empty() &&
+  while (!queue_.empty() && request_.commands_size() < kMaxBatchCommands &&
          (request_.commands_size() == 0 || bytes < kMaxBatchBytes)) {
     bytes += queue_.front().ByteSizeLong();
     *request_.add_commands() = std::move(queue_.front());

@@ -15,7 +15,7 @@ namespace semaphored::internal {
 
 // A StreamSession call driven by gRPC's callback API. One read is always pending; at
 // most one write is in flight, and commands sent meanwhile are batched into the next
-// message (up to kMaxBatchBytes); deferred commands wait for the next Send or Flush. The reactor never blocks: the observer's callbacks
+// message (up to kMaxBatchBytes and kMaxBatchCommands); deferred commands wait for the next Send or Flush. The reactor never blocks: the observer's callbacks
 // must not block either.
 //
 // Lifetime: the object keeps itself alive until gRPC calls OnDone. Send/Finish may be
@@ -28,6 +28,9 @@ class GrpcSessionStream final
  public:
   // Stays well under the server's message size limit.
   static constexpr size_t kMaxBatchBytes = 32 * 1024;
+  // The protocol's limit of commands per StreamSessionRequest (semaphore.proto): the
+  // server ends a stream whose message carries more.
+  static constexpr int kMaxBatchCommands = 64;
 
   static std::shared_ptr<GrpcSessionStream> Start(
       semaphored::v1::SemaphoreService::Stub* stub, std::string secret,

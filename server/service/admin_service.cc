@@ -22,6 +22,10 @@ using Raw = grpc::ByteBuffer;
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 constexpr size_t kMaxReasonBytes = 1024;
+// A ListSemaphores page stops before the semaphore that would take it past this many
+// bytes (it always holds one), so that pages of semaphores with many holders and
+// waiters stay far below a client's default 4 MiB receive limit.
+constexpr size_t kMaxPageBytes = 1 << 20;
 
 // Serves one admin call at once: the credential (`authorized`), then parsing, then
 // `handle(request, &response)`; the response is sent when everything is OK.
@@ -105,7 +109,7 @@ v1::SessionInfo ToSessionInfo(const SessionSnapshot& s) {
 
 v1::SemaphoreDetail ToSemaphoreDetail(const SemaphoreSnapshot& snap) {
   v1::SemaphoreDetail detail;
-  *detail.mutable_state() = ToSemaphoreState(snap);
+  *detail.mutable_state() = ToSemaphoreState(snap, kAllHolders);  // the full listing
   for (const WaiterInfo& w : snap.waiters) {
     v1::Waiter* waiter = detail.add_waiters();
     waiter->set_session_id(FormatSessionId(w.session_id));
@@ -199,13 +203,22 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListSemaphores(
         }
         std::vector<SemaphoreSnapshot> page =
             core_->ListSemaphores(request.prefix(), after, *size + 1);
-        const bool more = static_cast<int>(page.size()) > *size;
+        bool more = static_cast<int>(page.size()) > *size;
         if (more) page.pop_back();
+        size_t page_bytes = 0;
         for (const SemaphoreSnapshot& snap : page) {
-          *response->add_semaphores() = ToSemaphoreDetail(snap);
+          v1::SemaphoreDetail detail = ToSemaphoreDetail(snap);
+          page_bytes += detail.ByteSizeLong();
+          if (response->semaphores_size() > 0 && page_bytes > kMaxPageBytes) {
+            more = true;
+            break;
+          }
+          *response->add_semaphores() = std::move(detail);
         }
         if (more) {
-          response->set_next_page_token(absl::WebSafeBase64Escape(page.back().name));
+          const v1::SemaphoreDetail& last =
+              response->semaphores(response->semaphores_size() - 1);
+          response->set_next_page_token(absl::WebSafeBase64Escape(last.state().name()));
         }
         return absl::OkStatus();
       });

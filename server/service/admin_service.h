@@ -60,6 +60,8 @@ using AdminServiceRawBase = v1::AdminService::WithRawCallbackMethod_ListSemaphor
 //   ListSemaphores  prefix (at most 255 bytes) and page_size (0: 100, at most 1000,
 //                   negative: INVALID_ARGUMENT); page_token is the opaque
 //                   next_page_token of the previous page (a name, web-safe base64).
+//                   Every holder and waiter is listed; a page also ends before the
+//                   semaphore that would take it past 1 MiB (it holds at least one).
 //   ListSessions    page_size as above; page_token is the last session id listed.
 //   GetSession      session_id: 16 lowercase hex digits (INVALID_ARGUMENT otherwise);
 //                   NOT_FOUND when no such live session.

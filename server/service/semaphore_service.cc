@@ -178,8 +178,10 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::SetSemaphore(
             AuthenticateSecret(*core_, call->request.session_secret());
         if (!session.ok()) return call->Answer(session.status());
         const WaiterId waiter = core_->Set(
-            *session, *std::move(args), [call](absl::StatusOr<SetOutcome> outcome) {
-              if (outcome.ok()) call->response = ToSetSemaphoreResponse(*outcome);
+            *session, *std::move(args),
+            [call, holders = limits_.max_listed_holders](
+                absl::StatusOr<SetOutcome> outcome) {
+              if (outcome.ok()) call->response = ToSetSemaphoreResponse(*outcome, holders);
               call->Answer(outcome.status());
             });
         if (waiter != 0) call->Queued(waiter);
@@ -211,7 +213,8 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::TestSemaphore(
       [&](const v1::TestSemaphoreRequest& request, v1::TestSemaphoreResponse* response) {
         absl::StatusOr<std::string> name = ToTestName(request);
         if (!name.ok()) return name.status();
-        *response->mutable_state() = ToSemaphoreState(core_->Test(*name));
+        *response->mutable_state() =
+            ToSemaphoreState(core_->Test(*name), limits_.max_listed_holders);
         return absl::OkStatus();
       });
 }
@@ -229,9 +232,12 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::WaitSemaphoreClear(
         if (!session.ok()) return call->Answer(session.status());
         const WaiterId waiter =
             core_->WaitClear(*session, std::move(args->name), args->deadline,
-                             [call](absl::StatusOr<WaitClearOutcome> outcome) {
-                               if (outcome.ok())
-                                 call->response = ToWaitSemaphoreClearResponse(*outcome);
+                             [call, holders = limits_.max_listed_holders](
+                                 absl::StatusOr<WaitClearOutcome> outcome) {
+                               if (outcome.ok()) {
+                                 call->response =
+                                     ToWaitSemaphoreClearResponse(*outcome, holders);
+                               }
                                call->Answer(outcome.status());
                              });
         if (waiter != 0) call->Queued(waiter);
@@ -248,7 +254,7 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::Ping(
 grpc::ServerBidiReactor<Raw, Raw>* SemaphoreServiceImpl::StreamSession(
     grpc::CallbackServerContext* context) {
   observer_->OnRequest("StreamSession");
-  return NewSessionStream(core_, clock_, observer_, context);
+  return NewSessionStream(core_, clock_, observer_, limits_, context);
 }
 
 }  // namespace semaphored::internal

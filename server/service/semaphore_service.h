@@ -7,6 +7,7 @@
 #include "semaphored/v1/semaphore.grpc.pb.h"
 #include "server/core/clock.h"
 #include "server/core/core.h"
+#include "server/service/service_limits.h"
 #include "server/service/service_observer.h"
 
 namespace semaphored::internal {
@@ -38,7 +39,8 @@ using SemaphoreServiceRawBase = v1::SemaphoreService::WithRawCallbackMethod_Crea
 // SetSemaphore and WaitSemaphoreClear wait without holding a gRPC thread: the core's
 // callback finishes the call; a cancelled call (client gone, deadline passed, server
 // stopping) cancels its queued waiter at once, and the call's deadline also bounds
-// the wait given to the core. StreamSession: see session_stream.h.
+// the wait given to the core. StreamSession: see session_stream.h. Answers list at
+// most limits.max_listed_holders holders (ServiceLimits).
 //
 // Every request is reported to the observer (OnRequest), every error answer too
 // (through AnswerStatus / AnswerError), and every session opened (OnSessionCreated).
@@ -48,10 +50,12 @@ class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
  public:
   // `core`, `clock` (the core's clock) and `observer` must outlive the service and
   // every call it serves. A null observer means ServiceObserver::Null().
-  SemaphoreServiceImpl(Core* core, Clock* clock, ServiceObserver* observer = nullptr)
+  SemaphoreServiceImpl(Core* core, Clock* clock, ServiceObserver* observer = nullptr,
+                       ServiceLimits limits = ServiceLimits())
       : core_(core),
         clock_(clock),
-        observer_(observer != nullptr ? observer : ServiceObserver::Null()) {}
+        observer_(observer != nullptr ? observer : ServiceObserver::Null()),
+        limits_(limits) {}
 
   using Raw = grpc::ByteBuffer;
   grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* context,
@@ -78,6 +82,7 @@ class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
   Core* const core_;
   Clock* const clock_;
   ServiceObserver* const observer_;
+  const ServiceLimits limits_;
 };
 
 }  // namespace semaphored::internal

@@ -1,6 +1,7 @@
 // The StreamSession reactor's request and command handling (see session_stream.h).
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -31,7 +32,23 @@ const char* CommandMethod(v1::SessionCommand::CommandCase command) {
 
 // --- Requests and commands ---
 
-void SessionStream::HandleRequest(const ParsedStreamRequest& parsed) {
+void SessionStream::HandleMessage(absl::string_view bytes) {
+  // Counted before parsing: a message of a million empty commands costs a scan, not
+  // a million command objects and answers.
+  const int64_t commands = CountStreamCommands(bytes);
+  if (commands > kMaxCommandsPerMessage) {
+    return EndStreamWithError(absl::ResourceExhaustedError(absl::StrCat(
+        "this StreamSessionRequest carries ", commands, " commands; at most ",
+        kMaxCommandsPerMessage,
+        " are allowed per message (a protocol limit): send the others in later "
+        "messages")));
+  }
+  absl::StatusOr<ParsedStreamRequest> parsed = ParseStreamRequest(bytes);
+  if (!parsed.ok()) return EndStreamWithError(parsed.status());
+  HandleRequest(*std::move(parsed));
+}
+
+void SessionStream::HandleRequest(ParsedStreamRequest parsed) {
   const Request& request = parsed.request;
   bool authenticated;
   std::string secret;
@@ -49,12 +66,48 @@ void SessionStream::HandleRequest(const ParsedStreamRequest& parsed) {
                                    "started with: one stream serves one session"));
     return;
   }
-  for (int i = 0; i < request.commands_size(); ++i) {
-    auto bad = parsed.command_errors.find(i);
-    if (bad == parsed.command_errors.end()) {
-      HandleCommand(request.commands(i));
+  {
+    absl::MutexLock lock(&mu_);
+    inbox_ = std::move(parsed);
+    inbox_next_ = 0;
+  }
+  RunInbox();
+}
+
+void SessionStream::RunInbox() {
+  for (;;) {
+    v1::SessionCommand command;
+    std::optional<absl::Status> bad;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stream_ended_ || broken_ || finished_ || InboxEmptyLocked()) {
+        ClearInboxLocked();
+        return;
+      }
+      // Checked before each command, so that one message of commands with large
+      // answers (tests of a semaphore with many holders) cannot queue more than the
+      // budget and one answer; Pump runs the rest once enough has been sent.
+      if (OverBudgetLocked()) {
+        if (!paused_ && limits_.stream_stats != nullptr) {
+          limits_.stream_stats->RecordPause();
+        }
+        paused_ = true;
+        return;
+      }
+      if (paused_ && limits_.stream_stats != nullptr) {
+        limits_.stream_stats->RecordResume();
+      }
+      paused_ = false;
+      const int i = inbox_next_++;
+      command = std::move(*inbox_.request.mutable_commands(i));
+      if (auto it = inbox_.command_errors.find(i); it != inbox_.command_errors.end()) {
+        bad = it->second;
+      }
+    }
+    if (bad.has_value()) {
+      Push(ErrorEvent(command.command_id(), *bad));
     } else {
-      Push(ErrorEvent(request.commands(i).command_id(), bad->second));
+      HandleCommand(command);
     }
   }
 }
@@ -149,7 +202,7 @@ void SessionStream::HandleCommand(const v1::SessionCommand& command) {
     case v1::SessionCommand::kTest: {
       absl::StatusOr<std::string> name = ToTestName(command.test());
       if (!name.ok()) return Push(ErrorEvent(id, name.status()));
-      *event.mutable_test()->mutable_state() = ToSemaphoreState(core_->Test(*name));
+      *event.mutable_test()->mutable_state() = ToSemaphoreState(core_->Test(*name), limits_.max_listed_holders);
       return Push(std::move(event));
     }
     case v1::SessionCommand::kWaitClear:
@@ -216,20 +269,20 @@ void SessionStream::HandleSet(uint64_t id, const v1::SetSemaphoreRequest& reques
   if (!s.ok()) return Push(ErrorEvent(id, s));
   const uint64_t seq = AddPending(id);
   if (seq == 0) return;
-  const WaiterId waiter =
-      core_->Set(session(), *std::move(args),
-                 [weak = weak_from_this(), id, seq](absl::StatusOr<SetOutcome> outcome) {
-                   std::shared_ptr<SessionStream> stream = weak.lock();
-                   if (stream == nullptr) return;
-                   if (!outcome.ok()) {
-                     return stream->Complete(id, seq,
-                                             stream->ErrorEvent(id, outcome.status()));
-                   }
-                   v1::SessionEvent event;
-                   event.set_command_id(id);
-                   *event.mutable_set() = ToSetSemaphoreResponse(*outcome);
-                   stream->Complete(id, seq, std::move(event));
-                 });
+  const WaiterId waiter = core_->Set(
+      session(), *std::move(args),
+      [weak = weak_from_this(), id, seq](absl::StatusOr<SetOutcome> outcome) {
+        std::shared_ptr<SessionStream> stream = weak.lock();
+        if (stream == nullptr) return;
+        if (!outcome.ok()) {
+          return stream->Complete(id, seq, stream->ErrorEvent(id, outcome.status()));
+        }
+        v1::SessionEvent event;
+        event.set_command_id(id);
+        *event.mutable_set() =
+            ToSetSemaphoreResponse(*outcome, stream->limits_.max_listed_holders);
+        stream->Complete(id, seq, std::move(event));
+      });
   if (waiter != 0) SetPendingWaiter(id, seq, waiter);
 }
 
@@ -251,7 +304,8 @@ void SessionStream::HandleWaitClear(uint64_t id,
           return stream->Complete(id, seq, stream->ErrorEvent(id, outcome.status()));
         v1::SessionEvent event;
         event.set_command_id(id);
-        *event.mutable_wait_clear() = ToWaitSemaphoreClearResponse(*outcome);
+        *event.mutable_wait_clear() =
+            ToWaitSemaphoreClearResponse(*outcome, stream->limits_.max_listed_holders);
         stream->Complete(id, seq, std::move(event));
       });
   if (waiter != 0) SetPendingWaiter(id, seq, waiter);

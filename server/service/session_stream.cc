@@ -6,9 +6,44 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "server/service/session_stream_reactor.h"
 
 namespace semaphored::internal {
+
+void SessionStream::Start() {
+  const absl::Duration timeout = limits_.stream_first_message_timeout;
+  const bool arm = timeout > absl::ZeroDuration() && timeout != absl::InfiniteDuration();
+  {
+    absl::MutexLock lock(&mu_);
+    self_ = shared_from_this();
+    alarm_armed_ = arm;
+  }
+  if (arm) {
+    // A stream that never speaks would otherwise hold its memory (and its slot on the
+    // connection) forever. The alarm runs the callback on a gRPC executor thread.
+    first_message_alarm_.Set(absl::ToChronoTime(absl::Now() + timeout),
+                             [weak = weak_from_this()](bool fired) {
+                               if (!fired) return;  // cancelled
+                               if (auto stream = weak.lock()) {
+                                 stream->FirstMessageTimedOut();
+                               }
+                             });
+  }
+  Pump();
+}
+
+void SessionStream::FirstMessageTimedOut() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (first_message_ || stream_ended_ || finished_) return;
+  }
+  EndStreamWithError(absl::DeadlineExceededError(absl::StrCat(
+      "no StreamSessionRequest arrived within ",
+      absl::FormatDuration(limits_.stream_first_message_timeout),
+      " of opening the stream (--stream_first_message_timeout): send the first "
+      "message, with session_secret, as soon as the stream is open")));
+}
 
 // --- gRPC reactions ---
 
@@ -23,18 +58,18 @@ void SessionStream::OnReadDone(bool ok) {
     EndStream(grpc::Status::OK);
     return;
   }
+  bool cancel_alarm = false;
   {
     absl::MutexLock lock(&mu_);
     read_in_flight_ = false;
     ++busy_;
+    cancel_alarm = !first_message_ && alarm_armed_;
+    first_message_ = true;
   }
-  absl::StatusOr<ParsedStreamRequest> parsed = ParseStreamRequest(BufferBytes(request_));
+  if (cancel_alarm) first_message_alarm_.Cancel();
+  const std::string bytes = BufferBytes(request_);
   request_.Clear();
-  if (parsed.ok()) {
-    HandleRequest(*parsed);
-  } else {
-    EndStreamWithError(parsed.status());
-  }
+  HandleMessage(bytes);
   {
     absl::MutexLock lock(&mu_);
     --busy_;
@@ -48,6 +83,7 @@ void SessionStream::OnWriteDone(bool ok) {
     write_in_flight_ = false;
     writing_.Clear();
     writing_buf_.Clear();
+    writing_bytes_ = 0;
     if (!ok) broken_ = true;
   }
   if (!ok) {
@@ -63,15 +99,24 @@ void SessionStream::Pump() {
   // each start because a Finish deferred by issuing_ (or an operation that completed
   // inline) may now be due.
   for (;;) {
-    enum class Op { kRead, kWrite, kFinish } op;
+    enum class Op { kRun, kRead, kWrite, kFinish } op;
     grpc::Status status;
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
-      if (broken_) out_.Clear();
+      if (broken_) {
+        out_.Clear();
+        queued_bytes_ = 0;
+      }
+      // The client is gone or broke the protocol: nobody waits for these answers.
+      if (broken_ || stream_ended_) ClearInboxLocked();
       const bool idle = busy_ == 0;
-      if (idle && !read_in_flight_ && !ending_ &&
-          out_.events_size() < kMaxBacklogEvents) {
+      if (idle && !InboxEmptyLocked() && !OverBudgetLocked()) {
+        // Enough answers were sent: the commands the budget held back run now.
+        ++busy_;
+        op = Op::kRun;
+      } else if (idle && !read_in_flight_ && !ending_ && InboxEmptyLocked() &&
+                 !OverBudgetLocked() && out_.events_size() < kMaxBacklogEvents) {
         read_in_flight_ = true;
         ++issuing_;
         op = Op::kRead;
@@ -81,7 +126,7 @@ void SessionStream::Pump() {
         ++issuing_;
         op = Op::kWrite;
       } else if (idle && ending_ && !write_in_flight_ && issuing_ == 0 &&
-                 out_.events_size() == 0) {
+                 out_.events_size() == 0 && InboxEmptyLocked()) {
         finished_ = true;
         op = Op::kFinish;
         status = finish_status_;
@@ -90,6 +135,12 @@ void SessionStream::Pump() {
       }
     }
     switch (op) {
+      case Op::kRun: {
+        RunInbox();
+        absl::MutexLock lock(&mu_);
+        --busy_;
+        continue;
+      }
       case Op::kRead:
         StartRead(&request_);
         break;
@@ -110,13 +161,19 @@ void SessionStream::TakeBatchLocked() {
   writing_.Clear();
   if (out_.events_size() <= kMaxEventsPerWrite) {
     writing_.Swap(&out_);
+    writing_bytes_ = queued_bytes_;
   } else {
     auto* from = out_.mutable_events();
+    int64_t moved = 0;
     for (int i = 0; i < kMaxEventsPerWrite; ++i) {
-      writing_.add_events()->Swap(from->Mutable(i));
+      v1::SessionEvent* event = writing_.add_events();
+      event->Swap(from->Mutable(i));
+      moved += static_cast<int64_t>(event->ByteSizeLong());  // as counted by PushLocked
     }
     from->DeleteSubrange(0, kMaxEventsPerWrite);
+    writing_bytes_ = moved;
   }
+  queued_bytes_ -= writing_bytes_;
   SerializeToBuffer(writing_, &writing_buf_);
 }
 
@@ -127,6 +184,7 @@ void SessionStream::EndStream(grpc::Status status) {
     absl::MutexLock lock(&mu_);
     if (stream_ended_) return;
     stream_ended_ = true;
+    ClearInboxLocked();  // commands not run yet: nobody waits for their answers
     if (!ending_) {
       ending_ = true;
       finish_status_ = std::move(status);
@@ -189,10 +247,10 @@ void SessionStream::Revoked(const std::string& name, uint64_t token,
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewSessionStream(
-    Core* core, Clock* clock, ServiceObserver* observer,
+    Core* core, Clock* clock, ServiceObserver* observer, const ServiceLimits& limits,
     grpc::CallbackServerContext* context) {
   auto stream = std::make_shared<SessionStream>(
-      core, clock, observer != nullptr ? observer : ServiceObserver::Null(),
+      core, clock, observer != nullptr ? observer : ServiceObserver::Null(), limits,
       FromCallDeadline(context->deadline()));
   stream->Start();
   return stream.get();

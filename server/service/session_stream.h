@@ -5,6 +5,7 @@
 #include "semaphored/v1/semaphore.grpc.pb.h"
 #include "server/core/clock.h"
 #include "server/core/core.h"
+#include "server/service/service_limits.h"
 #include "server/service/service_observer.h"
 
 namespace semaphored::internal {
@@ -15,6 +16,10 @@ namespace semaphored::internal {
 // Protocol (server side):
 // - The first StreamSessionRequest must carry session_secret: missing, the stream
 //   finishes with INVALID_ARGUMENT; unknown, malformed or ended, with UNAUTHENTICATED.
+//   It must arrive within limits.stream_first_message_timeout of the call's start, or
+//   the stream finishes with DEADLINE_EXCEEDED.
+// - A request with more than kMaxCommandsPerMessage commands finishes the stream with
+//   RESOURCE_EXHAUSTED (counted before the commands are parsed).
 //   Later requests may omit it or repeat it exactly; a different secret finishes the
 //   stream with INVALID_ARGUMENT (which, as every stream end, closes the session).
 // - Commands run in the order received. Each gets exactly one SessionEvent carrying its
@@ -42,7 +47,14 @@ namespace semaphored::internal {
 //   observer over, so pushes go to the newest stream only.
 // - Events produced while a write is in flight are sent together in the next
 //   StreamSessionResponse; answers to one request's commands go out together.
-//   Reading pauses while too many events wait to be written (backpressure).
+//   Answer budget (backpressure): before each command, the bytes of the events queued
+//   or being written are compared with limits.stream_answer_budget_bytes; past it, the
+//   request's remaining commands wait, and no request is read, until writes have
+//   brought them back within it. So a client that never reads cannot make the stream
+//   queue more than the budget plus one answer, plus the pushes and the answers of
+//   commands already waiting in the core. Reading also pauses while too many events
+//   wait.
+// - Answers list at most limits.max_listed_holders holders (holder_count gives all).
 //
 // Lifetime: the reactor is reference-counted; gRPC's reference is dropped in OnDone,
 // and core callbacks or the session observer that arrive later find the stream
@@ -52,7 +64,7 @@ namespace semaphored::internal {
 // `observer` (which must outlive the call) is told about every command
 // ("StreamSession.<command>") and every error answer or error end of the stream.
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewSessionStream(
-    Core* core, Clock* clock, ServiceObserver* observer,
+    Core* core, Clock* clock, ServiceObserver* observer, const ServiceLimits& limits,
     grpc::CallbackServerContext* context);
 
 }  // namespace semaphored::internal

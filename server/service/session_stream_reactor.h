@@ -16,11 +16,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "grpcpp/alarm.h"
 #include "grpcpp/grpcpp.h"
 #include "semaphored/v1/semaphore.pb.h"
 #include "server/core/clock.h"
 #include "server/core/core.h"
 #include "server/service/convert.h"
+#include "server/service/service_limits.h"
 #include "server/service/service_observer.h"
 #include "server/service/wire.h"
 
@@ -43,23 +45,23 @@ class SessionStream final
   // At most this many events go into one StreamSessionResponse (keeps each message
   // far below the client's default 4 MiB receive limit).
   static constexpr int kMaxEventsPerWrite = 512;
-  // Reading pauses while this many events wait to be written.
+  // Reading also pauses while this many events wait to be written (besides the
+  // answer budget in bytes, ServiceLimits::stream_answer_budget_bytes).
   static constexpr int kMaxBacklogEvents = 4096;
   // Waiting commands one stream may have at a time.
   static constexpr size_t kMaxPendingCommands = 100'000;
 
   SessionStream(Core* core, Clock* clock, ServiceObserver* observer,
-                absl::Time call_deadline)
-      : core_(core), clock_(clock), observer_(observer), call_deadline_(call_deadline) {}
+                const ServiceLimits& limits, absl::Time call_deadline)
+      : core_(core),
+        clock_(clock),
+        observer_(observer),
+        limits_(limits),
+        call_deadline_(call_deadline) {}
 
-  // Takes gRPC's reference and starts reading. Call once, right after construction.
-  void Start() ABSL_LOCKS_EXCLUDED(mu_) {
-    {
-      absl::MutexLock lock(&mu_);
-      self_ = shared_from_this();
-    }
-    Pump();
-  }
+  // Takes gRPC's reference, arms the first-message deadline and starts reading. Call
+  // once, right after construction.
+  void Start() ABSL_LOCKS_EXCLUDED(mu_);
 
   void OnReadDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_);
   void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_);
@@ -95,7 +97,16 @@ class SessionStream final
     WaiterId waiter = 0;  // 0 until Set/WaitClear returns
   };
 
-  void HandleRequest(const ParsedStreamRequest& parsed) ABSL_LOCKS_EXCLUDED(mu_);
+  // Handles one received message: refuses one with too many commands, parses it,
+  // authenticates it and queues its commands in inbox_ (running what the answer
+  // budget allows).
+  void HandleMessage(absl::string_view bytes) ABSL_LOCKS_EXCLUDED(mu_);
+  void HandleRequest(ParsedStreamRequest parsed) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs the inbox's commands in order while the unsent answers stay within the
+  // budget. The caller counts itself in busy_.
+  void RunInbox() ABSL_LOCKS_EXCLUDED(mu_);
+  // The first-message deadline passed: ends the stream unless a message came.
+  void FirstMessageTimedOut() ABSL_LOCKS_EXCLUDED(mu_);
   bool AuthenticateFirst(const ParsedStreamRequest& parsed) ABSL_LOCKS_EXCLUDED(mu_);
   void HandleCommand(const v1::SessionCommand& command) ABSL_LOCKS_EXCLUDED(mu_);
   void HandleSet(uint64_t id, const v1::SetSemaphoreRequest& request)
@@ -127,7 +138,23 @@ class SessionStream final
   }
   void PushLocked(v1::SessionEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_ || broken_) return;
+    queued_bytes_ += static_cast<int64_t>(event.ByteSizeLong());
     *out_.add_events() = std::move(event);
+    if (limits_.stream_stats != nullptr) limits_.stream_stats->RecordUnsent(UnsentLocked());
+  }
+  // Bytes of answers and pushes queued or being written, not yet sent.
+  int64_t UnsentLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return queued_bytes_ + writing_bytes_;
+  }
+  bool OverBudgetLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return UnsentLocked() > limits_.stream_answer_budget_bytes;
+  }
+  bool InboxEmptyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return inbox_next_ >= inbox_.request.commands_size();
+  }
+  void ClearInboxLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    inbox_ = ParsedStreamRequest();
+    inbox_next_ = 0;
   }
   // The client side of the stream has ended (or broke the protocol): cancels the
   // pending waits, closes the session and finishes with `status` once the remaining
@@ -140,7 +167,11 @@ class SessionStream final
   Core* const core_;
   Clock* const clock_;
   ServiceObserver* const observer_;
+  const ServiceLimits limits_;
   const absl::Time call_deadline_;
+  // Ends a stream whose first message is late; set once in Start (before any read),
+  // cancelled by the first read.
+  grpc::Alarm first_message_alarm_;
   // The message being read; touched only by the read that fills it and by
   // OnReadDone, which gRPC never runs concurrently with itself.
   Raw request_;
@@ -148,6 +179,8 @@ class SessionStream final
   mutable absl::Mutex mu_;
   // State below is protected by mu_.
   std::shared_ptr<SessionStream> self_ ABSL_GUARDED_BY(mu_);  // gRPC's reference
+  bool first_message_ ABSL_GUARDED_BY(mu_) = false;  // a message has arrived
+  bool alarm_armed_ ABSL_GUARDED_BY(mu_) = false;    // first_message_alarm_ was set
   bool authenticated_ ABSL_GUARDED_BY(mu_) = false;
   SessionId session_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::string secret_ ABSL_GUARDED_BY(mu_);
@@ -157,8 +190,16 @@ class SessionStream final
   // follows the close answer.
   bool holding_ended_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<v1::SessionEvent> held_ended_ ABSL_GUARDED_BY(mu_);
-  // Events waiting to be written, and the message being written.
+  // The commands of the last message not run yet (from inbox_next_ on): they wait
+  // while the unsent answers pass the budget. No message is read while any wait.
+  ParsedStreamRequest inbox_ ABSL_GUARDED_BY(mu_);
+  int inbox_next_ ABSL_GUARDED_BY(mu_) = 0;
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;  // the inbox waits for the budget
+  // Events waiting to be written, and the message being written, with their sizes
+  // (the sum of the events' serialized sizes) for the answer budget.
   Response out_ ABSL_GUARDED_BY(mu_);
+  int64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t writing_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // writing_buf_ is read by gRPC while write_in_flight_.
   Response writing_ ABSL_GUARDED_BY(mu_);
   Raw writing_buf_;

@@ -8,8 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/stubs/common.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "grpcpp/support/slice.h"
 #include "server/service/convert.h"
 
@@ -153,6 +155,24 @@ absl::StatusOr<ParsedStreamRequest> ParseStreamRequest(absl::string_view bytes) 
     }
   }
   return out;
+}
+
+int64_t CountStreamCommands(absl::string_view bytes) {
+  using google::protobuf::internal::WireFormatLite;
+  if (bytes.size() > static_cast<size_t>(INT_MAX)) return 0;
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
+  const uint32_t command_tag =
+      WireFormatLite::MakeTag(v1::StreamSessionRequest::kCommandsFieldNumber,
+                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  int64_t count = 0;
+  for (;;) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;  // the end, or a malformed tag
+    if (!WireFormatLite::SkipField(&in, tag)) break;
+    if (tag == command_tag) ++count;
+  }
+  return count;
 }
 
 }  // namespace semaphored::internal

@@ -11,6 +11,7 @@
 //
 // Pure functions; safe on any input (the fuzzer feeds them arbitrary bytes).
 
+#include <cstdint>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -52,6 +53,13 @@ struct ParsedStreamRequest {
 };
 // INVALID_ARGUMENT when `bytes` is not a StreamSessionRequest at all.
 absl::StatusOr<ParsedStreamRequest> ParseStreamRequest(absl::string_view bytes);
+
+// How many `commands` a serialized StreamSessionRequest carries, counted by skipping
+// over the fields without building anything (so a message of a million empty commands
+// can be refused before it costs memory). Whenever ParseStreamRequest(bytes) succeeds,
+// equals its request.commands_size(); on malformed input, counts the commands before
+// the first field that does not parse.
+int64_t CountStreamCommands(absl::string_view bytes);
 
 }  // namespace semaphored::internal
 

@@ -2,6 +2,7 @@
 // library.
 #include <signal.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <future>
 #include <string>
@@ -51,7 +52,8 @@ std::string InfoJson(const SemaphoreInfo& info) {
   return absl::StrCat("{\"name\":", JsonString(info.name),
                       ",\"set\":", info.set ? "true" : "false", ",\"limit\":", info.limit,
                       ",\"permits_held\":", info.permits_held, ",\"waiter_count\":",
-                      info.waiter_count, ",\"holders\":[", holders, "]}");
+                      info.waiter_count, ",\"holder_count\":", info.holder_count,
+                      ",\"holders\":[", holders, "]}");
 }
 
 std::string InfoText(const SemaphoreInfo& info) {
@@ -65,6 +67,11 @@ std::string InfoText(const SemaphoreInfo& info) {
     absl::StrAppend(&text, "\n  held by ", h.client_name, " (session ", h.session_id,
                     ") since ", TimeText(h.since), ", ", h.permits,
                     " permit(s), fencing token ", h.fencing_token);
+  }
+  const int64_t unlisted = int64_t{info.holder_count} - info.holders.size();
+  if (unlisted > 0) {
+    absl::StrAppend(&text, "\n  and ", unlisted, " more holder(s) (`semctl list --prefix ",
+                    info.name, "` lists them all)");
   }
   return text;
 }

@@ -101,10 +101,14 @@ struct SemaphoreInfo {
   int32_t limit = 0;
   // Permits held by all holders together.
   int32_t permits_held = 0;
-  // The holders, oldest grant first.
+  // The holders, oldest grant first. For a global semaphore the server lists only the
+  // first ones (100 by default, its --max_listed_holders): compare with holder_count.
   std::vector<HolderInfo> holders;
   // How many requests wait to set it.
   int32_t waiter_count = 0;
+  // How many sessions hold permits on it, whether listed in `holders` or not (never
+  // fewer than holders.size()). The admin service's ListSemaphores lists them all.
+  int32_t holder_count = 0;
 };
 
 // The answer to Session::Set (the non-RAII acquire).
