@@ -159,18 +159,22 @@ void SessionStream::Pump() {
 
 void SessionStream::TakeBatchLocked() {
   writing_.Clear();
-  if (out_.events_size() <= kMaxEventsPerWrite) {
+  if (out_.events_size() <= kMaxEventsPerWrite && queued_bytes_ <= kMaxBytesPerWrite) {
     writing_.Swap(&out_);
     writing_bytes_ = queued_bytes_;
   } else {
     auto* from = out_.mutable_events();
     int64_t moved = 0;
-    for (int i = 0; i < kMaxEventsPerWrite; ++i) {
-      v1::SessionEvent* event = writing_.add_events();
-      event->Swap(from->Mutable(i));
-      moved += static_cast<int64_t>(event->ByteSizeLong());  // as counted by PushLocked
+    int taken = 0;
+    while (taken < from->size() && taken < kMaxEventsPerWrite) {
+      // The same size PushLocked counted (the event has not changed since).
+      const auto size = static_cast<int64_t>(from->Get(taken).ByteSizeLong());
+      if (taken > 0 && moved + size > kMaxBytesPerWrite) break;
+      writing_.add_events()->Swap(from->Mutable(taken));
+      moved += size;
+      ++taken;
     }
-    from->DeleteSubrange(0, kMaxEventsPerWrite);
+    from->DeleteSubrange(0, taken);
     writing_bytes_ = moved;
   }
   queued_bytes_ -= writing_bytes_;

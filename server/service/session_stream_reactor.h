@@ -45,6 +45,9 @@ class SessionStream final
   // At most this many events go into one StreamSessionResponse (keeps each message
   // far below the client's default 4 MiB receive limit).
   static constexpr int kMaxEventsPerWrite = 512;
+  // A message also stops taking events once it holds this many bytes (it always takes
+  // one event; answers list at most ServiceLimits::max_listed_holders holders).
+  static constexpr int64_t kMaxBytesPerWrite = 1 << 20;
   // Reading also pauses while this many events wait to be written (besides the
   // answer budget in bytes, ServiceLimits::stream_answer_budget_bytes).
   static constexpr int kMaxBacklogEvents = 4096;
