@@ -168,6 +168,18 @@ void Stream() {
                                       Field(2, good.SerializeAsString()));
   const std::string whole = stream.SerializeAsString();
   Write("stream-truncated", whole.substr(0, whole.size() / 2));
+  // One command more than a message may carry (the stream refuses it by a count made
+  // before parsing); a `commands` field with the wrong wire type (not a command).
+  StreamSessionRequest many;
+  many.set_session_secret(kSecret);
+  for (int i = 1; i <= 65; ++i) {
+    SessionCommand* command = many.add_commands();
+    command->set_command_id(i);
+    command->mutable_ping();
+  }
+  Write("stream-65-commands", many);
+  Write("stream-commands-varint", Field(1, kSecret) + std::string("\x10\x05", 2) +
+                                      Field(2, good.SerializeAsString()));
 }
 
 void Admin() {

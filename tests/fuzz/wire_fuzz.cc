@@ -185,6 +185,11 @@ void FuzzStream(absl::string_view bytes) {
     return;
   }
   const v1::StreamSessionRequest& request = parsed->request;
+  // The stream refuses a message with too many commands by this count, before
+  // parsing them: it must agree with the parse.
+  FUZZ_CHECK(CountStreamCommands(bytes) == request.commands_size(),
+             "stream: counted %lld commands, parsed %d",
+             static_cast<long long>(CountStreamCommands(bytes)), request.commands_size());
   if (strict_ok) {
     FUZZ_CHECK(parsed->secret_error.ok() && parsed->command_errors.empty(),
                "stream: errors in a valid request");

@@ -1,5 +1,6 @@
 #include "server/service/wire.h"
 
+#include <cstdint>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -117,6 +118,43 @@ TEST(WireTest, StreamRequestWithABadSecret) {
 
   EXPECT_THAT(ParseStreamRequest("\x0a\xff"),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(WireTest, CommandsAreCountedWithoutParsingThem) {
+  v1::StreamSessionRequest request;
+  request.set_session_secret("0123456789abcdef0123456789abcdef");
+  for (int i = 1; i <= 70; ++i) {
+    auto* command = request.add_commands();
+    command->set_command_id(i);
+    command->mutable_test()->set_name(i == 5 ? "bad\xff" : "name");
+  }
+  const std::string whole = Bytes(request);
+  const std::string one_command = Bytes(request.commands(0));
+  struct Case {
+    const char* what;
+    std::string bytes;
+    int64_t count;
+  };
+  const Case cases[] = {
+      {"empty", "", 0},
+      {"70 commands, one not UTF-8", whole, 70},
+      {"secret only", std::string("\x0a\x01x", 3), 0},
+      // A `commands` field that is a varint is an unknown field, not a command.
+      {"wrong wire type", std::string("\x10\x05", 2) + "\x12" +
+                              std::string(1, static_cast<char>(one_command.size())) +
+                              one_command,
+       1},
+      {"truncated last command", whole.substr(0, whole.size() - 1), 69},
+      {"malformed tag", std::string("\x12\x00\xff", 3), 1},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    EXPECT_EQ(CountStreamCommands(c.bytes), c.count);
+    absl::StatusOr<ParsedStreamRequest> parsed = ParseStreamRequest(c.bytes);
+    if (parsed.ok()) {
+      EXPECT_EQ(parsed->request.commands_size(), c.count);
+    }
+  }
 }
 
 TEST(WireTest, BuffersRoundTrip) {
