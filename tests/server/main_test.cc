@@ -135,6 +135,9 @@ TEST(MainTest, BadConfigurationExitsWithAMessage) {
       {{"--log_format=xml"}, {}, "text or json"},
       {{}, {"SEMAPHORED_LOG_FORMAT=yaml"}, "SEMAPHORED_LOG_FORMAT"},
       {{"--metrics_address=nonsense"}, {}, "--metrics_address"},
+      {{"--max_listed_holders=0"}, {}, "--max_listed_holders must be at least 1"},
+      {{}, {"SEMAPHORED_STREAM_ANSWER_BUDGET_BYTES=1000"}, "--stream_answer_budget_bytes"},
+      {{"--stream_first_message_timeout=0s"}, {}, "--stream_first_message_timeout"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.message);
@@ -163,7 +166,8 @@ TEST(MainTest, HelpListsEveryFlag) {
         "--max_sessions", "--max_held_per_session", "--max_waiters_per_semaphore",
         "--max_message_bytes", "--port_file", "--admin_token", "--admin_token_file",
         "--tls_cert", "--tls_key", "--tls_client_ca", "--metrics_address",
-        "--log_format", "SEMAPHORED_"}) {
+        "--log_format", "--max_listed_holders", "--stream_answer_budget_bytes",
+        "--stream_first_message_timeout", "SEMAPHORED_"}) {
     EXPECT_THAT(text, HasSubstr(flag));
   }
 }
