@@ -18,10 +18,10 @@ namespace semaphored::internal {
 //   finishes with INVALID_ARGUMENT; unknown, malformed or ended, with UNAUTHENTICATED.
 //   It must arrive within limits.stream_first_message_timeout of the call's start, or
 //   the stream finishes with DEADLINE_EXCEEDED.
-// - A request with more than kMaxCommandsPerMessage commands finishes the stream with
-//   RESOURCE_EXHAUSTED (counted before the commands are parsed).
 //   Later requests may omit it or repeat it exactly; a different secret finishes the
 //   stream with INVALID_ARGUMENT (which, as every stream end, closes the session).
+// - A request with more than kMaxCommandsPerMessage commands finishes the stream with
+//   RESOURCE_EXHAUSTED (counted before the commands are parsed); none of them runs.
 // - Commands run in the order received. Each gets exactly one SessionEvent carrying its
 //   command_id: the answer, or a CommandError. command_id must be nonzero (0 marks
 //   pushes) and unique among the stream's pending commands (INVALID_ARGUMENT).
@@ -46,7 +46,9 @@ namespace semaphored::internal {
 // - One stream per session: a second stream for the same session takes the session's
 //   observer over, so pushes go to the newest stream only.
 // - Events produced while a write is in flight are sent together in the next
-//   StreamSessionResponse; answers to one request's commands go out together.
+//   StreamSessionResponse; answers to one request's commands go out together as far
+//   as the answer budget allows. One response holds at most kMaxEventsPerWrite events
+//   and about kMaxBytesPerWrite bytes.
 //   Answer budget (backpressure): before each command, the bytes of the events queued
 //   or being written are compared with limits.stream_answer_budget_bytes; past it, the
 //   request's remaining commands wait, and no request is read, until writes have
