@@ -24,6 +24,29 @@ constexpr char kPreface[] =
     "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
 constexpr size_t kPrefaceSize = sizeof kPreface - 1;
 constexpr size_t kFrameHeaderSize = 9;
+
+// A TLS 1.2 ClientHello (RFC 5246 7.4.1.2) that any gRPC TLS server answers with its
+// ServerHello: ECDHE with AES-GCM, groups P-256 and X25519, ALPN "h2". Sent instead of
+// the preface on a TLS listener, so that the probe is an ordinary (abandoned)
+// handshake rather than garbage the server would log as an error.
+constexpr unsigned char kClientHello[] = {
+    0x16, 0x03, 0x01, 0x00, 0x5c,  // record: handshake, 92 bytes
+    0x01, 0x00, 0x00, 0x58,        // ClientHello, 88 bytes
+    0x03, 0x03,                    // TLS 1.2
+    // random (32 bytes; not secret: nothing is ever encrypted with it)
+    0x73, 0x65, 0x6d, 0x61, 0x70, 0x68, 0x6f, 0x72, 0x65, 0x64, 0x20, 0x6c, 0x69, 0x73,
+    0x74, 0x65, 0x6e, 0x65, 0x72, 0x20, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x20, 0x70, 0x72,
+    0x6f, 0x62, 0x65, 0x21,
+    0x00,                                                  // no session id
+    0x00, 0x08, 0xc0, 0x2f, 0xc0, 0x2b, 0xc0, 0x30, 0xc0, 0x2c,  // cipher suites
+    0x01, 0x00,                                            // no compression
+    0x00, 0x27,                                            // extensions, 39 bytes
+    0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x17, 0x00, 0x1d,  // supported groups
+    0x00, 0x0b, 0x00, 0x02, 0x01, 0x00,                    // EC point formats
+    0x00, 0x0d, 0x00, 0x0a, 0x00, 0x08, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01, 0x05,
+    0x01,                                                  // signature algorithms
+    0x00, 0x10, 0x00, 0x05, 0x00, 0x03, 0x02, 0x68, 0x32,  // ALPN "h2"
+};
 constexpr unsigned char kSettingsFrameType = 0x04;
 
 // Closes a descriptor on scope exit.
@@ -97,11 +120,13 @@ absl::Status ProbeListener(const std::string& host, int port, bool tls,
   if (error != 0) {
     return absl::UnavailableError(absl::StrCat("cannot connect to ", where, ": ", Errno(error)));
   }
-  // The preface is far smaller than any socket buffer: one send writes it whole.
-  if (::send(sock.get(), kPreface, kPrefaceSize, MSG_NOSIGNAL) !=
-      static_cast<ssize_t>(kPrefaceSize)) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot send the HTTP/2 preface to ", where, ": ", Errno(errno)));
+  // Far smaller than any socket buffer: one send writes it whole.
+  const void* hello = tls ? static_cast<const void*>(kClientHello) : kPreface;
+  const size_t hello_size = tls ? sizeof kClientHello : kPrefaceSize;
+  if (::send(sock.get(), hello, hello_size, MSG_NOSIGNAL) != static_cast<ssize_t>(hello_size)) {
+    return absl::UnavailableError(absl::StrCat("cannot send the ",
+                                               tls ? "TLS ClientHello" : "HTTP/2 preface",
+                                               " to ", where, ": ", Errno(errno)));
   }
   unsigned char header[kFrameHeaderSize];
   size_t got = 0;
@@ -113,8 +138,8 @@ absl::Status ProbeListener(const std::string& host, int port, bool tls,
     }
     const ssize_t n = ::recv(sock.get(), header + got, kFrameHeaderSize - got, 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    // TLS: any answer, an alert or a close, means the connection was accepted and
-    // handed to the TLS handshake.
+    // TLS: any answer (the ServerHello, an alert, a close) means the connection was
+    // accepted and handed to the TLS handshake.
     if (tls) return absl::OkStatus();
     if (n <= 0) {
       return absl::UnavailableError(absl::StrCat(

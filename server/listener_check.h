@@ -24,8 +24,9 @@ namespace semaphored::internal {
 // Connects to HOST:PORT (a numeric address or a name; "[v6]" brackets allowed) and
 // waits, at most `timeout` in all, for the server to answer as only an accepting
 // server can: over plaintext (`tls` false) it sends the HTTP/2 client preface and
-// expects the server's SETTINGS frame; over TLS it sends the same bytes (not a TLS
-// record) and expects any answer, an alert or the connection closed. OK when it did;
+// expects the server's SETTINGS frame; over TLS it sends a TLS 1.2 ClientHello and
+// expects any answer (the ServerHello, an alert, or the connection closed), then
+// abandons the handshake. OK when it did;
 // UNAVAILABLE saying what failed otherwise (no socket, connect refused, no answer
 // within the timeout...). Blocks the caller for at most `timeout`.
 absl::Status ProbeListener(const std::string& host, int port, bool tls,
