@@ -16,6 +16,7 @@
 
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "tests/common/status_matchers.h"
 #include "tests/server/test_server.h"
@@ -281,6 +282,87 @@ TEST(TransportLimitsTest, SilentConnectionsAreClosedAtTheHandshakeTimeout) {
   ::close(fd);
   EXPECT_TRUE(closed) << "the server did not close the connection";
   EXPECT_LT(received, 256u);  // its settings frame (and maybe a GOAWAY), nothing more
+}
+
+// Opens up to `count` server-reflection streams (a synchronous service: each open
+// stream holds one of gRPC's threads) on one channel, one after another, each kept
+// open once answered. Returns how many were answered before the first that was
+// refused, and that one's status in `refused` (OK if none was).
+int OpenReflectionStreams(TestServer& server, int count, grpc::Status* refused) {
+  grpc::GenericStub stub(server.NewChannel());
+  grpc::CompletionQueue cq;
+  struct Stream {
+    std::unique_ptr<grpc::ClientContext> context = Ctx();
+    std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call;
+  };
+  std::vector<std::unique_ptr<Stream>> streams;
+  // Waits for the event tagged `tag` (the only one in flight); its ok bit.
+  auto await = [&cq](intptr_t tag) {
+    void* got = nullptr;
+    bool ok = false;
+    const auto deadline = absl::ToChronoTime(absl::Now() + kRpcDeadline);
+    while (cq.AsyncNext(&got, &ok, deadline) == grpc::CompletionQueue::GOT_EVENT) {
+      if (reinterpret_cast<intptr_t>(got) == tag) return ok;
+    }
+    ADD_FAILURE() << "no event for tag " << tag;
+    return false;
+  };
+  // A ServerReflectionRequest with list_services = "" (field 7).
+  const std::string list_services("\x3a\x00", 2);
+  grpc::Slice slice(list_services);
+  *refused = grpc::Status::OK;
+  int answered = 0;
+  intptr_t tag = 1;
+  for (int i = 0; i < count; ++i) {
+    streams.push_back(std::make_unique<Stream>());
+    Stream& s = *streams.back();
+    s.call = stub.PrepareCall(s.context.get(),
+                              "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                              &cq);
+    s.call->StartCall(reinterpret_cast<void*>(tag));
+    if (!await(tag++)) break;
+    grpc::ByteBuffer request(&slice, 1);
+    s.call->Write(request, reinterpret_cast<void*>(tag));
+    await(tag++);
+    grpc::ByteBuffer response;
+    s.call->Read(&response, reinterpret_cast<void*>(tag));
+    if (await(tag++)) {
+      ++answered;
+      continue;
+    }
+    s.call->Finish(refused, reinterpret_cast<void*>(tag));
+    await(tag++);
+    break;
+  }
+  for (auto& s : streams) s->context->TryCancel();
+  streams.clear();
+  cq.Shutdown();
+  void* got = nullptr;
+  bool ok = false;
+  while (cq.Next(&got, &ok)) {
+  }
+  return answered;
+}
+
+// Synchronous calls (server reflection) beyond the thread limit are refused with
+// RESOURCE_EXHAUSTED instead of starting more threads; the default leaves room.
+TEST(TransportLimitsTest, SynchronousCallsBeyondTheThreadLimitAreRefused) {
+  {
+    TransportLimits transport;
+    transport.max_threads = 4;
+    TestServer server(WithTransport(transport));
+    grpc::Status refused;
+    const int answered = OpenReflectionStreams(server, 16, &refused);
+    EXPECT_GE(answered, 1);
+    EXPECT_LT(answered, 4);
+    EXPECT_THAT(refused, GrpcIs(Code::RESOURCE_EXHAUSTED));
+  }
+  {
+    TestServer server;  // default: 64 threads
+    grpc::Status refused;
+    EXPECT_EQ(OpenReflectionStreams(server, 16, &refused), 16);
+    EXPECT_TRUE(refused.ok()) << refused.error_message();
+  }
 }
 
 }  // namespace
