@@ -187,10 +187,10 @@ TEST(TransportLimitsTest, MetadataOverTheLimitIsRefused) {
     grpc::Status status = Ping(channel, *context);
     EXPECT_EQ(status.error_code(), Code::RESOURCE_EXHAUSTED) << status.error_message();
   }
-  // The server goes on serving (on a new connection if gRPC closed that one).
-  std::unique_ptr<grpc::ClientContext> context = Ctx();
-  context->set_wait_for_ready(true);
-  EXPECT_TRUE(Ping(channel, *context).ok());
+  // The server goes on serving. (gRPC 1.51 sometimes also closes the offending
+  // connection, failing a call made on it at that moment: a new one is used.)
+  grpc::Status status = Ping(server.NewChannel(), *Ctx());
+  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
 }
 
 // A connection without calls is closed after max_connection_idle (the channel goes
