@@ -32,7 +32,8 @@ namespace semaphored::internal {
 absl::Status ProbeListener(const std::string& host, int port, bool tls,
                            absl::Duration timeout);
 
-// Runs `probe` on its own thread every `interval` (the first after one interval). When
+// Runs `probe` on its own thread, `interval` after the previous probe ended (the first
+// one interval after construction), so probes never overlap. When
 // `failures_allowed` probes in a row have failed, calls `on_dead(last_error)` once, on
 // that thread, and stops probing. Not called once the destructor has started, unless
 // the destructor finds it running: it then waits for it to return.

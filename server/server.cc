@@ -1,6 +1,5 @@
 #include "server/server.h"
 
-#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -27,6 +26,9 @@ namespace {
 // How long Shutdown lets calls finish by themselves after the drain; then gRPC
 // cancels them.
 constexpr auto kShutdownGrace = std::chrono::seconds(3);
+
+// How long the listener check waits for its own listener to answer a probe.
+constexpr absl::Duration kListenerProbeTimeout = absl::Seconds(2);
 
 // The host part of HOST:PORT ("[::1]" stays bracketed); empty when there is no port.
 std::string HostOf(const std::string& address) {
@@ -170,14 +172,15 @@ absl::Status Server::StartGrpc(const ServerOptions& options) {
 
 void Server::StartListenerCheck(const ServerOptions& options) {
   if (options.listener_check_interval == absl::InfiniteDuration()) return;
-  // The probe goes where a local client would; it must answer well within one
-  // interval, so that probes never overlap.
+  // The probe goes where a local client would. Probes never overlap (the next one
+  // starts an interval after the last one ended), so the timeout need not be shorter
+  // than the interval: it is generous, so that a loaded machine is not taken for a
+  // dead listener.
   const size_t colon = address_.rfind(':');
   std::string host = address_.substr(0, colon);
   const int port = port_;
   const bool tls = options.tls.enabled();
-  const absl::Duration timeout =
-      std::min(absl::Seconds(2), options.listener_check_interval);
+  const absl::Duration timeout = kListenerProbeTimeout;
   const absl::Duration interval = options.listener_check_interval;
   const int failures = options.listener_check_failures;
   listener_check_ = std::make_unique<ListenerCheck>(

@@ -54,8 +54,9 @@ struct ServerOptions {
   LogSink* log_sink = nullptr;  // nullptr: stderr. Not owned; must outlive the server.
   // HTTP/2 and connection limits of the gRPC listener (transport_limits.h).
   TransportLimits transport;
-  // Every this often the server probes its own gRPC listener (see ListenerCheck);
-  // after listener_check_failures failed probes in a row it logs "listener_dead"
+  // Every this often the server probes its own gRPC listener (see ListenerCheck; a
+  // probe not answered within 2 s fails); after listener_check_failures failed
+  // probes in a row it logs "listener_dead"
   // (ERROR) and requests shutdown with trigger "listener_check". InfiniteDuration:
   // no check.
   absl::Duration listener_check_interval = absl::Seconds(5);
