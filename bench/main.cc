@@ -85,6 +85,9 @@ int Main() {
     options.core.min_ttl = std::min(options.core.min_ttl, absl::GetFlag(FLAGS_w6_ttl));
     options.core.max_sessions = std::max<int64_t>(options.core.max_sessions,
                                                   absl::GetFlag(FLAGS_w5_sessions) + 1000);
+    // W5 keeps every session's stream open on the client's one connection.
+    options.transport.max_concurrent_streams = std::max(
+        options.transport.max_concurrent_streams, absl::GetFlag(FLAGS_w5_sessions) + 1000);
     absl::StatusOr<std::unique_ptr<internal::Server>> started_server =
         internal::Server::Start(options);
     if (!started_server.ok()) {

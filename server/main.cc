@@ -4,13 +4,19 @@
 // UPPER CASE> (for Docker), e.g. SEMAPHORED_LISTEN=0.0.0.0:50051; a flag on the
 // command line wins over the environment.
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,7 +31,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/observability/library_logs.h"
 #include "server/observability/logger.h"
 #include "server/observability/metrics_http_server.h"
 #include "server/observability/server_events.h"
@@ -34,6 +42,8 @@
 
 namespace {
 const semaphored::internal::CoreOptions kDefaults;
+const semaphored::internal::TransportLimits kTransport;
+const semaphored::internal::ServerOptions kServerDefaults;
 }  // namespace
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -88,6 +98,52 @@ ABSL_FLAG(std::string, trace_file, "",
           "For testing: write every queue/grant/release/session-end record of the core "
           "to this file, one line each in the core's order (see TraceFileWriter in "
           "server/observability/server_events.h). Empty: no trace.");
+ABSL_FLAG(int32_t, max_concurrent_streams, kTransport.max_concurrent_streams,
+          "Most concurrent gRPC calls (HTTP/2 streams) on one client connection; more "
+          "wait for one to end. Each client-library session keeps one open.");
+ABSL_FLAG(int64_t, grpc_memory_quota_bytes, kTransport.memory_quota_bytes,
+          "Memory gRPC's transports may use, in bytes (0: no quota); past it gRPC "
+          "shrinks buffers, then closes the biggest users' connections.");
+ABSL_FLAG(int32_t, grpc_max_threads, kTransport.max_threads,
+          "Most threads gRPC may start for synchronous calls (server reflection); 0: no "
+          "limit.");
+ABSL_FLAG(absl::Duration, max_connection_idle, kTransport.max_connection_idle,
+          "A client connection with no call for this long is closed (clients reconnect "
+          "when they next call); inf: never.");
+ABSL_FLAG(absl::Duration, max_connection_age, kTransport.max_connection_age,
+          "Connections are asked to go away (GOAWAY) after this long; inf (default): "
+          "never. A finite age also ends session streams after the grace, and their "
+          "sessions resume on a new connection.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, kTransport.max_connection_age_grace,
+          "After --max_connection_age, how long running calls may go on before they are "
+          "cancelled; inf: until they end.");
+ABSL_FLAG(absl::Duration, min_ping_interval, kTransport.min_ping_interval,
+          "Keepalive enforcement: client pings closer together than this (while the "
+          "server sends nothing) count as strikes.");
+ABSL_FLAG(int32_t, max_ping_strikes, kTransport.max_ping_strikes,
+          "Ping strikes after which a connection is closed (GOAWAY too_many_pings); 0: "
+          "no limit.");
+ABSL_FLAG(absl::Duration, keepalive_time, kTransport.keepalive_time,
+          "The server pings a connection quiet for this long, to find vanished "
+          "clients.");
+ABSL_FLAG(absl::Duration, keepalive_timeout, kTransport.keepalive_timeout,
+          "A connection whose ping is not answered within this is closed.");
+ABSL_FLAG(absl::Duration, handshake_timeout, kTransport.handshake_timeout,
+          "A new connection must finish its TLS handshake and send its HTTP/2 settings "
+          "within this, or it is closed.");
+ABSL_FLAG(int32_t, max_metadata_bytes, kTransport.max_metadata_bytes,
+          "Largest request metadata (headers) accepted, in bytes as HPACK counts them "
+          "(at least 1024); larger requests get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(bool, allow_compression, kTransport.allow_compression,
+          "Accept gzip/deflate-compressed request messages. Off: they get UNIMPLEMENTED "
+          "before being read (gRPC 1.51 inflates a message before checking its size).");
+ABSL_FLAG(absl::Duration, listener_check_interval, kServerDefaults.listener_check_interval,
+          "How often the server checks that its gRPC listener still accepts connections "
+          "(gRPC 1.51.1 can lose it when file descriptors run out, CVE-2023-4785); inf: "
+          "never.");
+ABSL_FLAG(int32_t, listener_check_failures, kServerDefaults.listener_check_failures,
+          "Failed listener checks in a row after which the server logs listener_dead, "
+          "drains and exits with status 3 (for a supervisor or standby to take over).");
 
 ABSL_FLAG(int32_t, max_listed_holders, semaphored::internal::ServiceLimits().max_listed_holders,
           "Holders listed in a test, not-acquired or wait-for-clear answer (the first by "
@@ -128,7 +184,22 @@ constexpr const char* kFlagNames[] = {"listen",
                                       "trace_file",
                                       "max_listed_holders",
                                       "stream_answer_budget_bytes",
-                                      "stream_first_message_timeout"};
+                                      "stream_first_message_timeout",
+                                      "max_concurrent_streams",
+                                      "grpc_memory_quota_bytes",
+                                      "grpc_max_threads",
+                                      "max_connection_idle",
+                                      "max_connection_age",
+                                      "max_connection_age_grace",
+                                      "min_ping_interval",
+                                      "max_ping_strikes",
+                                      "keepalive_time",
+                                      "keepalive_timeout",
+                                      "handshake_timeout",
+                                      "max_metadata_bytes",
+                                      "allow_compression",
+                                      "listener_check_interval",
+                                      "listener_check_failures"};
 
 // Sets flags from SEMAPHORED_<NAME> environment variables; the command line, parsed
 // afterwards, overrides them. Returns the first bad value.
@@ -180,6 +251,25 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
       !s.ok()) {
     return s;
   }
+  semaphored::internal::TransportLimits& transport = options.transport;
+  transport.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  transport.memory_quota_bytes = absl::GetFlag(FLAGS_grpc_memory_quota_bytes);
+  transport.max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
+  transport.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  transport.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  transport.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  transport.min_ping_interval = absl::GetFlag(FLAGS_min_ping_interval);
+  transport.max_ping_strikes = absl::GetFlag(FLAGS_max_ping_strikes);
+  transport.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  transport.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  transport.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  transport.max_metadata_bytes = absl::GetFlag(FLAGS_max_metadata_bytes);
+  transport.allow_compression = absl::GetFlag(FLAGS_allow_compression);
+  if (absl::Status s = semaphored::internal::ValidateTransportLimits(transport); !s.ok()) {
+    return s;
+  }
+  options.listener_check_interval = absl::GetFlag(FLAGS_listener_check_interval);
+  options.listener_check_failures = absl::GetFlag(FLAGS_listener_check_failures);
   absl::StatusOr<std::string> token = AdminTokenFromFlags();
   if (!token.ok()) return token.status();
   options.admin_token = *std::move(token);
@@ -211,20 +301,78 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   return options;
 }
 
-// Writes the port to `path` through a temporary file and a rename, so that a reader
-// never sees a partial number.
+// Writes the port to `path` through a new temporary file in the same directory and a
+// rename, so that a reader never sees a partial number. The temporary is created with
+// O_CREAT|O_EXCL|O_NOFOLLOW under a random name (nothing planted there is written
+// through), and rename() replaces a symlink at `path` instead of following it.
 absl::Status WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    if (!out.good()) return absl::UnavailableError("cannot write " + tmp);
+  const std::string text = absl::StrCat(port, "\n");
+  std::random_device random;
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
+    tmp = absl::StrCat(path, ".tmp.", getpid(), ".", random());
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("--port_file: cannot create ", tmp, ": ", std::strerror(errno)));
+  }
+  const bool written =
+      ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const int write_errno = errno;
+  ::close(fd);
+  if (!written) {
+    ::unlink(tmp.c_str());
+    return absl::UnavailableError(
+        absl::StrCat("--port_file: cannot write ", tmp, ": ", std::strerror(write_errno)));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError("cannot rename " + tmp + " to " + path);
+    const int rename_errno = errno;
+    ::unlink(tmp.c_str());
+    return absl::UnavailableError(absl::StrCat("--port_file: cannot rename ", tmp, " to ",
+                                               path, ": ", std::strerror(rename_errno)));
   }
   return absl::OkStatus();
 }
+
+// The open-file limit before and after RaiseFileLimit.
+struct FileLimit {
+  rlim_t before = 0;
+  rlim_t after = 0;
+  rlim_t hard = 0;
+};
+
+// Raises the soft RLIMIT_NOFILE to the hard limit: gRPC 1.51.1 loses its listener for
+// good when accept() runs out of descriptors (CVE-2023-4785), so the server takes
+// every descriptor it is allowed. An unlimited hard limit is capped at the kernel's
+// per-process maximum (fs.nr_open).
+FileLimit RaiseFileLimit() {
+  FileLimit result;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return result;
+  result.before = result.after = limit.rlim_cur;
+  result.hard = limit.rlim_max;
+  rlim_t target = limit.rlim_max;
+  if (target == RLIM_INFINITY) {
+    target = 1 << 20;  // the usual fs.nr_open
+    std::ifstream nr_open("/proc/sys/fs/nr_open");
+    unsigned long long value = 0;
+    if (nr_open >> value && value > 0) target = static_cast<rlim_t>(value);
+  }
+  if (target > limit.rlim_cur) {
+    limit.rlim_cur = target;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) result.after = target;
+  }
+  return result;
+}
+
+// The process exits with this status when the listener check found the gRPC listener
+// dead (see --listener_check_interval).
+constexpr int kListenerDeadExit = 3;
+// How long the drain after a dead listener may take before the process exits anyway.
+constexpr absl::Duration kListenerDeadExitDeadline = absl::Seconds(15);
 
 // The startup lines: "semaphored: listening on HOST:PORT" first in text format (scripts
 // wait for it), then the structured server_start line. On a wildcard address the line
@@ -276,7 +424,8 @@ int main(int argc, char** argv) {
       "line wins. Logs go to stderr.\n"
       "SIGINT/SIGTERM and the admin Drain RPC drain the server (health turns\n"
       "NOT_SERVING, waiters get UNAVAILABLE, holders are told) and exit 0.\n"
-      "Exit codes: 0 after a drain, 1 when the server cannot start, 2 for bad flags.");
+      "Exit codes: 0 after a drain, 1 when the server cannot start, 2 for bad flags,\n"
+      "3 when the gRPC listener stopped accepting connections (listener_dead).");
   if (absl::Status env = ApplyEnvironment(); !env.ok()) {
     std::fprintf(stderr, "semaphored: %s\n", std::string(env.message()).c_str());
     return 2;
@@ -292,6 +441,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "semaphored: %s\n",
                  std::string(options.status().message()).c_str());
     return 2;
+  }
+  // Before anything opens a descriptor; logged once the logger exists.
+  const FileLimit file_limit = RaiseFileLimit();
+  // libprotobuf and gRPC log through a logger of their own (never destroyed: gRPC's
+  // threads may log until the process ends), in the server's format, on stderr.
+  {
+    semaphored::internal::LoggerOptions library_log;
+    library_log.format = options->log_format;
+    semaphored::internal::RouteLibraryLogs(new semaphored::internal::Logger(library_log));
   }
   const bool tls = options->tls.enabled();
   const bool mtls = !options->tls.client_ca_pem.empty();
@@ -334,6 +492,13 @@ int main(int argc, char** argv) {
     }
   }
   LogStarted(server, tls, mtls, admin_token);
+  server.logger().Log(
+      file_limit.after < 4096 ? semaphored::internal::LogLevel::kWarn
+                              : semaphored::internal::LogLevel::kInfo,
+      "file_limit",
+      {{"open_files", static_cast<uint64_t>(file_limit.after)},
+       {"was", static_cast<uint64_t>(file_limit.before)},
+       {"hard", static_cast<uint64_t>(file_limit.hard)}});
 
   std::atomic<bool> stopping{false};
   std::thread signal_thread([&] {
@@ -346,6 +511,15 @@ int main(int argc, char** argv) {
   const std::string trigger = server.AwaitShutdownRequest().value_or("shutdown");
   server.logger().Log(semaphored::internal::LogLevel::kInfo, "shutdown",
                       {{"trigger", trigger}});
+  const bool listener_dead = trigger == "listener_check";
+  if (listener_dead) {
+    // With the listener gone, descriptors may be exhausted too: the drain below must
+    // not keep a dead server around. This thread ends the process if it hangs.
+    std::thread([] {
+      absl::SleepFor(kListenerDeadExitDeadline);
+      _exit(kListenerDeadExit);
+    }).detach();
+  }
   server.Shutdown();
   // Wake the signal thread if it is still waiting.
   stopping.store(true);
@@ -360,5 +534,5 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  return 0;
+  return listener_dead ? kListenerDeadExit : 0;
 }

@@ -11,6 +11,7 @@
 #include "server/core/clock.h"
 #include "server/core/fencing.h"
 #include "server/core/ticker.h"
+#include "server/listener_check.h"
 #include "server/observability/metrics.h"
 #include "server/observability/metrics_http_server.h"
 #include "server/observability/server_events.h"
@@ -25,6 +26,9 @@ namespace {
 // How long Shutdown lets calls finish by themselves after the drain; then gRPC
 // cancels them.
 constexpr auto kShutdownGrace = std::chrono::seconds(3);
+
+// How long the listener check waits for its own listener to answer a probe.
+constexpr absl::Duration kListenerProbeTimeout = absl::Seconds(2);
 
 // The host part of HOST:PORT ("[::1]" stays bracketed); empty when there is no port.
 std::string HostOf(const std::string& address) {
@@ -77,6 +81,15 @@ absl::Status CheckOptions(const ServerOptions& options) {
   if (absl::Status s = ValidateAdminToken(options.admin_token, "the options"); !s.ok()) {
     return s;
   }
+  if (absl::Status s = ValidateTransportLimits(options.transport); !s.ok()) return s;
+  if (options.listener_check_interval < absl::Milliseconds(10) ||
+      options.listener_check_failures < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listener_check_interval must be at least 10ms (inf: no check) and "
+        "--listener_check_failures at least 1; got ",
+        absl::FormatDuration(options.listener_check_interval), " and ",
+        options.listener_check_failures));
+  }
   return ValidateTls(options.tls);
 }
 
@@ -116,6 +129,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     server->metrics_port_ = server->metrics_http_->port();
   }
   if (absl::Status s = server->StartGrpc(options); !s.ok()) return s;
+  server->StartListenerCheck(options);
   return server;
 }
 
@@ -139,6 +153,7 @@ absl::Status Server::StartGrpc(const ServerOptions& options) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, Credentials(options.tls), &port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  ApplyTransportLimits(options.transport, builder);
   builder.RegisterService(semaphore_service_.get());
   builder.RegisterService(admin_service_.get());
   builder.RegisterService(health_service_.get());
@@ -153,6 +168,32 @@ absl::Status Server::StartGrpc(const ServerOptions& options) {
   }
   address_ = absl::StrCat(ConnectHost(HostOf(options.listen_address)), ":", port_);
   return absl::OkStatus();
+}
+
+void Server::StartListenerCheck(const ServerOptions& options) {
+  if (options.listener_check_interval == absl::InfiniteDuration()) return;
+  // The probe goes where a local client would. Probes never overlap (the next one
+  // starts an interval after the last one ended), so the timeout need not be shorter
+  // than the interval: it is generous, so that a loaded machine is not taken for a
+  // dead listener.
+  const size_t colon = address_.rfind(':');
+  std::string host = address_.substr(0, colon);
+  const int port = port_;
+  const bool tls = options.tls.enabled();
+  const absl::Duration timeout = kListenerProbeTimeout;
+  const absl::Duration interval = options.listener_check_interval;
+  const int failures = options.listener_check_failures;
+  listener_check_ = std::make_unique<ListenerCheck>(
+      [host, port, tls, timeout] { return ProbeListener(host, port, tls, timeout); },
+      interval, failures, [this, interval, failures](const absl::Status& last) {
+        logger_->Log(LogLevel::kError, "listener_dead",
+                     {{"address", address_},
+                      {"failed_probes", failures},
+                      {"interval", interval},
+                      {"error", last.message()},
+                      {"action", "exiting so that a supervisor or standby takes over"}});
+        RequestShutdown("listener_check");
+      });
 }
 
 Server::~Server() {
@@ -196,6 +237,8 @@ void Server::Shutdown() {
     if (!shutdown_request_.has_value()) shutdown_request_ = "shutdown";
     trigger = *shutdown_request_;
   }
+  // Stopped first: a probe must not see the listener going away and report it dead.
+  listener_check_.reset();
   Drain(trigger);
   // Watch calls never end by themselves; the drain ended every session stream.
   health_service_->Shutdown();

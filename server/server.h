@@ -14,6 +14,7 @@
 #include "server/observability/logger.h"
 #include "server/server_config.h"
 #include "server/service/service_limits.h"
+#include "server/transport_limits.h"
 
 namespace grpc {
 class Server;
@@ -23,6 +24,7 @@ namespace semaphored::internal {
 
 class AdminServiceImpl;
 class HealthServiceImpl;
+class ListenerCheck;
 class Metrics;
 class MetricsHttpServer;
 class SemaphoreServiceImpl;
@@ -54,6 +56,15 @@ struct ServerOptions {
   // Bounds on answers and StreamSession streams (listed holders, answer budget,
   // first-message deadline).
   ServiceLimits service_limits;
+  // HTTP/2 and connection limits of the gRPC listener (transport_limits.h).
+  TransportLimits transport;
+  // Every this often the server probes its own gRPC listener (see ListenerCheck; a
+  // probe not answered within 2 s fails); after listener_check_failures failed
+  // probes in a row it logs "listener_dead"
+  // (ERROR) and requests shutdown with trigger "listener_check". InfiniteDuration:
+  // no check.
+  absl::Duration listener_check_interval = absl::Seconds(5);
+  int listener_check_failures = 3;
 };
 
 // A running semaphored server: a Core driven by a Ticker, served over gRPC
@@ -117,6 +128,7 @@ class Server {
  private:
   Server();
   absl::Status StartGrpc(const ServerOptions& options);
+  void StartListenerCheck(const ServerOptions& options);
   bool ShutdownRequested() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return shutdown_request_.has_value();
   }
@@ -135,6 +147,7 @@ class Server {
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<HealthServiceImpl> health_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<ListenerCheck> listener_check_;  // stopped first
   int port_ = 0;
   int metrics_port_ = 0;
   std::string address_;
