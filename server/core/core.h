@@ -203,8 +203,8 @@ class Core {
   // Per-peer session accounting (see CoreOptions).
   struct PeerState {
     int64_t sessions = 0;
-    double tokens = 0;          // creation tokens left at `refilled`
-    absl::Time refilled;        // when `tokens` was last brought up to date
+    // The creation bucket (see AdmitPeer): full whenever `tat` is not after now.
+    absl::Time tat = absl::InfinitePast();
     // With no live session: when its bucket is full again and it may be forgotten
     // (its key in idle_peers_); absl::InfiniteFuture() while it has sessions.
     absl::Time forget_at = absl::InfiniteFuture();

@@ -122,7 +122,8 @@ CoreCounts Core::Counts() const {
   absl::MutexLock lock(&mu_);
   return CoreCounts{static_cast<int64_t>(sessions_.size()),
                     static_cast<int64_t>(semaphores_.size()), held_pairs_,
-                    static_cast<int64_t>(waiters_.size())};
+                    static_cast<int64_t>(waiters_.size()),
+                    static_cast<int64_t>(peers_.size())};
 }
 
 uint64_t Core::WorkDone() const {
@@ -254,7 +255,9 @@ absl::Status Core::CheckInvariants() const {
       return fail("idle state wrong for peer ", peer);
     }
     if (live == 0) {
-      if (!idle_peers_.contains({state.forget_at, peer})) return fail("idle peer lost: ", peer);
+      if (!idle_peers_.contains({state.forget_at, peer})) {
+        return fail("idle peer lost: ", peer);
+      }
       ++idle;
     }
   }

@@ -3,7 +3,6 @@
 // its value and the flag that sets it.
 
 #include <algorithm>
-#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
@@ -17,7 +16,8 @@ absl::Status Core::CheckHeldLimit(const Session& session, const Semaphore& sem) 
     return absl::ResourceExhaustedError(absl::StrCat(
         "session ", FormatSessionId(session.id), " already holds ", session.held.size(),
         " semaphores, the server's limit (max_held_per_session); semaphore ",
-        QuoteName(sem.name), " was not set; clear some first (or raise "
+        QuoteName(sem.name),
+        " was not set; clear some first (or raise "
         "--max_held_per_session)"));
   }
   if (held_pairs_ >= options_.max_holds) {
@@ -41,7 +41,8 @@ absl::Status Core::CheckWaiterLimits(const Session& session, const Semaphore& se
     return absl::ResourceExhaustedError(absl::StrCat(
         "session ", FormatSessionId(session.id), " already has ", session.waiting.size,
         " queued requests, the server's limit (max_waiters_per_session); the wait for "
-        "semaphore ", QuoteName(sem.name),
+        "semaphore ",
+        QuoteName(sem.name),
         " was not queued; cancel some first (or raise --max_waiters_per_session)"));
   }
   if (static_cast<int64_t>(waiters_.size()) >= options_.max_waiters) {
@@ -53,21 +54,19 @@ absl::Status Core::CheckWaiterLimits(const Session& session, const Semaphore& se
   return absl::OkStatus();
 }
 
+// The creation rate is a token bucket kept as its "theoretical arrival time" (GCRA):
+// each session moves `tat` one interval (1/rate) later, starting from now at the
+// latest, and is admitted while `tat` stays within burst x interval of now. Exact in
+// absl::Duration arithmetic; the bucket is full again once `tat` has passed.
 absl::Status Core::AdmitPeer(const std::string& peer, absl::Time now) {
   const bool count = options_.max_sessions_per_peer > 0;
   const bool rate = options_.session_rate_per_peer > 0;
   if (!count && !rate) return absl::OkStatus();
   ExpireIdlePeers(now);
-  const double burst = static_cast<double>(std::max<int64_t>(1, options_.session_burst_per_peer));
-  auto [it, inserted] = peers_.try_emplace(peer);
-  PeerState& state = it->second;
   ++work_;
-  if (inserted) {
-    // A new entry starts with a full bucket and no session, so it is always admitted
-    // below: no entry is left without a session and outside idle_peers_.
-    state.tokens = burst;
-    state.refilled = now;
-  }
+  // A new entry has no session and a full bucket, so it is always admitted below: no
+  // entry is left without a session and outside idle_peers_.
+  PeerState& state = peers_[peer];
   if (count && state.sessions >= options_.max_sessions_per_peer) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "peer ", peer, " already has ", state.sessions,
@@ -75,22 +74,21 @@ absl::Status Core::AdmitPeer(const std::string& peer, absl::Time now) {
         "sessions (or raise --max_sessions_per_peer)"));
   }
   if (rate) {
-    if (now > state.refilled) {
-      state.tokens = std::min(burst, state.tokens + options_.session_rate_per_peer *
-                                                        absl::ToDoubleSeconds(now - state.refilled));
-      state.refilled = now;
-    }
-    if (state.tokens < 1) {
-      const absl::Duration wait = absl::Seconds((1 - state.tokens) / options_.session_rate_per_peer);
+    const absl::Duration interval = absl::Seconds(1) / options_.session_rate_per_peer;
+    const absl::Time tat = std::max(state.tat, now) + interval;
+    const absl::Duration ahead = tat - now;
+    const absl::Duration allowed =
+        interval * static_cast<double>(std::max<int64_t>(1, options_.session_burst_per_peer));
+    if (ahead > allowed) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "peer ", peer, " is creating sessions faster than the server's limit of ",
           options_.session_rate_per_peer, " per second in bursts of ",
           options_.session_burst_per_peer,
           " (session_rate_per_peer, session_burst_per_peer); retry in ",
-          absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1))),
+          absl::FormatDuration(absl::Ceil(ahead - allowed, absl::Milliseconds(1))),
           " (or raise --session_rate_per_peer / --session_burst_per_peer)"));
     }
-    state.tokens -= 1;
+    state.tat = tat;
   }
   if (state.forget_at != absl::InfiniteFuture()) {
     idle_peers_.erase({state.forget_at, peer});
@@ -102,25 +100,17 @@ absl::Status Core::AdmitPeer(const std::string& peer, absl::Time now) {
 
 void Core::ForgetPeerSession(const std::string& peer, LazyNow& now) {
   auto it = peers_.find(peer);
-  if (it == peers_.end()) return;  // no per-peer limit was on
+  if (it == peers_.end()) return;  // no per-peer limit is on
   ++work_;
   PeerState& state = it->second;
   if (--state.sessions > 0) return;
   // Keep an idle peer until its bucket is full again: forgetting it sooner would give
   // a peer that closes its sessions a fresh burst.
-  const double missing =
-      static_cast<double>(std::max<int64_t>(1, options_.session_burst_per_peer)) -
-      state.tokens;
-  if (options_.session_rate_per_peer <= 0 || missing <= 0) {
+  if (state.tat <= now.Get()) {
     peers_.erase(it);
     return;
   }
-  state.forget_at =
-      state.refilled + absl::Seconds(missing / options_.session_rate_per_peer);
-  if (state.forget_at <= now.Get()) {
-    peers_.erase(it);
-    return;
-  }
+  state.forget_at = state.tat;
   idle_peers_.emplace(state.forget_at, peer);
 }
 
