@@ -358,9 +358,14 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
       MaybeErase(sem);
       return s;
     }
+    absl::StatusOr<GrantInfo> grant = GrantLocked(sem, session, args.permits, now);
+    if (!grant.ok()) {
+      MaybeErase(sem);
+      return grant.status();
+    }
     SetOutcome out;
     out.acquired = true;
-    out.grant = GrantLocked(sem, session, args.permits, now);
+    out.grant = *grant;
     listener_->OnGrant(absl::ZeroDuration());
     return out;
   }
@@ -430,9 +435,11 @@ void Core::Answer(std::unique_ptr<Waiter> w, absl::Status error, Deferred& defer
   }
 }
 
-GrantInfo Core::GrantLocked(Semaphore* sem, Session* session, int32_t permits,
-                            absl::Time now) {
-  const uint64_t token = tokens_->Next();
+absl::StatusOr<GrantInfo> Core::GrantLocked(Semaphore* sem, Session* session,
+                                            int32_t permits, absl::Time now) {
+  const absl::StatusOr<uint64_t> next = tokens_->Next();
+  if (!next.ok()) return next.status();
+  const uint64_t token = *next;
   if (CoreTracer* tracer = Tracer()) {
     tracer->OnGrant(sem->name, session->id, token, permits, sem->limit);
   }
@@ -468,9 +475,14 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
       Answer(std::move(owned), std::move(s), deferred);
       continue;
     }
+    absl::StatusOr<GrantInfo> grant = GrantLocked(sem, session, owned->permits, now.Get());
+    if (!grant.ok()) {
+      Answer(std::move(owned), grant.status(), deferred);
+      continue;
+    }
     SetOutcome out;
     out.acquired = true;
-    out.grant = GrantLocked(sem, session, owned->permits, now.Get());
+    out.grant = *grant;
     listener_->OnGrant(now.Get() - owned->enqueue_time);
     deferred.Add([cb = std::move(owned->set_done), out]() mutable { cb(out); });
     // Other requests of the same session for this semaphore are satisfied too: a

@@ -69,7 +69,8 @@ struct CoreOptions {
 //   NOT_FOUND            clearing a semaphore that is not set; unknown session id (admin)
 //   RESOURCE_EXHAUSTED   a CoreOptions limit: sessions (in total, per peer, creation
 //                        rate per peer), semaphores, holds (in total, per session),
-//                        waiters (in total, per session, per semaphore)
+//                        waiters (in total, per session, per semaphore); or the
+//                        fencing tokens are exhausted (FencingTokensExhausted)
 //   CANCELLED            a wait cancelled by Cancel()
 //
 // Cost: every operation under the lock costs at most O(log n) per holder or waiter it
@@ -245,8 +246,9 @@ class Core {
   void Enqueue(std::unique_ptr<Waiter> w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberEnded(SessionId id, const std::string& secret, const absl::Status& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  GrantInfo GrantLocked(Semaphore* sem, Session* session, int32_t permits,
-                        absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fails (granting nothing) only when the fencing tokens are exhausted.
+  absl::StatusOr<GrantInfo> GrantLocked(Semaphore* sem, Session* session, int32_t permits,
+                                        absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Releases the grant in `slot` of sem->holders; the caller erases it from its
   // session's `held`.
   int32_t ReleaseLocked(Semaphore* sem, int32_t slot, LazyNow& now)

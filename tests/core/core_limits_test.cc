@@ -234,5 +234,38 @@ TEST(PeerLimitsOffTest, ZeroTurnsPerPeerLimitsOffAndTracksNoPeer) {
   EXPECT_THAT(core.CheckInvariants(), IsOk());
 }
 
+TEST(FencingExhaustionTest, GrantsAreRefusedInsteadOfWrappingAndNothingIsLeftBehind) {
+  FakeClock clock;
+  CounterTokenSource tokens(kMaxFencingToken - 1);
+  Core core(&clock, &tokens, Unlimited());
+  ASSERT_OK_AND_ASSIGN(NewSession a, core.CreateSession("a", absl::ZeroDuration()));
+  ASSERT_OK_AND_ASSIGN(NewSession b, core.CreateSession("b", absl::ZeroDuration()));
+  SetArgs x;
+  x.name = "x";
+  SetAnswer first;
+  core.Set(a.id, x, first.Callback());
+  ASSERT_TRUE(first.done());
+  ASSERT_THAT(first.value->status(), IsOk());
+  EXPECT_EQ((*first.value)->grant.fencing_token, kMaxFencingToken);
+  // A queued request is answered with the error when its turn comes.
+  SetArgs wait = x;
+  wait.deadline = absl::InfiniteFuture();
+  SetAnswer queued;
+  ASSERT_NE(core.Set(b.id, wait, queued.Callback()), 0u);
+  ASSERT_THAT(core.Clear(a.id, "x"), IsOk());
+  ASSERT_TRUE(queued.done());
+  EXPECT_THAT(*queued.value, StatusIs(kExhausted, HasSubstr("fencing tokens are exhausted")));
+  // An immediate one too, leaving no semaphore behind.
+  SetArgs y;
+  y.name = "y";
+  SetAnswer refused;
+  core.Set(a.id, y, refused.Callback());
+  ASSERT_TRUE(refused.done());
+  EXPECT_THAT(*refused.value, StatusIs(kExhausted, HasSubstr("fencing tokens are exhausted")));
+  EXPECT_EQ(core.Counts().semaphores, 0);
+  EXPECT_EQ(core.Counts().held_semaphores, 0);
+  EXPECT_THAT(core.CheckInvariants(), IsOk());
+}
+
 }  // namespace
 }  // namespace semaphored::internal
