@@ -106,6 +106,14 @@ void Core::MaybeErase(Semaphore* sem) {
 }
 
 int32_t Core::HolderIndex(const Semaphore& sem, const Session& session) const {
+  // A few holders (the usual limit is 1) are compared faster than the index hashes.
+  constexpr size_t kScan = 4;
+  if (sem.holders.size() <= kScan) {
+    for (size_t i = 0; i < sem.holders.size(); ++i) {
+      if (sem.holders[i].session == &session) return static_cast<int32_t>(i);
+    }
+    return -1;
+  }
   auto it = session.held.find(&sem);
   return it == session.held.end() ? -1 : it->second;
 }
