@@ -88,6 +88,15 @@ int Main() {
     // W5 keeps every session's stream open on the client's one connection.
     options.transport.max_concurrent_streams = std::max(
         options.transport.max_concurrent_streams, absl::GetFlag(FLAGS_w5_sessions) + 1000);
+    // The bench's clients all come from this host and W5 sets directly on the core:
+    // the per-peer limits and the total caps must not cut a measurement short.
+    options.core.max_sessions_per_peer = 0;
+    options.core.session_rate_per_peer = 0;
+    const int64_t w5_holds = int64_t{absl::GetFlag(FLAGS_w5_sessions)} *
+                             absl::GetFlag(FLAGS_w5_per_session);
+    options.core.max_semaphores =
+        std::max<int64_t>(options.core.max_semaphores, w5_holds + 100'000);
+    options.core.max_holds = std::max<int64_t>(options.core.max_holds, w5_holds + 100'000);
     absl::StatusOr<std::unique_ptr<internal::Server>> started_server =
         internal::Server::Start(options);
     if (!started_server.ok()) {

@@ -66,6 +66,28 @@ ABSL_FLAG(int64_t, max_waiters_per_semaphore, kDefaults.max_waiters_per_semaphor
           "Most queued requests (set and wait-for-clear) per semaphore; one more "
           "waiting request gets RESOURCE_EXHAUSTED (a try without waiting is still "
           "answered).");
+ABSL_FLAG(int64_t, max_semaphores, kDefaults.max_semaphores,
+          "Most semaphores existing at once (set or waited on); setting a new name beyond "
+          "it gets RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_holds, kDefaults.max_holds,
+          "Most holds (session and semaphore pairs) in total; a set that would grant one "
+          "more gets RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_waiters, kDefaults.max_waiters,
+          "Most queued requests (set and wait-for-clear) in total; one more waiting "
+          "request gets RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_waiters_per_session, kDefaults.max_waiters_per_session,
+          "Most queued requests one session may have at once; one more waiting request "
+          "gets RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_sessions_per_peer, kDefaults.max_sessions_per_peer,
+          "Most live sessions per client address; CreateSession beyond it gets "
+          "RESOURCE_EXHAUSTED. 0: no limit.");
+ABSL_FLAG(double, session_rate_per_peer, kDefaults.session_rate_per_peer,
+          "Sessions one client address may create per second, on average (a token bucket "
+          "with --session_burst_per_peer); faster CreateSession calls get "
+          "RESOURCE_EXHAUSTED with the time to wait. 0: no limit.");
+ABSL_FLAG(int64_t, session_burst_per_peer, kDefaults.session_burst_per_peer,
+          "Sessions one client address may create at once before "
+          "--session_rate_per_peer applies.");
 ABSL_FLAG(int32_t, max_message_bytes, 64 * 1024,
           "Largest request message accepted, in bytes (at least 1024); larger ones "
           "get RESOURCE_EXHAUSTED.");
@@ -172,6 +194,13 @@ constexpr const char* kFlagNames[] = {"listen",
                                       "max_sessions",
                                       "max_held_per_session",
                                       "max_waiters_per_semaphore",
+                                      "max_semaphores",
+                                      "max_holds",
+                                      "max_waiters",
+                                      "max_waiters_per_session",
+                                      "max_sessions_per_peer",
+                                      "session_rate_per_peer",
+                                      "session_burst_per_peer",
                                       "max_message_bytes",
                                       "port_file",
                                       "admin_token",
@@ -285,6 +314,13 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   core.max_sessions = absl::GetFlag(FLAGS_max_sessions);
   core.max_held_per_session = absl::GetFlag(FLAGS_max_held_per_session);
   core.max_waiters_per_semaphore = absl::GetFlag(FLAGS_max_waiters_per_semaphore);
+  core.max_semaphores = absl::GetFlag(FLAGS_max_semaphores);
+  core.max_holds = absl::GetFlag(FLAGS_max_holds);
+  core.max_waiters = absl::GetFlag(FLAGS_max_waiters);
+  core.max_waiters_per_session = absl::GetFlag(FLAGS_max_waiters_per_session);
+  core.max_sessions_per_peer = absl::GetFlag(FLAGS_max_sessions_per_peer);
+  core.session_rate_per_peer = absl::GetFlag(FLAGS_session_rate_per_peer);
+  core.session_burst_per_peer = absl::GetFlag(FLAGS_session_burst_per_peer);
   if (core.min_ttl <= absl::ZeroDuration() || core.min_ttl > core.default_ttl ||
       core.default_ttl > core.max_ttl) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -297,6 +333,18 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
     return absl::InvalidArgumentError(
         "--max_sessions, --max_held_per_session and --max_waiters_per_semaphore must "
         "be at least 1");
+  }
+  if (core.max_semaphores < 1 || core.max_holds < 1 || core.max_waiters < 1 ||
+      core.max_waiters_per_session < 1 || core.session_burst_per_peer < 1) {
+    return absl::InvalidArgumentError(
+        "--max_semaphores, --max_holds, --max_waiters, --max_waiters_per_session and "
+        "--session_burst_per_peer must be at least 1");
+  }
+  if (core.max_sessions_per_peer < 0 || !(core.session_rate_per_peer >= 0) ||
+      core.session_rate_per_peer > 1e9) {
+    return absl::InvalidArgumentError(
+        "--max_sessions_per_peer and --session_rate_per_peer must be 0 (no limit) or "
+        "positive (the rate at most 1e9 per second)");
   }
   return options;
 }

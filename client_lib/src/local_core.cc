@@ -10,6 +10,10 @@ CoreOptions LocalOptions() {
   CoreOptions options;
   options.sessions_expire = false;
   options.time_holds = false;
+  // Every local session comes from this process: per-peer limits, meant for network
+  // clients, do not apply (and cost no lookup when off).
+  options.max_sessions_per_peer = 0;
+  options.session_rate_per_peer = 0;
   return options;
 }
 

@@ -105,11 +105,17 @@ void Core::MaybeErase(Semaphore* sem) {
   spare_semaphore_ = std::move(owned);
 }
 
-int Core::HolderIndex(const Semaphore& sem, const Session* session) const {
-  for (size_t i = 0; i < sem.holders.size(); ++i) {
-    if (sem.holders[i].session == session) return static_cast<int>(i);
+int32_t Core::HolderIndex(const Semaphore& sem, const Session& session) const {
+  // A few holders (the usual limit is 1) are compared faster than the index hashes.
+  constexpr size_t kScan = 4;
+  if (sem.holders.size() <= kScan) {
+    for (size_t i = 0; i < sem.holders.size(); ++i) {
+      if (sem.holders[i].session == &session) return static_cast<int32_t>(i);
+    }
+    return -1;
   }
-  return -1;
+  auto it = session.held.find(&sem);
+  return it == session.held.end() ? -1 : it->second;
 }
 
 SemaphoreSnapshot Core::Snapshot(const Semaphore& sem, bool with_waiters) const {
@@ -119,12 +125,15 @@ SemaphoreSnapshot Core::Snapshot(const Semaphore& sem, bool with_waiters) const 
   snap.permits_held = sem.held;
   snap.waiter_count = sem.set_queue.size;
   snap.holders.reserve(sem.holders.size());
-  for (const auto& h : sem.holders) {
+  for (int32_t i = sem.first; i >= 0; i = sem.holders[i].next) {
+    const Semaphore::Holder& h = sem.holders[i];
+    ++work_;
     snap.holders.push_back(HolderInfo{h.session->id, h.session->client_name,
                                       GrantInfo{h.fencing_token, h.permits, h.grant_time}});
   }
   if (with_waiters) {
-    for (const Waiter* w = sem.set_queue.head; w != nullptr; w = w->next) {
+    for (const Waiter* w = sem.set_queue.head; w != nullptr; w = Semaphore::Queue::Next(w)) {
+      ++work_;
       snap.waiters.push_back(
           WaiterInfo{w->session->id, w->session->client_name, w->permits, w->enqueue_time});
     }
@@ -155,8 +164,11 @@ absl::StatusOr<NewSession> Core::CreateSession(std::string client_name, absl::Du
   if (static_cast<int64_t>(sessions_.size()) >= options_.max_sessions) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the server already has ", sessions_.size(),
-        " sessions, its limit (max_sessions); close unused sessions or raise the limit"));
+        " sessions, its limit (max_sessions); close unused sessions or raise the limit "
+        "(--max_sessions)"));
   }
+  const absl::Time now = clock_->Now();
+  if (absl::Status s = AdmitPeer(peer, now); !s.ok()) return s;
   SessionId id = 0;
   do {
     SecureRandom(&id, sizeof id);
@@ -168,7 +180,7 @@ absl::StatusOr<NewSession> Core::CreateSession(std::string client_name, absl::Du
   session->client_name = std::move(client_name);
   session->peer = std::move(peer);
   session->ttl = ttl;
-  session->create_time = clock_->Now();
+  session->create_time = now;
   session->expire_time = options_.sessions_expire ? session->create_time + ttl
                                                   : absl::InfiniteFuture();
   result.id = id;
@@ -234,16 +246,16 @@ int32_t Core::EndSessionLocked(Session* session, absl::Status why, SessionEndRea
   if (CoreTracer* tracer = Tracer()) tracer->OnSessionEnded(session->id, reason);
   LazyNow now(clock_);
   std::vector<Semaphore*> touched;
-  touched.reserve(session->held.size() + session->waiting.size());
-  // Copy: Answer() removes waiters from session->waiting.
-  std::vector<Waiter*> waiting(session->waiting.begin(), session->waiting.end());
-  for (Waiter* w : waiting) {
+  touched.reserve(session->held.size() + static_cast<size_t>(session->waiting.size));
+  while (Waiter* w = session->waiting.head) {
     touched.push_back(w->sem);
     Answer(RemoveWaiter(w), why, deferred);
   }
   const auto released = static_cast<int32_t>(session->held.size());
-  for (Semaphore* sem : session->held) {
-    ReleaseLocked(sem, HolderIndex(*sem, session), now);
+  // A release moves another session's record (never this one's: a session has one
+  // record per semaphore), so the slots in session->held stay valid.
+  for (const auto& [sem, slot] : session->held) {
+    ReleaseLocked(sem, slot, now);
     touched.push_back(sem);
   }
   session->held.clear();
@@ -252,6 +264,7 @@ int32_t Core::EndSessionLocked(Session* session, absl::Status why, SessionEndRea
   for (Semaphore* sem : touched) HandOn(sem, now, deferred);
 
   if (options_.sessions_expire) session_expiry_.erase({session->expire_time, session->id});
+  ForgetPeerSession(session->peer, now);
   by_secret_.erase(session->secret);
   RememberEnded(session->id, session->secret, why);
   if (session->observer) {
@@ -330,7 +343,7 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
                      QuoteName(args.name), " has limit ", limit));
   }
   if (sem != nullptr) {
-    if (int i = HolderIndex(*sem, session); i >= 0) {
+    if (int32_t i = HolderIndex(*sem, *session); i >= 0) {
       const auto& h = sem->holders[i];
       SetOutcome out;
       out.acquired = out.already_held = true;
@@ -339,15 +352,28 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
     }
   }
   const absl::Time now = clock_->Now();
-  if (sem == nullptr) sem = CreateSemaphore(args.name, limit);
+  if (sem == nullptr) {
+    if (static_cast<int64_t>(semaphores_.size()) >= options_.max_semaphores) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the server already has ", semaphores_.size(),
+          " semaphores, its limit (max_semaphores); semaphore ", QuoteName(args.name),
+          " was not set; clear unused semaphores or raise --max_semaphores"));
+    }
+    sem = CreateSemaphore(args.name, limit);
+  }
   if (sem->set_queue.size == 0 && sem->limit - sem->held >= args.permits) {
     if (absl::Status s = CheckHeldLimit(*session, *sem); !s.ok()) {
       MaybeErase(sem);
       return s;
     }
+    absl::StatusOr<GrantInfo> grant = GrantLocked(sem, session, args.permits, now);
+    if (!grant.ok()) {
+      MaybeErase(sem);
+      return grant.status();
+    }
     SetOutcome out;
     out.acquired = true;
-    out.grant = GrantLocked(sem, session, args.permits, now);
+    out.grant = *grant;
     listener_->OnGrant(absl::ZeroDuration());
     return out;
   }
@@ -356,12 +382,7 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
     out.state = Snapshot(*sem, /*with_waiters=*/false);
     return out;
   }
-  if (sem->set_queue.size + sem->clear_queue.size >= options_.max_waiters_per_semaphore) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "semaphore ", QuoteName(args.name), " already has ",
-        sem->set_queue.size + sem->clear_queue.size,
-        " waiters, the server's limit (max_waiters_per_semaphore); try again later"));
-  }
+  if (absl::Status s = CheckWaiterLimits(*session, *sem); !s.ok()) return s;
   auto w = std::make_unique<Waiter>();
   w->id = ++last_waiter_id_;
   w->is_set = true;
@@ -375,23 +396,15 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
   return std::nullopt;
 }
 
-absl::Status Core::CheckHeldLimit(const Session& session, const Semaphore& sem) const {
-  if (static_cast<int64_t>(session.held.size()) < options_.max_held_per_session) {
-    return absl::OkStatus();
-  }
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "session ", FormatSessionId(session.id), " already holds ", session.held.size(),
-      " semaphores, the server's limit (max_held_per_session); semaphore ",
-      QuoteName(sem.name), " was not set; clear some first"));
-}
-
 void Core::Enqueue(std::unique_ptr<Waiter> w) {
   Waiter* raw = w.get();
+  ++work_;
   (raw->is_set ? raw->sem->set_queue : raw->sem->clear_queue).PushBack(raw);
   if (CoreTracer* tracer = Tracer(); tracer != nullptr && raw->is_set) {
     tracer->OnQueued(raw->sem->name, raw->session->id, raw->id, raw->permits);
   }
-  raw->session->waiting.insert(raw);
+  raw->session->waiting.PushBack(raw);
+  if (raw->is_set) raw->session->set_waiting[raw->sem].PushBack(raw);
   if (raw->deadline != absl::InfiniteFuture()) {
     waiter_deadlines_.insert({raw->deadline, raw->id});
     if (waiter_deadlines_.begin()->second == raw->id && deadline_hook_) deadline_hook_();
@@ -400,11 +413,17 @@ void Core::Enqueue(std::unique_ptr<Waiter> w) {
 }
 
 std::unique_ptr<Core::Waiter> Core::RemoveWaiter(Waiter* w) {
+  ++work_;
   (w->is_set ? w->sem->set_queue : w->sem->clear_queue).Remove(w);
   if (CoreTracer* tracer = Tracer(); tracer != nullptr && w->is_set) {
     tracer->OnDequeued(w->sem->name, w->session->id, w->id);
   }
-  w->session->waiting.erase(w);
+  w->session->waiting.Remove(w);
+  if (w->is_set) {
+    auto it = w->session->set_waiting.find(w->sem);
+    it->second.Remove(w);
+    if (it->second.size == 0) w->session->set_waiting.erase(it);
+  }
   if (w->deadline != absl::InfiniteFuture()) waiter_deadlines_.erase({w->deadline, w->id});
   auto it = waiters_.find(w->id);
   std::unique_ptr<Waiter> owned = std::move(it->second);
@@ -424,34 +443,39 @@ void Core::Answer(std::unique_ptr<Waiter> w, absl::Status error, Deferred& defer
   }
 }
 
-GrantInfo Core::GrantLocked(Semaphore* sem, Session* session, int32_t permits,
-                            absl::Time now) {
-  const uint64_t token = tokens_->Next();
+absl::StatusOr<GrantInfo> Core::GrantLocked(Semaphore* sem, Session* session,
+                                            int32_t permits, absl::Time now) {
+  const absl::StatusOr<uint64_t> next = tokens_->Next();
+  if (!next.ok()) return next.status();
+  const uint64_t token = *next;
   if (CoreTracer* tracer = Tracer()) {
     tracer->OnGrant(sem->name, session->id, token, permits, sem->limit);
   }
-  sem->holders.push_back(Semaphore::Holder{session, permits, token, now});
+  ++work_;
+  const int32_t slot = sem->AddHolder(Semaphore::Holder{session, permits, -1, -1, token, now});
   sem->held += permits;
-  session->held.insert(sem);
+  session->held.emplace(sem, slot);
   ++held_pairs_;
   return GrantInfo{token, permits, now};
 }
 
-int32_t Core::ReleaseLocked(Semaphore* sem, int holder_index, LazyNow& now) {
-  const auto& h = sem->holders[holder_index];
+int32_t Core::ReleaseLocked(Semaphore* sem, int32_t slot, LazyNow& now) {
+  const auto& h = sem->holders[slot];
   const int32_t permits = h.permits;
   if (CoreTracer* tracer = Tracer()) {
     tracer->OnRelease(sem->name, h.session->id, h.fencing_token, permits);
   }
   if (options_.time_holds) listener_->OnRelease(now.Get() - h.grant_time);
+  ++work_;
   sem->held -= permits;
-  sem->holders.erase(sem->holders.begin() + holder_index);
+  if (Session* moved = sem->RemoveHolder(slot)) moved->held.find(sem)->second = slot;
   --held_pairs_;
   return permits;
 }
 
 void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
   while (Waiter* w = sem->set_queue.head) {
+    ++work_;
     if (draining_ || sem->limit - sem->held < w->permits) break;
     Session* session = w->session;
     std::unique_ptr<Waiter> owned = RemoveWaiter(w);
@@ -459,19 +483,23 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
       Answer(std::move(owned), std::move(s), deferred);
       continue;
     }
+    absl::StatusOr<GrantInfo> grant = GrantLocked(sem, session, owned->permits, now.Get());
+    if (!grant.ok()) {
+      Answer(std::move(owned), grant.status(), deferred);
+      continue;
+    }
     SetOutcome out;
     out.acquired = true;
-    out.grant = GrantLocked(sem, session, owned->permits, now.Get());
+    out.grant = *grant;
     listener_->OnGrant(now.Get() - owned->enqueue_time);
     deferred.Add([cb = std::move(owned->set_done), out]() mutable { cb(out); });
     // Other requests of the same session for this semaphore are satisfied too: a
-    // session that holds a semaphore gets "already held" at once.
-    std::vector<Waiter*> same;
-    for (Waiter* other : session->waiting) {
-      if (other->sem == sem && other->is_set) same.push_back(other);
-    }
-    for (Waiter* other : same) {
-      std::unique_ptr<Waiter> o = RemoveWaiter(other);
+    // session that holds a semaphore gets "already held" at once. Found through the
+    // session's index by semaphore: a scan of all its waiters would make handing on
+    // N names to one session cost N^2.
+    for (auto it = session->set_waiting.find(sem); it != session->set_waiting.end();
+         it = session->set_waiting.find(sem)) {
+      std::unique_ptr<Waiter> o = RemoveWaiter(it->second.head);
       SetOutcome again = out;
       again.already_held = true;
       deferred.Add([cb = std::move(o->set_done), again]() mutable { cb(again); });
@@ -499,9 +527,9 @@ absl::StatusOr<int32_t> Core::Clear(SessionId session_id, absl::string_view name
     return absl::NotFoundError(absl::StrCat("semaphore ", QuoteName(name),
                                             " is not set; there is nothing to clear"));
   }
-  const int i = HolderIndex(*sem, *found);
+  const int32_t i = HolderIndex(*sem, **found);
   if (i < 0) {
-    const Session* holder = sem->holders.front().session;
+    const Session* holder = sem->holders[sem->first].session;
     return absl::PermissionDeniedError(absl::StrCat(
         "semaphore ", QuoteName(name), " is held by session ", FormatSessionId(holder->id),
         " (client ", QuoteName(holder->client_name),
@@ -544,11 +572,8 @@ WaiterId Core::WaitClear(SessionId session_id, std::string name, absl::Time dead
     }
     return answer(std::move(out));
   }
-  if (sem->set_queue.size + sem->clear_queue.size >= options_.max_waiters_per_semaphore) {
-    return answer(absl::ResourceExhaustedError(absl::StrCat(
-        "semaphore ", QuoteName(name), " already has ",
-        sem->set_queue.size + sem->clear_queue.size,
-        " waiters, the server's limit (max_waiters_per_semaphore); try again later")));
+  if (absl::Status s = CheckWaiterLimits(**found, *sem); !s.ok()) {
+    return answer(std::move(s));
   }
   auto w = std::make_unique<Waiter>();
   w->id = ++last_waiter_id_;
@@ -587,7 +612,11 @@ void Core::Tick() {
   absl::MutexLock lock(&mu_);
   LazyNow lazy(clock_);
   const absl::Time now = lazy.Get();
-  while (!waiter_deadlines_.empty() && waiter_deadlines_.begin()->first <= now) {
+  // A mass expiry is handled in slices, the lock released between them (the caller
+  // calls again while NextDeadline() has passed), so other calls are not stalled.
+  const uint64_t stop_at = work_ + kTickWork;
+  while (!waiter_deadlines_.empty() && waiter_deadlines_.begin()->first <= now &&
+         work_ < stop_at) {
     Waiter* w = waiters_.at(waiter_deadlines_.begin()->second).get();
     Semaphore* sem = w->sem;
     std::unique_ptr<Waiter> owned = RemoveWaiter(w);
@@ -603,7 +632,8 @@ void Core::Tick() {
     }
     HandOn(sem, lazy, deferred);
   }
-  while (!session_expiry_.empty() && session_expiry_.begin()->first <= now) {
+  while (!session_expiry_.empty() && session_expiry_.begin()->first <= now &&
+         work_ < stop_at) {
     Session* s = FindSession(session_expiry_.begin()->second);
     absl::Status why = absl::UnauthenticatedError(absl::StrCat(
         "session ", FormatSessionId(s->id), " expired: no keepalive arrived within its TTL of ",

@@ -29,9 +29,21 @@ struct CoreOptions {
   absl::Duration max_ttl = absl::Hours(1);
   // Sessions never expire (keepalives not needed): for in-process local semaphores.
   bool sessions_expire = true;
+  // Capacity limits: a request beyond one gets RESOURCE_EXHAUSTED naming the limit.
+  // The defaults bound the core's memory (see README "Limits and memory").
   int64_t max_sessions = 100'000;
   int64_t max_held_per_session = 100'000;
   int64_t max_waiters_per_semaphore = 10'000;
+  int64_t max_semaphores = 1'000'000;      // existing semaphores, in total
+  int64_t max_holds = 1'000'000;           // (session, semaphore) holds, in total
+  int64_t max_waiters = 1'000'000;         // queued requests, in total
+  int64_t max_waiters_per_session = 10'000;
+  // Per peer (CreateSession's `peer` string, as given): live sessions, and a token
+  // bucket on the core's clock for creating them (`session_burst_per_peer` at once,
+  // refilled at `session_rate_per_peer` per second). 0 turns the limit off.
+  int64_t max_sessions_per_peer = 1'000;
+  double session_rate_per_peer = 100;
+  int64_t session_burst_per_peer = 200;
   // How many ended sessions are remembered, so that their late calls get "expired"
   // or "closed" instead of "unknown session".
   int64_t ended_sessions_remembered = 65'536;
@@ -55,8 +67,16 @@ struct CoreOptions {
 //   FAILED_PRECONDITION  the request's limit differs from the semaphore's
 //   PERMISSION_DENIED    clearing a semaphore another session holds
 //   NOT_FOUND            clearing a semaphore that is not set; unknown session id (admin)
-//   RESOURCE_EXHAUSTED   max sessions, held semaphores per session, waiters per semaphore
+//   RESOURCE_EXHAUSTED   a CoreOptions limit: sessions (in total, per peer, creation
+//                        rate per peer), semaphores, holds (in total, per session),
+//                        waiters (in total, per session, per semaphore); or the
+//                        fencing tokens are exhausted (FencingTokensExhausted)
 //   CANCELLED            a wait cancelled by Cancel()
+//
+// Cost: every operation under the lock costs at most O(log n) per holder or waiter it
+// adds, removes or answers (plus, for answers that list holders, the length of the
+// list); none scans a session's or a semaphore's other records. WorkDone() counts the
+// records visited, so that tests can assert this.
 //
 // Thread-safe. Callbacks and observers are always called without the lock held.
 class Core {
@@ -69,7 +89,9 @@ class Core {
 
   // --- Sessions ---
 
-  // `ttl` of zero means the default. `peer` is informational.
+  // `ttl` of zero means the default. `peer` identifies the caller for the per-peer
+  // limits (sessions and creation rate; callers with the same string share them) and
+  // is shown by admin listings.
   absl::StatusOr<NewSession> CreateSession(std::string client_name, absl::Duration ttl,
                                            std::string peer = "")
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -115,8 +137,12 @@ class Core {
 
   // --- Time ---
 
-  // Answers waits whose deadline has passed and ends sessions whose TTL has run out.
+  // Answers waits whose deadline has passed and ends sessions whose TTL has run out,
+  // in slices: after about kTickWork records (at least one deadline) it returns, so
+  // that a mass expiry does not hold the lock for long; call again while
+  // NextDeadline() has passed (Ticker does).
   void Tick() ABSL_LOCKS_EXCLUDED(mu_);
+  static constexpr uint64_t kTickWork = 4096;
   // The earliest pending deadline; absl::InfiniteFuture() when none.
   absl::Time NextDeadline() const ABSL_LOCKS_EXCLUDED(mu_);
   // Called whenever NextDeadline() may have moved earlier, so that a sleeping ticker
@@ -163,13 +189,27 @@ class Core {
   // Checks every internal invariant (permits within limits, indexes consistent,
   // FIFO heads not grantable); returns the first violation. For tests and fuzzers.
   absl::Status CheckInvariants() const ABSL_LOCKS_EXCLUDED(mu_);
+  // How many records (holders, waiters, sessions, semaphores) the core has visited
+  // under its lock since it was made: a measure of work that tests compare between
+  // sizes to assert that an operation is linear. Never decreases.
+  uint64_t WorkDone() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Session;
   struct Semaphore;
   struct Waiter;
   class Deferred;
-  friend struct WaiterQueue;
+  template <auto kLink>
+  struct WaiterList;
+  // Per-peer session accounting (see CoreOptions).
+  struct PeerState {
+    int64_t sessions = 0;
+    // The creation bucket (see AdmitPeer): full whenever `tat` is not after now.
+    absl::Time tat = absl::InfinitePast();
+    // With no live session: when its bucket is full again and it may be forgotten
+    // (its key in idle_peers_); absl::InfiniteFuture() while it has sessions.
+    absl::Time forget_at = absl::InfiniteFuture();
+  };
 
   Session* FindSession(SessionId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status EndedError(SessionId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -182,7 +222,19 @@ class Core {
   void MaybeErase(Semaphore* sem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   SemaphoreSnapshot Snapshot(const Semaphore& sem, bool with_waiters) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int HolderIndex(const Semaphore& sem, const Session* session) const;
+  // The slot of `session`'s record in `sem.holders`, -1 when it holds none.
+  int32_t HolderIndex(const Semaphore& sem, const Session& session) const;
+  // Admits a new session for `peer` (per-peer count and creation rate) and counts it.
+  absl::Status AdmitPeer(const std::string& peer, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Uncounts an ended session of `peer`.
+  void ForgetPeerSession(const std::string& peer, LazyNow& now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops idle peers whose creation bucket is full again by `now`.
+  void ExpireIdlePeers(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RESOURCE_EXHAUSTED when one more waiter for `session` on `sem` passes a limit.
+  absl::Status CheckWaiterLimits(const Session& session, const Semaphore& sem) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Runs a set request; nullopt when it was queued (and `done` moved into the waiter).
   std::optional<absl::StatusOr<SetOutcome>> SetLocked(SessionId session_id,
@@ -194,9 +246,12 @@ class Core {
   void Enqueue(std::unique_ptr<Waiter> w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberEnded(SessionId id, const std::string& secret, const absl::Status& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  GrantInfo GrantLocked(Semaphore* sem, Session* session, int32_t permits,
-                        absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int32_t ReleaseLocked(Semaphore* sem, int holder_index, LazyNow& now)
+  // Fails (granting nothing) only when the fencing tokens are exhausted.
+  absl::StatusOr<GrantInfo> GrantLocked(Semaphore* sem, Session* session, int32_t permits,
+                                        absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Releases the grant in `slot` of sem->holders; the caller erases it from its
+  // session's `held`.
+  int32_t ReleaseLocked(Semaphore* sem, int32_t slot, LazyNow& now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Grants queued requests from the head while permits suffice, then answers
   // wait-for-clear waiters if nothing is held, then erases the semaphore if unused.
@@ -240,6 +295,12 @@ class Core {
   absl::btree_set<std::pair<absl::Time, SessionId>> session_expiry_
       ABSL_GUARDED_BY(mu_);
   int64_t held_pairs_ ABSL_GUARDED_BY(mu_) = 0;
+  // Peers with live sessions, or whose creation bucket is not yet full again; the
+  // latter (no live session) are also in idle_peers_ by when they may be forgotten.
+  absl::flat_hash_map<std::string, PeerState> peers_ ABSL_GUARDED_BY(mu_);
+  absl::btree_set<std::pair<absl::Time, std::string>> idle_peers_ ABSL_GUARDED_BY(mu_);
+  // See WorkDone().
+  mutable uint64_t work_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace semaphored::internal

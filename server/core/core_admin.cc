@@ -32,7 +32,7 @@ std::vector<SessionSnapshot> Core::ListSessions(SessionId after, int limit) cons
     const Session& s = *it->second;
     out.push_back(SessionSnapshot{s.id, s.client_name, s.peer, s.create_time,
                                   s.expire_time, static_cast<int32_t>(s.held.size()),
-                                  static_cast<int32_t>(s.waiting.size()), {}});
+                                  s.waiting.size, {}});
   }
   return out;
 }
@@ -45,8 +45,8 @@ absl::StatusOr<SessionSnapshot> Core::GetSession(SessionId id) const {
   }
   SessionSnapshot snap{s->id, s->client_name, s->peer, s->create_time, s->expire_time,
                        static_cast<int32_t>(s->held.size()),
-                       static_cast<int32_t>(s->waiting.size()), {}};
-  for (const Semaphore* sem : s->held) snap.held_names.push_back(sem->name);
+                       s->waiting.size, {}};
+  for (const auto& [sem, slot] : s->held) snap.held_names.push_back(sem->name);
   std::sort(snap.held_names.begin(), snap.held_names.end());
   return snap;
 }
@@ -77,9 +77,10 @@ absl::StatusOr<std::vector<HolderInfo>> Core::ForceClear(absl::string_view name,
   std::vector<HolderInfo> revoked = Snapshot(*sem, false).holders;
   const std::string why = absl::StrCat("force-cleared by an administrator: ", reason);
   while (!sem->holders.empty()) {
-    Session* session = sem->holders.front().session;
-    const uint64_t token = sem->holders.front().fencing_token;
-    ReleaseLocked(sem, 0, now);
+    const int32_t slot = sem->first;
+    Session* session = sem->holders[slot].session;
+    const uint64_t token = sem->holders[slot].fencing_token;
+    ReleaseLocked(sem, slot, now);
     session->held.erase(sem);
     if (session->observer) {
       deferred.Add([observer = session->observer, name = sem->name, token, why] {
@@ -99,10 +100,12 @@ Core::DrainResult Core::Drain() {
   draining_ = true;
   const absl::Status why = absl::UnavailableError("server is shutting down");
   result.woken_waiters = static_cast<int32_t>(waiters_.size());
-  // Wake every waiter first, so that no release below grants a waiter.
-  while (!waiters_.empty()) {
-    Answer(RemoveWaiter(waiters_.begin()->second.get()), why, deferred);
-  }
+  // Wake every waiter first, so that no release below grants a waiter. Collected
+  // first: calling waiters_.begin() after each erase would rescan the emptied slots.
+  std::vector<Waiter*> all;
+  all.reserve(waiters_.size());
+  for (const auto& [id, w] : waiters_) all.push_back(w.get());
+  for (Waiter* w : all) Answer(RemoveWaiter(w), why, deferred);
   while (!sessions_.empty()) {
     EndSessionLocked(sessions_.begin()->second.get(), why, SessionEndReason::kDrain, deferred);
     ++result.ended_sessions;
@@ -119,7 +122,13 @@ CoreCounts Core::Counts() const {
   absl::MutexLock lock(&mu_);
   return CoreCounts{static_cast<int64_t>(sessions_.size()),
                     static_cast<int64_t>(semaphores_.size()), held_pairs_,
-                    static_cast<int64_t>(waiters_.size())};
+                    static_cast<int64_t>(waiters_.size()),
+                    static_cast<int64_t>(peers_.size())};
+}
+
+uint64_t Core::WorkDone() const {
+  absl::MutexLock lock(&mu_);
+  return work_;
 }
 
 absl::Status Core::CheckInvariants() const {
@@ -133,21 +142,40 @@ absl::Status Core::CheckInvariants() const {
     if (key != sem->name) return fail("index key differs from name ", sem->name);
     if (sem->unused()) return fail("unused semaphore kept: ", sem->name);
     int32_t sum = 0;
-    for (const auto& h : sem->holders) {
+    for (size_t i = 0; i < sem->holders.size(); ++i) {
+      const Semaphore::Holder& h = sem->holders[i];
       if (h.permits < 1) return fail("holder with no permits on ", sem->name);
       sum += h.permits;
-      if (!h.session->held.contains(sem.get())) return fail("holder index broken: ", sem->name);
+      if (HolderIndex(*sem, *h.session) != static_cast<int32_t>(i)) {
+        return fail("holder index broken: ", sem->name);
+      }
       if (FindSession(h.session->id) != h.session) return fail("dead holder on ", sem->name);
+    }
+    // The grant-order chain visits every record once, tokens increasing.
+    size_t chained = 0;
+    int32_t prev = -1;
+    for (int32_t i = sem->first; i >= 0; prev = i, i = sem->holders[i].next) {
+      if (static_cast<size_t>(i) >= sem->holders.size() || ++chained > sem->holders.size()) {
+        return fail("holder chain broken on ", sem->name);
+      }
+      if (sem->holders[i].prev != prev) return fail("holder chain back link on ", sem->name);
+      if (prev >= 0 && sem->holders[prev].fencing_token >= sem->holders[i].fencing_token) {
+        return fail("holders out of grant order on ", sem->name);
+      }
+    }
+    if (chained != sem->holders.size() || sem->last != prev) {
+      return fail("holder chain incomplete on ", sem->name);
     }
     if (sum != sem->held) return fail("held count wrong on ", sem->name);
     if (sem->held > sem->limit) return fail("more permits held than the limit on ", sem->name);
     holders += static_cast<int64_t>(sem->holders.size());
-    for (const WaiterQueue* q : {&sem->set_queue, &sem->clear_queue}) {
+    for (const Semaphore::Queue* q : {&sem->set_queue, &sem->clear_queue}) {
       int32_t n = 0;
-      for (const Waiter* w = q->head; w != nullptr; w = w->next, ++n) {
+      for (const Waiter* w = q->head; w != nullptr; w = Semaphore::Queue::Next(w), ++n) {
         if (w->sem != sem.get()) return fail("waiter on the wrong queue: ", sem->name);
+        if (w->is_set != (q == &sem->set_queue)) return fail("waiter kind wrong: ", sem->name);
         if (!waiters_.contains(w->id)) return fail("waiter not indexed: ", sem->name);
-        if (w->is_set && HolderIndex(*sem, w->session) >= 0) {
+        if (w->is_set && HolderIndex(*sem, *w->session) >= 0) {
           return fail("a holder waits for its own semaphore: ", sem->name);
         }
       }
@@ -170,13 +198,73 @@ absl::Status Core::CheckInvariants() const {
       return fail("waiter without deadline entry");
     }
   }
+  if (waiter_deadlines_.size() > waiters_.size()) return fail("stray waiter deadline");
+  // Each session's own indexes: what it holds, its waiters, its set requests by
+  // semaphore; together they account for every holder and waiter exactly once.
+  int64_t session_holds = 0;
+  size_t session_waiters = 0;
+  absl::flat_hash_map<std::string, int64_t> per_peer;
   for (const auto& [id, s] : sessions_) {
     if (by_secret_.find(s->secret) == by_secret_.end()) return fail("secret index broken");
-    for (const Semaphore* sem : s->held) {
-      if (HolderIndex(*sem, s.get()) < 0) return fail("session holds what it does not");
+    for (const auto& [sem, slot] : s->held) {
+      if (slot < 0 || static_cast<size_t>(slot) >= sem->holders.size() ||
+          sem->holders[slot].session != s.get()) {
+        return fail("session holds what it does not");
+      }
+    }
+    session_holds += static_cast<int64_t>(s->held.size());
+    int32_t n = 0;
+    int32_t sets = 0;
+    for (const Waiter* w = s->waiting.head; w != nullptr;
+         w = WaiterList<&Waiter::in_session>::Next(w), ++n) {
+      if (w->session != s.get()) return fail("waiter on the wrong session's list");
+      auto it = waiters_.find(w->id);
+      if (it == waiters_.end() || it->second.get() != w) return fail("session waiter lost");
+      if (w->is_set) ++sets;
+    }
+    if (n != s->waiting.size) return fail("session waiter count wrong");
+    session_waiters += static_cast<size_t>(n);
+    int32_t indexed = 0;
+    for (const auto& [sem, list] : s->set_waiting) {
+      if (list.size == 0) return fail("empty set-waiting entry kept");
+      int32_t m = 0;
+      for (const Waiter* w = list.head; w != nullptr;
+           w = WaiterList<&Waiter::same>::Next(w), ++m) {
+        if (w->session != s.get() || w->sem != sem || !w->is_set) {
+          return fail("set-waiting index broken on ", sem->name);
+        }
+      }
+      if (m != list.size) return fail("set-waiting count wrong on ", sem->name);
+      indexed += m;
+    }
+    if (indexed != sets) return fail("set requests missing from the by-semaphore index");
+    if (options_.max_sessions_per_peer > 0 || options_.session_rate_per_peer > 0) {
+      ++per_peer[s->peer];
     }
   }
+  if (session_holds != held_pairs_) return fail("sessions' held entries have strays");
+  if (session_waiters != waiters_.size()) return fail("sessions' waiter lists have strays");
   if (by_secret_.size() != sessions_.size()) return fail("secret index has strays");
+  // Per-peer accounting: live counts match; peers without sessions are idle entries.
+  size_t idle = 0;
+  for (const auto& [peer, state] : peers_) {
+    auto it = per_peer.find(peer);
+    const int64_t live = it == per_peer.end() ? 0 : it->second;
+    if (state.sessions != live) return fail("session count wrong for peer ", peer);
+    if ((live == 0) != (state.forget_at != absl::InfiniteFuture())) {
+      return fail("idle state wrong for peer ", peer);
+    }
+    if (live == 0) {
+      if (!idle_peers_.contains({state.forget_at, peer})) {
+        return fail("idle peer lost: ", peer);
+      }
+      ++idle;
+    }
+  }
+  for (const auto& [peer, live] : per_peer) {
+    if (!peers_.contains(peer)) return fail("peer not counted: ", peer);
+  }
+  if (idle != idle_peers_.size()) return fail("idle peer index has strays");
   return absl::OkStatus();
 }
 

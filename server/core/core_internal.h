@@ -8,12 +8,60 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/functional/any_invocable.h"
 #include "server/core/core.h"
 
 namespace semaphored::internal {
+
+struct Core::Waiter {
+  // Links of one intrusive list (see WaiterList).
+  struct Link {
+    Waiter* prev = nullptr;
+    Waiter* next = nullptr;
+  };
+
+  WaiterId id = 0;
+  bool is_set = true;  // a set request; else a wait-for-clear request
+  Session* session = nullptr;
+  Semaphore* sem = nullptr;
+  int32_t permits = 0;
+  absl::Time deadline;
+  absl::Time enqueue_time;
+  Link queue;       // in sem's set_queue or clear_queue, FIFO
+  Link in_session;  // in session->waiting
+  Link same;        // set requests only: in session->set_waiting[sem]
+  SetCallback set_done;
+  WaitClearCallback clear_done;
+};
+
+// A doubly linked FIFO of waiters through the Link member `kLink`, intrusive so that a
+// list costs two pointers and a count, and removal from the middle (cancel, timeout,
+// hand-on) is O(1).
+template <auto kLink>
+struct Core::WaiterList {
+  Waiter* head = nullptr;
+  Waiter* tail = nullptr;
+  int32_t size = 0;
+
+  void PushBack(Waiter* w) {
+    Waiter::Link& l = w->*kLink;
+    l.prev = tail;
+    l.next = nullptr;
+    (tail ? (tail->*kLink).next : head) = w;
+    tail = w;
+    ++size;
+  }
+  void Remove(Waiter* w) {
+    Waiter::Link& l = w->*kLink;
+    (l.prev ? (l.prev->*kLink).next : head) = l.next;
+    (l.next ? (l.next->*kLink).prev : tail) = l.prev;
+    l.prev = l.next = nullptr;
+    --size;
+  }
+  static Waiter* Next(const Waiter* w) { return (w->*kLink).next; }
+};
 
 struct Core::Session {
   SessionId id = 0;
@@ -24,63 +72,73 @@ struct Core::Session {
   absl::Time create_time;
   absl::Time expire_time;
   std::shared_ptr<SessionObserver> observer;
-  absl::flat_hash_set<Semaphore*> held;
-  absl::flat_hash_set<Waiter*> waiting;
-};
-
-struct Core::Waiter {
-  WaiterId id = 0;
-  bool is_set = true;  // a set request; else a wait-for-clear request
-  Session* session = nullptr;
-  Semaphore* sem = nullptr;
-  int32_t permits = 0;
-  absl::Time deadline;
-  absl::Time enqueue_time;
-  Waiter* prev = nullptr;
-  Waiter* next = nullptr;
-  SetCallback set_done;
-  WaitClearCallback clear_done;
-};
-
-// A doubly linked FIFO of waiters, intrusive so that a semaphore costs two pointers
-// per queue and removal from the middle (cancel, timeout) is O(1).
-struct WaiterQueue {
-  Core::Waiter* head = nullptr;
-  Core::Waiter* tail = nullptr;
-  int32_t size = 0;
-
-  void PushBack(Core::Waiter* w) {
-    w->prev = tail;
-    w->next = nullptr;
-    (tail ? tail->next : head) = w;
-    tail = w;
-    ++size;
-  }
-  void Remove(Core::Waiter* w) {
-    (w->prev ? w->prev->next : head) = w->next;
-    (w->next ? w->next->prev : tail) = w->prev;
-    w->prev = w->next = nullptr;
-    --size;
-  }
+  // What it holds: semaphore -> the slot of its record in that semaphore's holders,
+  // so that a release finds its record without a scan.
+  absl::flat_hash_map<Semaphore*, int32_t> held;
+  // Every queued request of the session (set and wait-for-clear), oldest first.
+  WaiterList<&Waiter::in_session> waiting;
+  // Its queued set requests by semaphore, so that a grant finds the session's other
+  // requests for the same semaphore without looking at its other waiters. No empty
+  // entries.
+  absl::flat_hash_map<Semaphore*, WaiterList<&Waiter::same>> set_waiting;
 };
 
 struct Core::Semaphore {
+  // A grant. Records sit in `holders` in no particular order (a release moves the last
+  // record into the freed slot, so it costs O(1)); `prev`/`next` (slots, -1 for none)
+  // chain them in grant order, which is also fencing-token order.
   struct Holder {
     Session* session;
     int32_t permits;
+    int32_t prev;
+    int32_t next;
     uint64_t fencing_token;
     absl::Time grant_time;
   };
+  using Queue = WaiterList<&Waiter::queue>;
 
   std::string name;
   int32_t limit = 1;
   int32_t held = 0;  // permits held, all holders together
-  absl::InlinedVector<Holder, 1> holders;  // in grant order
-  WaiterQueue set_queue;
-  WaiterQueue clear_queue;
+  absl::InlinedVector<Holder, 1> holders;
+  int32_t first = -1;  // slot of the oldest grant, -1 when none
+  int32_t last = -1;   // slot of the newest grant
+  Queue set_queue;
+  Queue clear_queue;
 
   bool unused() const {
     return holders.empty() && set_queue.size == 0 && clear_queue.size == 0;
+  }
+  // Appends `h` as the newest grant; returns its slot.
+  int32_t AddHolder(Holder h) {
+    const auto slot = static_cast<int32_t>(holders.size());
+    h.prev = last;
+    h.next = -1;
+    holders.push_back(h);
+    (last >= 0 ? holders[last].next : first) = slot;
+    last = slot;
+    return slot;
+  }
+  // Removes the record in `slot`. The newest slot's record moves into `slot`; returns
+  // its session (whose `held` entry must be updated to `slot`), or nullptr when no
+  // record moved.
+  Session* RemoveHolder(int32_t slot) {
+    {
+      const Holder& h = holders[slot];
+      (h.prev >= 0 ? holders[h.prev].next : first) = h.next;
+      (h.next >= 0 ? holders[h.next].prev : last) = h.prev;
+    }
+    const auto end = static_cast<int32_t>(holders.size()) - 1;
+    Session* moved = nullptr;
+    if (slot != end) {
+      Holder& h = holders[slot];
+      h = holders[end];
+      (h.prev >= 0 ? holders[h.prev].next : first) = slot;
+      (h.next >= 0 ? holders[h.next].prev : last) = slot;
+      moved = h.session;
+    }
+    holders.pop_back();
+    return moved;
   }
 };
 

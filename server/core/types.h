@@ -182,6 +182,9 @@ struct CoreCounts {
   int64_t semaphores = 0;       // existing (set or waited on)
   int64_t held_semaphores = 0;  // (session, semaphore) pairs holding permits
   int64_t waiters = 0;          // queued set and wait-for-clear requests
+  // Peers tracked for the per-peer limits: those with sessions, and those without
+  // until their session-creation bucket has refilled.
+  int64_t peers = 0;
 };
 
 }  // namespace semaphored::internal

@@ -22,6 +22,7 @@ namespace {
 using ::semaphored::fuzz::ByteReader;
 
 constexpr const char* kNames[] = {"a", "b", "c"};
+constexpr const char* kPeers[] = {"127.0.0.1", "::1"};
 constexpr int kSlots = 4;
 
 struct Model;
@@ -103,6 +104,14 @@ void RunOne(ByteReader& in) {
   options.max_waiters_per_semaphore = 1 + in.Below(8);
   options.max_held_per_session = 1 + in.Below(4);
   options.max_sessions = 1 + in.Below(kSlots + 1);
+  // The global caps and per-peer limits (0 turns a per-peer limit off).
+  options.max_semaphores = 1 + in.Below(4);
+  options.max_holds = 1 + in.Below(8);
+  options.max_waiters = 1 + in.Below(12);
+  options.max_waiters_per_session = 1 + in.Below(6);
+  options.max_sessions_per_peer = in.Below(4);
+  options.session_rate_per_peer = in.Below(3);
+  options.session_burst_per_peer = 1 + in.Below(3);
   Core core(&clock, &tokens, options);
   Model model;
   SessionId slots[kSlots] = {};
@@ -124,7 +133,8 @@ void RunOne(ByteReader& in) {
     SessionId s = slots[slot];
     switch (in.Below(12)) {
       case 0: {
-        auto ns = core.CreateSession("fuzz", absl::Milliseconds(1 + in.Below(2000)));
+        auto ns = core.CreateSession("fuzz", absl::Milliseconds(1 + in.Below(2000)),
+                                     kPeers[in.Below(2)]);
         if (ns.ok()) {
           slots[slot] = ns->id;
           (void)core.SetObserver(ns->id, std::make_shared<ModelObserver>(&model, ns->id));

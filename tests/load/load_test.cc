@@ -162,7 +162,10 @@ TEST(LoadTest, ThousandSessionsChurnWhileHealthServesThenNothingIsLeft) {
   ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<ServerChild> server,
       ServerChild::Start(SEMAPHORED_BINARY, dir.path(), "127.0.0.1", 0,
-                         {"--state_file=", "--metrics_address=127.0.0.1:0"}));
+                         // All 1,000 sessions come from this one address: the
+                         // per-peer limits are raised (count) and off (rate).
+                         {"--state_file=", "--metrics_address=127.0.0.1:0",
+                          "--max_sessions_per_peer=2000", "--session_rate_per_peer=0"}));
   const int metrics_port = MetricsPort(*server);
   ASSERT_GT(metrics_port, 0) << server->LogTail();
   ASSERT_OK_AND_ASSIGN(const int64_t rss_start, ResidentBytes(server->pid()));

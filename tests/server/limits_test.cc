@@ -83,6 +83,71 @@ TEST(LimitsTest, MaxWaitersPerSemaphore) {
   EXPECT_FALSE(response.acquired());
 }
 
+TEST(LimitsTest, SessionsPerPeerAndCreationRate) {
+  CoreOptions core = TestCoreOptions();
+  core.max_sessions_per_peer = 2;
+  core.session_rate_per_peer = 0;
+  TestServer server(core);
+  auto stub = server.NewStub();
+  TestSession first = OpenSession(*stub, "one");
+  OpenSession(*stub, "two");
+  v1::CreateSessionResponse response;
+  EXPECT_THAT(stub->CreateSession(Ctx().get(), {}, &response),
+              GrpcIs(Code::RESOURCE_EXHAUSTED,
+                     AllOf(HasSubstr("2 sessions"), HasSubstr("--max_sessions_per_peer"))));
+  v1::CloseSessionRequest close;
+  close.set_session_secret(first.secret);
+  v1::CloseSessionResponse closed;
+  ASSERT_TRUE(stub->CloseSession(Ctx().get(), close, &closed).ok());
+  EXPECT_TRUE(stub->CreateSession(Ctx().get(), {}, &response).ok());
+
+  // The rate: a burst of 3, then one per 1,000 s.
+  core = TestCoreOptions();
+  core.max_sessions_per_peer = 0;
+  core.session_rate_per_peer = 0.001;
+  core.session_burst_per_peer = 3;
+  TestServer rated(core);
+  auto rated_stub = rated.NewStub();
+  for (int i = 0; i < 3; ++i) OpenSession(*rated_stub, "burst");
+  EXPECT_THAT(rated_stub->CreateSession(Ctx().get(), {}, &response),
+              GrpcIs(Code::RESOURCE_EXHAUSTED,
+                     AllOf(HasSubstr("bursts of 3"), HasSubstr("retry in"),
+                           HasSubstr("--session_rate_per_peer"))));
+  v1::PingResponse pong;
+  EXPECT_TRUE(rated_stub->Ping(Ctx().get(), {}, &pong).ok()) << "the server keeps serving";
+}
+
+TEST(LimitsTest, TotalSemaphoresHoldsAndWaitersPerSession) {
+  CoreOptions core = TestCoreOptions();
+  core.max_semaphores = 2;
+  core.max_holds = 3;
+  core.max_waiters_per_session = 1;
+  TestServer server(core);
+  auto stub = server.NewStub();
+  TestSession a = OpenSession(*stub, "a");
+  TestSession b = OpenSession(*stub, "b");
+  v1::SetSemaphoreResponse response;
+  v1::SetSemaphoreRequest wide = SetRequest(a, "x");
+  wide.set_limit(5);
+  ASSERT_TRUE(stub->SetSemaphore(Ctx().get(), wide, &response).ok());
+  ASSERT_TRUE(stub->SetSemaphore(Ctx().get(), SetRequest(a, "y"), &response).ok());
+  EXPECT_THAT(stub->SetSemaphore(Ctx().get(), SetRequest(a, "z"), &response),
+              GrpcIs(Code::RESOURCE_EXHAUSTED,
+                     AllOf(HasSubstr("2 semaphores"), HasSubstr("--max_semaphores"))));
+  ASSERT_TRUE(stub->SetSemaphore(Ctx().get(), SetRequest(b, "x"), &response).ok());
+  TestSession c = OpenSession(*stub, "c");
+  EXPECT_THAT(stub->SetSemaphore(Ctx().get(), SetRequest(c, "x"), &response),
+              GrpcIs(Code::RESOURCE_EXHAUSTED, AllOf(HasSubstr("3 holds"),
+                                                     HasSubstr("--max_holds"))));
+  v1::SetSemaphoreRequest wait = SetRequest(b, "y");
+  wait.set_wait_indefinitely(true);
+  SetCall queued(wait);
+  Start(*stub, queued);
+  ASSERT_TRUE(server.AwaitWaiters("y", 1));
+  EXPECT_THAT(stub->SetSemaphore(Ctx().get(), wait, &response),
+              GrpcIs(Code::RESOURCE_EXHAUSTED, HasSubstr("--max_waiters_per_session")));
+}
+
 TEST(LimitsTest, MaxMessageBytes) {
   ServerOptions options = TestServerOptions();
   options.max_message_bytes = 4096;

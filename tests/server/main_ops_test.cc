@@ -206,5 +206,24 @@ TEST(MainOpsTest, LimitsComeFromFlags) {
   EXPECT_EQ(process.Wait(), 0);
 }
 
+TEST(MainOpsTest, CapsAndPeerLimitsComeFromFlagsAndTheEnvironment) {
+  ServerProcess process({"--listen=127.0.0.1:0", "--state_file=", "--max_sessions_per_peer=1"},
+                        {"SEMAPHORED_MAX_SEMAPHORES=1"});
+  const int port = PortOf(process.ReadLine());
+  ASSERT_GT(port, 0);
+  auto stub = StubFor(port);
+  TestSession a = OpenSession(*stub, "a");
+  v1::CreateSessionResponse created;
+  EXPECT_THAT(stub->CreateSession(Ctx().get(), {}, &created),
+              GrpcIs(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     HasSubstr("--max_sessions_per_peer")));
+  v1::SetSemaphoreResponse set;
+  ASSERT_TRUE(stub->SetSemaphore(Ctx().get(), SetRequest(a, "x"), &set).ok());
+  EXPECT_THAT(stub->SetSemaphore(Ctx().get(), SetRequest(a, "y"), &set),
+              GrpcIs(grpc::StatusCode::RESOURCE_EXHAUSTED, HasSubstr("--max_semaphores")));
+  process.Signal(SIGTERM);
+  EXPECT_EQ(process.Wait(), 0);
+}
+
 }  // namespace
 }  // namespace semaphored::internal::testing

@@ -124,6 +124,8 @@ TEST(MainTest, BadConfigurationExitsWithAMessage) {
       {{}, {"SEMAPHORED_MAX_TTL=soon"}, "SEMAPHORED_MAX_TTL"},
       {{"--listen=nonsense"}, {}, "nonsense"},
       {{"--max_sessions=0"}, {}, "--max_sessions"},
+      {{"--max_holds=0"}, {}, "--max_holds"},
+      {{"--session_rate_per_peer=-1"}, {}, "--session_rate_per_peer"},
       {{"--tls_cert=/nonexistent/cert.pem"}, {}, "--tls_key"},
       {{"--tls_cert=/nonexistent/c.pem", "--tls_key=/nonexistent/k.pem"},
        {},
@@ -167,7 +169,9 @@ TEST(MainTest, HelpListsEveryFlag) {
         "--max_message_bytes", "--port_file", "--admin_token", "--admin_token_file",
         "--tls_cert", "--tls_key", "--tls_client_ca", "--metrics_address",
         "--log_format", "--max_listed_holders", "--stream_answer_budget_bytes",
-        "--stream_first_message_timeout", "SEMAPHORED_"}) {
+        "--stream_first_message_timeout",
+        "--max_semaphores", "--max_holds", "--max_waiters", "--max_waiters_per_session",
+        "--max_sessions_per_peer", "--session_rate_per_peer", "--session_burst_per_peer"}) {
     EXPECT_THAT(text, HasSubstr(flag));
   }
 }
