@@ -169,7 +169,7 @@ TEST(MainTest, HelpListsEveryFlag) {
         "--max_message_bytes", "--port_file", "--admin_token", "--admin_token_file",
         "--tls_cert", "--tls_key", "--tls_client_ca", "--metrics_address",
         "--log_format", "--max_listed_holders", "--stream_answer_budget_bytes",
-        "--stream_first_message_timeout",
+        "--stream_first_message_timeout", "SEMAPHORED_",
         "--max_semaphores", "--max_holds", "--max_waiters", "--max_waiters_per_session",
         "--max_sessions_per_peer", "--session_rate_per_peer", "--session_burst_per_peer"}) {
     EXPECT_THAT(text, HasSubstr(flag));
