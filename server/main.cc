@@ -34,6 +34,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/observability/library_logs.h"
+#include "server/core/durable_file.h"
 #include "server/observability/logger.h"
 #include "server/observability/metrics_http_server.h"
 #include "server/observability/server_events.h"
@@ -167,7 +168,7 @@ ABSL_FLAG(int32_t, listener_check_failures, kServerDefaults.listener_check_failu
           "Failed listener checks in a row after which the server logs listener_dead, "
           "drains and exits with status 3 (for a supervisor or standby to take over).");
 
-ABSL_FLAG(int32_t, max_listed_holders, semaphored::internal::ServiceLimits().max_listed_holders,
+ABSL_FLAG(int32_t, max_listed_holders, kDefaults.max_listed_holders,
           "Holders listed in a test, not-acquired or wait-for-clear answer (the first by "
           "grant order; the answer's holder_count gives the total, and the admin "
           "ListSemaphores lists all). At least 1.");
@@ -271,7 +272,6 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   options.log_format = absl::GetFlag(FLAGS_log_format);
-  options.service_limits.max_listed_holders = absl::GetFlag(FLAGS_max_listed_holders);
   options.service_limits.stream_answer_budget_bytes =
       absl::GetFlag(FLAGS_stream_answer_budget_bytes);
   options.service_limits.stream_first_message_timeout =
@@ -321,6 +321,11 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   core.max_sessions_per_peer = absl::GetFlag(FLAGS_max_sessions_per_peer);
   core.session_rate_per_peer = absl::GetFlag(FLAGS_session_rate_per_peer);
   core.session_burst_per_peer = absl::GetFlag(FLAGS_session_burst_per_peer);
+  core.max_listed_holders = absl::GetFlag(FLAGS_max_listed_holders);
+  if (core.max_listed_holders < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_listed_holders must be at least 1; got ", core.max_listed_holders));
+  }
   if (core.min_ttl <= absl::ZeroDuration() || core.min_ttl > core.default_ttl ||
       core.default_ttl > core.max_ttl) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -349,40 +354,11 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   return options;
 }
 
-// Writes the port to `path` through a new temporary file in the same directory and a
-// rename, so that a reader never sees a partial number. The temporary is created with
-// O_CREAT|O_EXCL|O_NOFOLLOW under a random name (nothing planted there is written
-// through), and rename() replaces a symlink at `path` instead of following it.
+// Writes the port to `path` as WriteFileDurably does (a reader never sees a partial
+// number; a symbolic link planted at `path` is refused, never written through).
 absl::Status WritePortFile(const std::string& path, int port) {
-  const std::string text = absl::StrCat(port, "\n");
-  std::random_device random;
-  std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
-    tmp = absl::StrCat(path, ".tmp.", getpid(), ".", random());
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("--port_file: cannot create ", tmp, ": ", std::strerror(errno)));
-  }
-  const bool written =
-      ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  const int write_errno = errno;
-  ::close(fd);
-  if (!written) {
-    ::unlink(tmp.c_str());
-    return absl::UnavailableError(
-        absl::StrCat("--port_file: cannot write ", tmp, ": ", std::strerror(write_errno)));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int rename_errno = errno;
-    ::unlink(tmp.c_str());
-    return absl::UnavailableError(absl::StrCat("--port_file: cannot rename ", tmp, " to ",
-                                               path, ": ", std::strerror(rename_errno)));
-  }
-  return absl::OkStatus();
+  return semaphored::internal::WriteFileDurably(path, absl::StrCat(port, "\n"),
+                                                "--port_file");
 }
 
 // The open-file limit before and after RaiseFileLimit.

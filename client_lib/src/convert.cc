@@ -62,7 +62,7 @@ SemaphoreInfo InfoFromSnapshot(const SemaphoreSnapshot& snapshot,
     holder.fencing_token = h.grant.fencing_token;
     info.holders.push_back(std::move(holder));
   }
-  info.holder_count = static_cast<int32_t>(info.holders.size());
+  info.holder_count = snapshot.holder_count;
   return info;
 }
 

@@ -118,14 +118,17 @@ int32_t Core::HolderIndex(const Semaphore& sem, const Session& session) const {
   return it == session.held.end() ? -1 : it->second;
 }
 
-SemaphoreSnapshot Core::Snapshot(const Semaphore& sem, bool with_waiters) const {
+SemaphoreSnapshot Core::Snapshot(const Semaphore& sem, bool with_waiters,
+                                  int32_t max_holders) const {
   SemaphoreSnapshot snap;
   snap.name = sem.name;
   snap.limit = sem.limit;
   snap.permits_held = sem.held;
   snap.waiter_count = sem.set_queue.size;
-  snap.holders.reserve(sem.holders.size());
-  for (int32_t i = sem.first; i >= 0; i = sem.holders[i].next) {
+  snap.holder_count = static_cast<int32_t>(sem.holders.size());
+  snap.holders.reserve(std::min<size_t>(sem.holders.size(), std::max(max_holders, 0)));
+  for (int32_t i = sem.first; i >= 0 && static_cast<int32_t>(snap.holders.size()) < max_holders;
+       i = sem.holders[i].next) {
     const Semaphore::Holder& h = sem.holders[i];
     ++work_;
     snap.holders.push_back(HolderInfo{h.session->id, h.session->client_name,
@@ -379,7 +382,7 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
   }
   if (args.deadline <= now) {
     SetOutcome out;
-    out.state = Snapshot(*sem, /*with_waiters=*/false);
+    out.state = Snapshot(*sem, /*with_waiters=*/false, options_.max_listed_holders);
     return out;
   }
   if (absl::Status s = CheckWaiterLimits(*session, *sem); !s.ok()) return s;
@@ -508,7 +511,7 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
   if (sem->held == 0 && sem->clear_queue.size > 0) {
     WaitClearOutcome out;
     out.clear = true;
-    out.state = Snapshot(*sem, /*with_waiters=*/false);
+    out.state = Snapshot(*sem, /*with_waiters=*/false, options_.max_listed_holders);
     while (Waiter* w = sem->clear_queue.head) {
       std::unique_ptr<Waiter> owned = RemoveWaiter(w);
       deferred.Add([cb = std::move(owned->clear_done), out]() mutable { cb(out); });
@@ -544,7 +547,9 @@ absl::StatusOr<int32_t> Core::Clear(SessionId session_id, absl::string_view name
 
 SemaphoreSnapshot Core::Test(absl::string_view name) const {
   absl::MutexLock lock(&mu_);
-  if (const Semaphore* sem = FindSemaphore(name)) return Snapshot(*sem, false);
+  if (const Semaphore* sem = FindSemaphore(name)) {
+    return Snapshot(*sem, false, options_.max_listed_holders);
+  }
   SemaphoreSnapshot snap;
   snap.name = std::string(name);
   return snap;
@@ -566,7 +571,7 @@ WaiterId Core::WaitClear(SessionId session_id, std::string name, absl::Time dead
     WaitClearOutcome out;
     out.clear = sem == nullptr || sem->held == 0;
     if (sem != nullptr) {
-      out.state = Snapshot(*sem, false);
+      out.state = Snapshot(*sem, false, options_.max_listed_holders);
     } else {
       out.state.name = std::move(name);
     }
@@ -623,11 +628,11 @@ void Core::Tick() {
     listener_->OnWaitTimeout();
     if (owned->is_set) {
       SetOutcome out;
-      out.state = Snapshot(*sem, false);
+      out.state = Snapshot(*sem, false, options_.max_listed_holders);
       deferred.Add([cb = std::move(owned->set_done), out]() mutable { cb(out); });
     } else {
       WaitClearOutcome out;
-      out.state = Snapshot(*sem, false);
+      out.state = Snapshot(*sem, false, options_.max_listed_holders);
       deferred.Add([cb = std::move(owned->clear_done), out]() mutable { cb(out); });
     }
     HandOn(sem, lazy, deferred);

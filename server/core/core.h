@@ -50,6 +50,11 @@ struct CoreOptions {
   // Report how long each grant was held (CoreListener::OnRelease); costs a clock
   // read per release. Off for in-process local semaphores, which have no metrics.
   bool time_holds = true;
+  // Holders listed in the snapshots that answer Test, a set that was not acquired and
+  // wait-for-clear (the oldest grants; SemaphoreSnapshot::holder_count counts all), so
+  // that such an answer costs at most this much work under the lock. Admin listings
+  // and force-clear see every holder.
+  int32_t max_listed_holders = 100;
 };
 
 // The semaphore server's state machine: sessions, semaphores with FIFO waiter queues,
@@ -220,7 +225,8 @@ class Core {
   Semaphore* CreateSemaphore(absl::string_view name, int32_t limit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeErase(Semaphore* sem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  SemaphoreSnapshot Snapshot(const Semaphore& sem, bool with_waiters) const
+  SemaphoreSnapshot Snapshot(const Semaphore& sem, bool with_waiters,
+                             int32_t max_holders) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The slot of `session`'s record in `sem.holders`, -1 when it holds none.
   int32_t HolderIndex(const Semaphore& sem, const Session& session) const;

@@ -19,7 +19,7 @@ std::vector<SemaphoreSnapshot> Core::ListSemaphores(absl::string_view prefix,
   auto it = after < prefix ? semaphores_.lower_bound(prefix) : semaphores_.upper_bound(after);
   for (; it != semaphores_.end() && static_cast<int>(out.size()) < limit; ++it) {
     if (!absl::StartsWith(it->first, prefix)) break;
-    out.push_back(Snapshot(*it->second, /*with_waiters=*/true));
+    out.push_back(Snapshot(*it->second, /*with_waiters=*/true, kAllHolders));
   }
   return out;
 }
@@ -74,7 +74,7 @@ absl::StatusOr<std::vector<HolderInfo>> Core::ForceClear(absl::string_view name,
                                             " is not set; there is nothing to force-clear"));
   }
   LazyNow now(clock_);
-  std::vector<HolderInfo> revoked = Snapshot(*sem, false).holders;
+  std::vector<HolderInfo> revoked = Snapshot(*sem, false, kAllHolders).holders;
   const std::string why = absl::StrCat("force-cleared by an administrator: ", reason);
   while (!sem->holders.empty()) {
     const int32_t slot = sem->first;

@@ -3,6 +3,7 @@
 
 // The Core's private records, shared by core.cc and core_admin.cc only.
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -82,6 +83,9 @@ struct Core::Session {
   // entries.
   absl::flat_hash_map<Semaphore*, WaiterList<&Waiter::same>> set_waiting;
 };
+
+// Snapshot's max_holders for the listings that show every holder (admin, force-clear).
+inline constexpr int32_t kAllHolders = std::numeric_limits<int32_t>::max();
 
 struct Core::Semaphore {
   // A grant. Records sit in `holders` in no particular order (a release moves the last

@@ -51,7 +51,8 @@ struct SemaphoreSnapshot {
   std::string name;
   int32_t limit = 0;
   int32_t permits_held = 0;
-  std::vector<HolderInfo> holders;  // oldest grant first
+  std::vector<HolderInfo> holders;  // oldest grant first; maybe not all (holder_count)
+  int32_t holder_count = 0;         // every holder, listed or not
   int32_t waiter_count = 0;         // set requests in the queue
   std::vector<WaiterInfo> waiters;  // filled by admin listings only
   bool set() const { return permits_held > 0; }

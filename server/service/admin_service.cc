@@ -109,7 +109,7 @@ v1::SessionInfo ToSessionInfo(const SessionSnapshot& s) {
 
 v1::SemaphoreDetail ToSemaphoreDetail(const SemaphoreSnapshot& snap) {
   v1::SemaphoreDetail detail;
-  *detail.mutable_state() = ToSemaphoreState(snap, kAllHolders);  // the full listing
+  *detail.mutable_state() = ToSemaphoreState(snap);  // admin listings list every holder
   for (const WaiterInfo& w : snap.waiters) {
     v1::Waiter* waiter = detail.add_waiters();
     waiter->set_session_id(FormatSessionId(w.session_id));

@@ -265,48 +265,41 @@ v1::Grant ToGrant(const GrantInfo& grant) {
   return out;
 }
 
-v1::SemaphoreState ToSemaphoreState(const SemaphoreSnapshot& snapshot, int max_holders) {
+v1::SemaphoreState ToSemaphoreState(const SemaphoreSnapshot& snapshot) {
   v1::SemaphoreState out;
   out.set_name(snapshot.name);
   out.set_set(snapshot.set());
   out.set_limit(snapshot.limit);
   out.set_permits_held(snapshot.permits_held);
-  // The answer's size must not grow with the number of holders (one test answer
-  // listing 1,000 holders, times the commands of one message, once took 2.3 GB).
-  const size_t listed = std::min(snapshot.holders.size(),
-                                 static_cast<size_t>(std::max(max_holders, 0)));
-  out.mutable_holders()->Reserve(static_cast<int>(listed));
-  for (size_t i = 0; i < listed; ++i) {
-    const HolderInfo& holder = snapshot.holders[i];
+  out.mutable_holders()->Reserve(static_cast<int>(snapshot.holders.size()));
+  for (const HolderInfo& holder : snapshot.holders) {
     v1::Holder* h = out.add_holders();
     h->set_session_id(FormatSessionId(holder.session_id));
     h->set_client_name(holder.client_name);
     *h->mutable_grant() = ToGrant(holder.grant);
   }
   out.set_waiter_count(snapshot.waiter_count);
-  out.set_holder_count(static_cast<int32_t>(
-      std::min<size_t>(snapshot.holders.size(), std::numeric_limits<int32_t>::max())));
+  out.set_holder_count(snapshot.holder_count);
   return out;
 }
 
-v1::SetSemaphoreResponse ToSetSemaphoreResponse(const SetOutcome& outcome,
-                                                int max_holders) {
+v1::SetSemaphoreResponse ToSetSemaphoreResponse(const SetOutcome& outcome) {
   v1::SetSemaphoreResponse out;
   out.set_acquired(outcome.acquired);
   out.set_already_held(outcome.already_held);
   if (outcome.acquired) {
     *out.mutable_grant() = ToGrant(outcome.grant);
   } else {
-    *out.mutable_state() = ToSemaphoreState(outcome.state, max_holders);
+    *out.mutable_state() = ToSemaphoreState(outcome.state);
   }
   return out;
 }
 
 v1::WaitSemaphoreClearResponse ToWaitSemaphoreClearResponse(
-    const WaitClearOutcome& outcome, int max_holders) {
+    const WaitClearOutcome& outcome) {
   v1::WaitSemaphoreClearResponse out;
   out.set_clear(outcome.clear);
-  *out.mutable_state() = ToSemaphoreState(outcome.state, max_holders);
+  *out.mutable_state() = ToSemaphoreState(outcome.state);
   return out;
 }
 

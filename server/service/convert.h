@@ -99,16 +99,12 @@ absl::StatusOr<std::string> ToTestName(const v1::TestSemaphoreRequest& request);
 v1::CreateSessionResponse ToCreateSessionResponse(const NewSession& session);
 v1::RefreshSessionResponse ToRefreshSessionResponse(absl::Time expire_time);
 v1::Grant ToGrant(const GrantInfo& grant);
-// `max_holders` for ToSemaphoreState when every holder is to be listed.
-inline constexpr int kAllHolders = std::numeric_limits<int>::max();
-// The semaphore's state listing its first `max_holders` holders (oldest grant first;
-// none when max_holders <= 0); holder_count is always the number of all holders.
-v1::SemaphoreState ToSemaphoreState(const SemaphoreSnapshot& snapshot, int max_holders);
-// The state of a set that was not acquired lists at most `max_holders` holders.
-v1::SetSemaphoreResponse ToSetSemaphoreResponse(const SetOutcome& outcome,
-                                                int max_holders);
+// The semaphore's state with the holders the snapshot lists (the core lists at most
+// CoreOptions::max_listed_holders in its answers) and holder_count counting all.
+v1::SemaphoreState ToSemaphoreState(const SemaphoreSnapshot& snapshot);
+v1::SetSemaphoreResponse ToSetSemaphoreResponse(const SetOutcome& outcome);
 v1::WaitSemaphoreClearResponse ToWaitSemaphoreClearResponse(
-    const WaitClearOutcome& outcome, int max_holders);
+    const WaitClearOutcome& outcome);
 
 }  // namespace semaphored::internal
 

@@ -179,9 +179,8 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::SetSemaphore(
         if (!session.ok()) return call->Answer(session.status());
         const WaiterId waiter = core_->Set(
             *session, *std::move(args),
-            [call, holders = limits_.max_listed_holders](
-                absl::StatusOr<SetOutcome> outcome) {
-              if (outcome.ok()) call->response = ToSetSemaphoreResponse(*outcome, holders);
+            [call](absl::StatusOr<SetOutcome> outcome) {
+              if (outcome.ok()) call->response = ToSetSemaphoreResponse(*outcome);
               call->Answer(outcome.status());
             });
         if (waiter != 0) call->Queued(waiter);
@@ -213,8 +212,7 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::TestSemaphore(
       [&](const v1::TestSemaphoreRequest& request, v1::TestSemaphoreResponse* response) {
         absl::StatusOr<std::string> name = ToTestName(request);
         if (!name.ok()) return name.status();
-        *response->mutable_state() =
-            ToSemaphoreState(core_->Test(*name), limits_.max_listed_holders);
+        *response->mutable_state() = ToSemaphoreState(core_->Test(*name));
         return absl::OkStatus();
       });
 }
@@ -232,11 +230,9 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::WaitSemaphoreClear(
         if (!session.ok()) return call->Answer(session.status());
         const WaiterId waiter =
             core_->WaitClear(*session, std::move(args->name), args->deadline,
-                             [call, holders = limits_.max_listed_holders](
-                                 absl::StatusOr<WaitClearOutcome> outcome) {
+                             [call](absl::StatusOr<WaitClearOutcome> outcome) {
                                if (outcome.ok()) {
-                                 call->response =
-                                     ToWaitSemaphoreClearResponse(*outcome, holders);
+                                 call->response = ToWaitSemaphoreClearResponse(*outcome);
                                }
                                call->Answer(outcome.status());
                              });

@@ -47,11 +47,6 @@ class StreamStats {
 };
 
 struct ServiceLimits {
-  // Holders listed in the answer to TestSemaphore, to a set that was not acquired and
-  // to WaitSemaphoreClear (unary calls and stream commands alike): the first this many
-  // by grant order; the answer's holder_count gives the total, and
-  // AdminService.ListSemaphores lists them all. At least 1 (--max_listed_holders).
-  int max_listed_holders = 100;
   // Bytes of answers one StreamSession stream may have queued but not yet sent. It is
   // checked before each command: past it, the stream runs no further command and reads
   // no further message until the client has read enough answers (backpressure), so
@@ -73,10 +68,6 @@ inline constexpr int64_t kMinStreamAnswerBudgetBytes = 64 * 1024;
 
 // INVALID_ARGUMENT naming the flag when a limit is out of its range (see above).
 inline absl::Status CheckServiceLimits(const ServiceLimits& limits) {
-  if (limits.max_listed_holders < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--max_listed_holders must be at least 1; got ", limits.max_listed_holders));
-  }
   if (limits.stream_answer_budget_bytes < kMinStreamAnswerBudgetBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("--stream_answer_budget_bytes must be at least ",

@@ -202,7 +202,7 @@ void SessionStream::HandleCommand(const v1::SessionCommand& command) {
     case v1::SessionCommand::kTest: {
       absl::StatusOr<std::string> name = ToTestName(command.test());
       if (!name.ok()) return Push(ErrorEvent(id, name.status()));
-      *event.mutable_test()->mutable_state() = ToSemaphoreState(core_->Test(*name), limits_.max_listed_holders);
+      *event.mutable_test()->mutable_state() = ToSemaphoreState(core_->Test(*name));
       return Push(std::move(event));
     }
     case v1::SessionCommand::kWaitClear:
@@ -280,7 +280,7 @@ void SessionStream::HandleSet(uint64_t id, const v1::SetSemaphoreRequest& reques
         v1::SessionEvent event;
         event.set_command_id(id);
         *event.mutable_set() =
-            ToSetSemaphoreResponse(*outcome, stream->limits_.max_listed_holders);
+            ToSetSemaphoreResponse(*outcome);
         stream->Complete(id, seq, std::move(event));
       });
   if (waiter != 0) SetPendingWaiter(id, seq, waiter);
@@ -305,7 +305,7 @@ void SessionStream::HandleWaitClear(uint64_t id,
         v1::SessionEvent event;
         event.set_command_id(id);
         *event.mutable_wait_clear() =
-            ToWaitSemaphoreClearResponse(*outcome, stream->limits_.max_listed_holders);
+            ToWaitSemaphoreClearResponse(*outcome);
         stream->Complete(id, seq, std::move(event));
       });
   if (waiter != 0) SetPendingWaiter(id, seq, waiter);

@@ -234,6 +234,46 @@ TEST(PeerLimitsOffTest, ZeroTurnsPerPeerLimitsOffAndTracksNoPeer) {
   EXPECT_THAT(core.CheckInvariants(), IsOk());
 }
 
+class ListedHoldersTest : public CoreTestBase {
+ protected:
+  static CoreOptions Listing3() {
+    CoreOptions o = Unlimited();
+    o.max_listed_holders = 3;
+    return o;
+  }
+  ListedHoldersTest() : CoreTestBase(Listing3()) {}
+};
+
+// Test and a refused try list the oldest max_listed_holders holders and count them all,
+// at a cost bounded by the listing, not by the holders; admin listings show everyone.
+TEST_F(ListedHoldersTest, AnswersListTheOldestHoldersAndCountAllAdminListsAll) {
+  constexpr int kHolders = 50;
+  std::vector<SessionId> holders;
+  for (int i = 0; i < kHolders; ++i) {
+    holders.push_back(Open(absl::StrCat("c", i)));
+    ASSERT_THAT(SetNow(holders.back(), Args("pool", absl::InfinitePast(), 1, 1000)), IsOk());
+  }
+  const uint64_t before = core_.WorkDone();
+  const SemaphoreSnapshot test = core_.Test("pool");
+  EXPECT_LE(core_.WorkDone() - before, 3u);
+  EXPECT_EQ(test.holder_count, kHolders);
+  ASSERT_EQ(test.holders.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(test.holders[i].session_id, holders[i]);
+
+  SessionId late = Open("late");
+  absl::StatusOr<SetOutcome> refused =
+      SetNow(late, Args("pool", absl::InfinitePast(), /*permits=*/1000, 1000));
+  ASSERT_THAT(refused, IsOk());
+  EXPECT_FALSE(refused->acquired);
+  EXPECT_EQ(refused->state.holder_count, kHolders);
+  EXPECT_EQ(refused->state.holders.size(), 3u);
+
+  const std::vector<SemaphoreSnapshot> listed = core_.ListSemaphores("pool", "", 10);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].holder_count, kHolders);
+  EXPECT_EQ(listed[0].holders.size(), static_cast<size_t>(kHolders));
+}
+
 TEST(FencingExhaustionTest, GrantsAreRefusedInsteadOfWrappingAndNothingIsLeftBehind) {
   FakeClock clock;
   CounterTokenSource tokens(kMaxFencingToken - 1);

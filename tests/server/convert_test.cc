@@ -334,7 +334,8 @@ TEST(ConvertTest, SnapshotsBecomeStatesWithPublicSessionIds) {
   snap.waiter_count = 4;
   snap.holders.push_back(
       HolderInfo{0xabc, "billing", GrantInfo{77, 2, absl::FromUnixSeconds(10)}});
-  const v1::SemaphoreState state = ToSemaphoreState(snap, 100);
+  snap.holder_count = 1;
+  const v1::SemaphoreState state = ToSemaphoreState(snap);
   EXPECT_EQ(state.name(), "printer");
   EXPECT_TRUE(state.set());
   EXPECT_EQ(state.limit(), 3);
@@ -350,7 +351,7 @@ TEST(ConvertTest, SnapshotsBecomeStatesWithPublicSessionIds) {
 
   SetOutcome refused;
   refused.state = snap;
-  v1::SetSemaphoreResponse response = ToSetSemaphoreResponse(refused, 100);
+  v1::SetSemaphoreResponse response = ToSetSemaphoreResponse(refused);
   EXPECT_FALSE(response.acquired());
   EXPECT_FALSE(response.has_grant());
   EXPECT_EQ(response.state().holders(0).client_name(), "billing");
@@ -359,48 +360,40 @@ TEST(ConvertTest, SnapshotsBecomeStatesWithPublicSessionIds) {
   granted.acquired = true;
   granted.already_held = true;
   granted.grant = GrantInfo{99, 1, absl::FromUnixSeconds(20)};
-  response = ToSetSemaphoreResponse(granted, 100);
+  response = ToSetSemaphoreResponse(granted);
   EXPECT_TRUE(response.acquired());
   EXPECT_TRUE(response.already_held());
   EXPECT_EQ(response.grant().fencing_token(), 99u);
   EXPECT_FALSE(response.has_state());
 
-  EXPECT_FALSE(ToSemaphoreState(SemaphoreSnapshot{}, 100).set());
+  EXPECT_FALSE(ToSemaphoreState(SemaphoreSnapshot{}).set());
 }
 
-TEST(ConvertTest, StatesListTheFirstHoldersAndCountThemAll) {
+TEST(ConvertTest, StatesCarryTheHolderCountBesideTheListedHolders) {
+  // The core lists the first holders (CoreOptions::max_listed_holders) and counts all.
   SemaphoreSnapshot snap;
   snap.name = "pool";
   snap.limit = 10;
   snap.permits_held = 5;
-  for (uint64_t i = 1; i <= 5; ++i) {
+  snap.holder_count = 5;
+  for (uint64_t i = 1; i <= 3; ++i) {
     snap.holders.push_back(
         HolderInfo{i, absl::StrCat("c", i), GrantInfo{i, 1, absl::FromUnixSeconds(10)}});
   }
-  struct Case {
-    int max_holders;
-    int listed;
-  };
-  for (const Case& c : std::vector<Case>{
-           {0, 0}, {-1, 0}, {1, 1}, {3, 3}, {5, 5}, {6, 5}, {kAllHolders, 5}}) {
-    SCOPED_TRACE(c.max_holders);
-    const v1::SemaphoreState state = ToSemaphoreState(snap, c.max_holders);
-    EXPECT_EQ(state.holder_count(), 5);
-    ASSERT_EQ(state.holders_size(), c.listed);
-    for (int i = 0; i < c.listed; ++i) {  // the first ones, oldest grant first
-      EXPECT_EQ(state.holders(i).grant().fencing_token(), static_cast<uint64_t>(i + 1));
-    }
-    SetOutcome refused;
-    refused.state = snap;
-    EXPECT_EQ(ToSetSemaphoreResponse(refused, c.max_holders).state().holders_size(),
-              c.listed);
-    WaitClearOutcome waited;
-    waited.state = snap;
-    const v1::WaitSemaphoreClearResponse w =
-        ToWaitSemaphoreClearResponse(waited, c.max_holders);
-    EXPECT_EQ(w.state().holders_size(), c.listed);
-    EXPECT_EQ(w.state().holder_count(), 5);
+  const v1::SemaphoreState state = ToSemaphoreState(snap);
+  EXPECT_EQ(state.holder_count(), 5);
+  ASSERT_EQ(state.holders_size(), 3);
+  for (int i = 0; i < 3; ++i) {  // in the snapshot's order, oldest grant first
+    EXPECT_EQ(state.holders(i).grant().fencing_token(), static_cast<uint64_t>(i + 1));
   }
+  SetOutcome refused;
+  refused.state = snap;
+  EXPECT_EQ(ToSetSemaphoreResponse(refused).state().holder_count(), 5);
+  WaitClearOutcome waited;
+  waited.state = snap;
+  const v1::WaitSemaphoreClearResponse w = ToWaitSemaphoreClearResponse(waited);
+  EXPECT_EQ(w.state().holders_size(), 3);
+  EXPECT_EQ(w.state().holder_count(), 5);
 }
 
 }  // namespace

@@ -85,9 +85,9 @@ void ExpectCapped(const v1::SemaphoreState& state, const std::vector<TestSession
 }
 
 TEST(StreamLimitsTest, AnswersListTheFirstHoldersAndCountThemAll) {
-  ServiceLimits limits;
-  limits.max_listed_holders = 3;
-  TestServer server(OptionsWith(limits));
+  ServerOptions options = OptionsWith(ServiceLimits());
+  options.core.max_listed_holders = 3;
+  TestServer server(options);
   auto stub = server.NewStub();
   const std::vector<TestSession> holders = FillHolders(*stub, "pool", 5);
 
