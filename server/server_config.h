@@ -39,13 +39,15 @@ absl::StatusOr<TlsOptions> LoadTlsFiles(const std::string& cert_path,
 absl::Status ValidateTls(const TlsOptions& tls);
 
 // The admin token from --admin_token_file: the file's contents without trailing
-// newlines ("\n" or "\r\n"). INVALID_ARGUMENT when unreadable, empty, or holding a
-// character that cannot appear in gRPC metadata (control characters, a space at
-// either end, non-ASCII).
+// newlines ("\n" or "\r\n"). INVALID_ARGUMENT when unreadable, not a regular file,
+// readable or writable by its group or others (the message says `chmod 600`), empty,
+// or refused by ValidateAdminToken.
 absl::StatusOr<std::string> ReadAdminTokenFile(const std::string& path);
 
 // Checks an admin token from any source: printable ASCII without leading or trailing
-// spaces, at most 4096 bytes. `source` names it in the error ("--admin_token").
+// spaces, at most 4096 bytes, and (unless empty: no token) at least 128 bits by length:
+// at least 32 characters when all are hex digits, else at least 22 (base64's 6 bits
+// each). INVALID_ARGUMENT saying the rule; `source` names the token ("--admin_token").
 absl::Status ValidateAdminToken(absl::string_view token, absl::string_view source);
 
 }  // namespace semaphored::internal
