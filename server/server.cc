@@ -68,16 +68,11 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsOptions& tls) {
 
 // A bearer token sent over plaintext can be read by anyone on the path and replayed.
 void WarnIfTokenInClear(const Logger& logger, const ServerOptions& options) {
-  if (options.admin_token.empty() || options.tls.enabled()) return;
-  const std::string host = HostOf(options.listen_address);
-  if (IsLoopbackHost(host)) return;
+  std::optional<std::string> warning = PlaintextTokenWarning(
+      HostOf(options.listen_address), options.tls.enabled(), !options.admin_token.empty());
+  if (!warning.has_value()) return;
   logger.Log(LogLevel::kWarn, "admin_token_in_clear",
-             {{"listen", options.listen_address},
-              {"error",
-               "the admin token is sent in clear text to a listener that is not on "
-               "loopback: anyone on the network path can read it and become admin; "
-               "enable TLS (--tls_cert, --tls_key) or listen on loopback and "
-               "administer through the admin socket"}});
+             {{"listen", options.listen_address}, {"error", *warning}});
 }
 
 absl::Status CheckOptions(const ServerOptions& options) {
@@ -149,6 +144,7 @@ absl::Status Server::StartGrpc(const ServerOptions& options) {
       return absl::StrCat("uid ", cred->uid, ", pid ", cred->pid);
     };
   }
+  admin.throttle = options.admin_throttle;
   admin.logger = logger_.get();
   admin.observer = observer_.get();
   admin.drain = [this] {

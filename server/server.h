@@ -13,6 +13,7 @@
 #include "server/core/core.h"
 #include "server/observability/logger.h"
 #include "server/server_config.h"
+#include "server/service/admin_throttle.h"
 
 namespace grpc {
 class Server;
@@ -53,6 +54,9 @@ struct ServerOptions {
   // cannot be made a WARN line and no socket; a path: that socket, or Start fails;
   // empty: none.
   std::string admin_socket;
+  // How refused admin attempts are throttled and their log lines rate-limited, per
+  // peer host (AdminThrottle). Tests loosen it; the defaults are the product's.
+  AdminThrottle::Options admin_throttle;
   // TLS for the gRPC listener (server_config.h); empty: plaintext.
   TlsOptions tls;
   // Where to serve Prometheus metrics over HTTP (GET /metrics), as HOST:PORT; port

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/local_admin.h"
 
 namespace semaphored::internal {
 namespace {
@@ -197,6 +198,16 @@ absl::StatusOr<std::string> ReadAdminTokenFile(const std::string& path) {
   }
   if (absl::Status s = ValidateAdminToken(token, "--admin_token_file"); !s.ok()) return s;
   return std::string(token);
+}
+
+std::optional<std::string> PlaintextTokenWarning(absl::string_view listen_host, bool tls,
+                                                 bool has_token) {
+  if (!has_token || tls || IsLoopbackHost(listen_host)) return std::nullopt;
+  return absl::StrCat(
+      "the admin token is sent in clear text to this listener on ", listen_host,
+      ", which is not loopback: anyone on the network path can read it and become "
+      "admin; enable TLS (--tls_cert, --tls_key), or listen on loopback and "
+      "administer through the admin socket");
 }
 
 }  // namespace semaphored::internal

@@ -4,6 +4,7 @@
 // Loading the server's secrets and certificates from files, for main() and tests.
 // Plain C++ (no gRPC). Thread-compatible pure functions apart from reading files.
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -49,6 +50,13 @@ absl::StatusOr<std::string> ReadAdminTokenFile(const std::string& path);
 // at least 32 characters when all are hex digits, else at least 22 (base64's 6 bits
 // each). INVALID_ARGUMENT saying the rule; `source` names the token ("--admin_token").
 absl::Status ValidateAdminToken(absl::string_view token, absl::string_view source);
+
+// The startup warning for an admin token sent in clear text: when there is a token, no
+// TLS, and the listen host (as in --listen, "[::]" bracketed or not) is not this
+// machine's loopback (IsLoopbackHost: wildcard addresses and names are not). nullopt
+// when there is nothing to warn about.
+std::optional<std::string> PlaintextTokenWarning(absl::string_view listen_host, bool tls,
+                                                 bool has_token);
 
 }  // namespace semaphored::internal
 

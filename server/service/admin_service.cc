@@ -165,7 +165,8 @@ AdminServiceImpl::AdminServiceImpl(Core* core, AdminServiceOptions options)
       options_(std::move(options)),
       observer_(options_.observer != nullptr ? options_.observer
                                              : ServiceObserver::Null()),
-      throttle_(options_.clock != nullptr ? options_.clock : RealClock::Get()) {}
+      throttle_(options_.clock != nullptr ? options_.clock : RealClock::Get(),
+                options_.throttle) {}
 
 absl::Status AdminServiceImpl::Authorize(grpc::CallbackServerContext* context,
                                          absl::string_view action, std::string* by) {

@@ -40,6 +40,7 @@ struct AdminServiceOptions {
   // Where the throttle of refused attempts (AdminThrottle) takes time from. nullptr:
   // the system clock.
   const Clock* clock = nullptr;
+  AdminThrottle::Options throttle;
   // Where audit lines go (server_events.h): one per force-clear, end-session and
   // drain, whether it succeeded or failed, and one per refused credential on any
   // method (at most one per peer host per second, with the count of those left out:
