@@ -132,6 +132,10 @@ TEST(MainTest, BadConfigurationExitsWithAMessage) {
       {{"--admin_token=a", "--admin_token_file=/nonexistent/t"}, {}, "not both"},
       {{"--admin_token_file=/nonexistent/t"}, {}, "/nonexistent/t"},
       {{}, {"SEMAPHORED_ADMIN_TOKEN=two words\tand a tab"}, "printable ASCII"},
+      {{"--admin_token=0123456789abcdef"}, {}, "at least 128 bits"},
+      {{"--listen=127.0.0.1:0", "--admin_socket=/nonexistent/dir/admin.sock"},
+       {},
+       "--admin_socket: cannot create the admin socket directory"},
       {{"--log_format=xml"}, {}, "text or json"},
       {{}, {"SEMAPHORED_LOG_FORMAT=yaml"}, "SEMAPHORED_LOG_FORMAT"},
       {{"--metrics_address=nonsense"}, {}, "--metrics_address"},
@@ -162,6 +166,7 @@ TEST(MainTest, HelpListsEveryFlag) {
        {"--listen", "--default_ttl", "--min_ttl", "--max_ttl", "--state_file",
         "--max_sessions", "--max_held_per_session", "--max_waiters_per_semaphore",
         "--max_message_bytes", "--port_file", "--admin_token", "--admin_token_file",
+        "--admin_socket",
         "--tls_cert", "--tls_key", "--tls_client_ca", "--metrics_address",
         "--log_format", "SEMAPHORED_"}) {
     EXPECT_THAT(text, HasSubstr(flag));
