@@ -5,6 +5,7 @@
 
 #include <iostream>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
@@ -24,7 +26,7 @@ ABSL_FLAG(std::string, server, "",
           "127.0.0.1:0 (W5 needs the in-process server)");
 ABSL_FLAG(std::string, admin_token, "",
           "Admin bearer token of the --server (W3's FIFO check and W5 use AdminService); "
-          "not needed for a loopback server without a token");
+          "the in-process server gets a random one");
 ABSL_FLAG(std::string, workloads, "floor,w1,w2,w3,w4,w5,w6,local",
           "Comma-separated workloads to run (the floor always runs)");
 ABSL_FLAG(absl::Duration, floor_duration, absl::Seconds(1.5),
@@ -78,8 +80,19 @@ int Main() {
   NullLogSink null_sink;
   std::unique_ptr<internal::Server> server;
   std::string address = absl::GetFlag(FLAGS_server);
+  std::string admin_token = absl::GetFlag(FLAGS_admin_token);
   if (address.empty()) {
     internal::ServerOptions options;
+    // Admin over TCP needs a token (W3's FIFO check and W5's list use the admin
+    // service): the in-process server gets a random one.
+    if (admin_token.empty()) {
+      std::random_device random;
+      for (int i = 0; i < 4; ++i) {
+        absl::StrAppend(&admin_token, absl::Hex(random(), absl::kZeroPad8));
+      }
+    }
+    options.admin_token = admin_token;
+    options.admin_socket = "";
     options.listen_address = "127.0.0.1:0";
     options.log_sink = &null_sink;
     options.core.min_ttl = std::min(options.core.min_ttl, absl::GetFlag(FLAGS_w6_ttl));
@@ -121,7 +134,7 @@ int Main() {
   ctx.channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   ctx.server = server.get();
   ctx.self_path = SelfPath();
-  ctx.admin_token = absl::GetFlag(FLAGS_admin_token);
+  ctx.admin_token = admin_token;
   ctx.report = &report;
   std::cerr << "semaphored_bench: server " << address
             << (server ? " (in-process)" : "") << "\n";

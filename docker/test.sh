@@ -33,7 +33,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"  # REPO, BUILD_DIR, JOBS
 
 readonly IMAGE="${SEMAPHORED_DOCKER_IMAGE:-semaphored:test}"
-readonly ADMIN_TOKEN="docker-test-$$-${RANDOM}${RANDOM}"
+# 128 random bits as 32 hex digits: the server refuses shorter admin tokens.
+ADMIN_TOKEN="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+readonly ADMIN_TOKEN
 readonly TEST_NAME="docker-test/$$"
 LOG_DIR="${BUILD_DIR}/test-logs"
 SEMCTL="${SEMAPHORED_SEMCTL:-${BUILD_DIR}/tools/semctl/semctl}"
@@ -288,6 +290,19 @@ check_from_host() {
   log "admin from the host: refused without or with a wrong token; list and force-clear with it"
 }
 
+# check_admin_socket NAME: inside the container, semctl (as the image's user) reaches
+# the admin service without a token through the server's default admin socket; over
+# TCP it is refused without the token.
+check_admin_socket() {
+  local out code=0
+  out="$(timeout 30 "${DOCKER}" exec -e SEMAPHORED_ADMIN_TOKEN= "$1" semctl list --json 2>&1)" \
+    || fail "docker exec semctl list (admin socket) failed: ${out}"
+  timeout 30 "${DOCKER}" exec -e SEMAPHORED_ADMIN_TOKEN= "$1" semctl --admin_socket=off list \
+    >/dev/null 2>&1 || code=$?
+  (( code == 4 )) || fail "docker exec semctl list over TCP without a token exited ${code}, not 4"
+  log "admin inside the container: the admin socket without a token; TCP refused without it"
+}
+
 # check_metrics HOST:PORT: the image serves Prometheus metrics on its port 9090, and
 # they count the sessions that check_from_host opened.
 check_metrics() {
@@ -396,6 +411,7 @@ main() {
   ADDRESS="$(host_address "${name}" 50051)"
   log "server published at ${ADDRESS}"
   check_from_host
+  check_admin_socket "${name}"
   check_metrics "$(host_address "${name}" 9090)"
   check_drain "${name}"
   check_compose

@@ -97,12 +97,22 @@ ABSL_FLAG(std::string, port_file, "",
           "listens (for scripts using --listen=HOST:0).");
 ABSL_FLAG(std::string, admin_token, "",
           "Bearer token required by the admin service (metadata \"authorization: Bearer "
-          "TOKEN\"). Prefer SEMAPHORED_ADMIN_TOKEN or --admin_token_file: a flag is "
-          "visible in the process list. Without any token the admin service answers "
-          "loopback callers only.");
+          "TOKEN\") over TCP: at least 128 bits (32 hex digits, or 22 characters of "
+          "another alphabet). Prefer SEMAPHORED_ADMIN_TOKEN or --admin_token_file: a "
+          "flag is visible in the process list. Without any token the admin service "
+          "answers only on the admin socket (--admin_socket).");
 ABSL_FLAG(std::string, admin_token_file, "",
           "File holding the admin token (trailing newline ignored); excludes "
-          "--admin_token.");
+          "--admin_token. Refused when its group or others may read or write it "
+          "(chmod 600).");
+ABSL_FLAG(std::string, admin_socket, semaphored::internal::kAdminSocketAuto,
+          "Unix socket serving every service to root and this server's own user (peer "
+          "uid checked with SO_PEERCRED), the admin service without a token; semctl "
+          "on this machine uses it by default. \"auto\": "
+          "$XDG_RUNTIME_DIR/semaphored/PORT.sock, else /run/semaphored/PORT.sock for "
+          "root, else /tmp/semaphored-UID/PORT.sock (when that place is unusable: a "
+          "warning and no socket). A path: that socket (mode 0600; its directory must "
+          "not be writable by group or others). Empty: no admin socket.");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM file with the server's TLS certificate (chain). With --tls_key, the "
           "listener speaks TLS only; without both, plaintext.");
@@ -206,6 +216,7 @@ constexpr const char* kFlagNames[] = {"listen",
                                       "port_file",
                                       "admin_token",
                                       "admin_token_file",
+                                      "admin_socket",
                                       "tls_cert",
                                       "tls_key",
                                       "tls_client_ca",
@@ -302,6 +313,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   absl::StatusOr<std::string> token = AdminTokenFromFlags();
   if (!token.ok()) return token.status();
   options.admin_token = *std::move(token);
+  options.admin_socket = absl::GetFlag(FLAGS_admin_socket);
   absl::StatusOr<semaphored::internal::TlsOptions> tls = semaphored::internal::LoadTlsFiles(
       absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
       absl::GetFlag(FLAGS_tls_client_ca));
@@ -425,7 +437,9 @@ void LogStarted(const Server& server, bool tls, bool mtls, bool admin_token) {
   logger.Log(semaphored::internal::LogLevel::kInfo, "server_start",
              {{"address", server.address()},
               {"tls", mtls ? "mutual" : (tls ? "on" : "off")},
-              {"admin", admin_token ? "token" : "loopback_only"},
+              {"admin", admin_token ? "token" : "socket_only"},
+              {"admin_socket",
+               server.admin_socket_path().empty() ? "off" : server.admin_socket_path()},
               {"metrics", metrics}});
 }
 

@@ -8,6 +8,8 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/server_credentials.h"
+#include "common/local_admin.h"
+#include "server/admin_socket.h"
 #include "server/core/clock.h"
 #include "server/core/fencing.h"
 #include "server/core/ticker.h"
@@ -66,6 +68,15 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsOptions& tls) {
   ssl.pem_root_certs = tls.client_ca_pem;
   ssl.pem_key_cert_pairs.push_back({tls.private_key_pem, tls.cert_chain_pem});
   return grpc::SslServerCredentials(ssl);
+}
+
+// A bearer token sent over plaintext can be read by anyone on the path and replayed.
+void WarnIfTokenInClear(const Logger& logger, const ServerOptions& options) {
+  std::optional<std::string> warning = PlaintextTokenWarning(
+      HostOf(options.listen_address), options.tls.enabled(), !options.admin_token.empty());
+  if (!warning.has_value()) return;
+  logger.Log(LogLevel::kWarn, "admin_token_in_clear",
+             {{"listen", options.listen_address}, {"error", *warning}});
 }
 
 absl::Status CheckOptions(const ServerOptions& options) {
@@ -138,6 +149,16 @@ absl::Status Server::StartGrpc(const ServerOptions& options) {
       core_.get(), RealClock::Get(), observer_.get(), options.service_limits);
   AdminServiceOptions admin;
   admin.admin_token = options.admin_token;
+  if (!options.admin_socket.empty()) {
+    admin_socket_ = std::make_unique<AdminSocket>(logger_.get());
+    admin.admin_socket_caller =
+        [socket = admin_socket_.get()](absl::string_view peer) -> std::optional<std::string> {
+      std::optional<PeerCredentials> cred = socket->CallerOf(peer);
+      if (!cred.has_value()) return std::nullopt;
+      return absl::StrCat("uid ", cred->uid, ", pid ", cred->pid);
+    };
+  }
+  admin.throttle = options.admin_throttle;
   admin.logger = logger_.get();
   admin.observer = observer_.get();
   admin.drain = [this] {
@@ -167,6 +188,8 @@ absl::Status Server::StartGrpc(const ServerOptions& options) {
             : ": the address is in use or not local to this machine"));
   }
   address_ = absl::StrCat(ConnectHost(HostOf(options.listen_address)), ":", port_);
+  if (absl::Status s = StartAdminSocket(options); !s.ok()) return s;
+  WarnIfTokenInClear(*logger_, options);
   return absl::OkStatus();
 }
 
@@ -194,6 +217,29 @@ void Server::StartListenerCheck(const ServerOptions& options) {
                       {"action", "exiting so that a supervisor or standby takes over"}});
         RequestShutdown("listener_check");
       });
+}
+
+absl::Status Server::StartAdminSocket(const ServerOptions& options) {
+  if (admin_socket_ == nullptr) return absl::OkStatus();
+  const bool automatic = options.admin_socket == kAdminSocketAuto;
+  const std::string path =
+      automatic ? DefaultAdminSocketPath(port_) : options.admin_socket;
+  if (absl::Status s = admin_socket_->Listen(path); !s.ok()) {
+    if (!automatic) return absl::Status(s.code(), absl::StrCat("--admin_socket: ", s.message()));
+    // The default place is a convenience: another user may own /tmp/semaphored-UID,
+    // which must not keep the server from starting.
+    logger_->Log(LogLevel::kWarn, "admin_socket_unavailable",
+                 {{"path", path},
+                  {"error", s.message()},
+                  {"effect", "no admin socket; give --admin_socket=PATH to have one"}});
+    return absl::OkStatus();
+  }
+  admin_socket_->Start(grpc_server_.get());
+  return absl::OkStatus();
+}
+
+std::string Server::admin_socket_path() const {
+  return admin_socket_ != nullptr ? admin_socket_->path() : std::string();
 }
 
 Server::~Server() {
@@ -242,6 +288,8 @@ void Server::Shutdown() {
   Drain(trigger);
   // Watch calls never end by themselves; the drain ended every session stream.
   health_service_->Shutdown();
+  // No new connections may be handed to gRPC once it shuts down.
+  if (admin_socket_ != nullptr) admin_socket_->Stop();
   grpc_server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   grpc_server_->Wait();
   if (metrics_http_ != nullptr) metrics_http_->Stop();

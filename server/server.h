@@ -15,6 +15,7 @@
 #include "server/server_config.h"
 #include "server/service/service_limits.h"
 #include "server/transport_limits.h"
+#include "server/service/admin_throttle.h"
 
 namespace grpc {
 class Server;
@@ -23,6 +24,7 @@ class Server;
 namespace semaphored::internal {
 
 class AdminServiceImpl;
+class AdminSocket;
 class HealthServiceImpl;
 class ListenerCheck;
 class Metrics;
@@ -30,6 +32,9 @@ class MetricsHttpServer;
 class SemaphoreServiceImpl;
 class ServerObserver;
 class Ticker;
+
+// ServerOptions::admin_socket: the default path for the bound port.
+inline constexpr char kAdminSocketAuto[] = "auto";
 
 struct ServerOptions {
   // Where to listen, as HOST:PORT ("[::1]:PORT" for IPv6). Port 0 picks a free port;
@@ -43,8 +48,18 @@ struct ServerOptions {
   // The largest request message accepted, in bytes (at least 1024); gRPC answers
   // larger ones RESOURCE_EXHAUSTED.
   int max_message_bytes = 64 * 1024;
-  // The admin service's bearer token; empty: it answers loopback callers only.
+  // The admin service's bearer token, needed by every admin call over TCP; empty: the
+  // admin service answers only on the admin socket.
   std::string admin_token;
+  // Where to serve every service as a Unix socket to this machine's root and the
+  // server's own user, the admin service without a token (AdminSocket):
+  // kAdminSocketAuto: DefaultAdminSocketPath(port) (common/local_admin.h), and when it
+  // cannot be made a WARN line and no socket; a path: that socket, or Start fails;
+  // empty: none.
+  std::string admin_socket;
+  // How refused admin attempts are throttled and their log lines rate-limited, per
+  // peer host (AdminThrottle). Tests loosen it; the defaults are the product's.
+  AdminThrottle::Options admin_throttle;
   // TLS for the gRPC listener (server_config.h); empty: plaintext.
   TlsOptions tls;
   // Where to serve Prometheus metrics over HTTP (GET /metrics), as HOST:PORT; port
@@ -82,8 +97,9 @@ struct ServerOptions {
 class Server {
  public:
   // Builds and starts the server. Fails with INVALID_ARGUMENT for bad options (TLS
-  // material included), UNAVAILABLE when the address (or the metrics address) cannot
-  // be bound, or the state file's error.
+  // material included, and an admin token too short: ValidateAdminToken), UNAVAILABLE
+  // when the address (or the metrics address) cannot be bound, the state file's error,
+  // or for an explicit admin socket path AdminSocket::Listen's error.
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options);
 
   // Shuts down (see Shutdown) if not done yet.
@@ -96,6 +112,8 @@ class Server {
   // HOST:PORT to connect to: the listen address's host with the bound port; a
   // wildcard host (0.0.0.0, [::]) becomes the loopback address of its family.
   std::string address() const { return address_; }
+  // The admin socket's path; empty when there is none.
+  std::string admin_socket_path() const;
   // The bound metrics port; 0 when metrics are off.
   int metrics_port() const { return metrics_port_; }
   // The core, for in-process administration and tests. Valid until destruction.
@@ -129,6 +147,8 @@ class Server {
   Server();
   absl::Status StartGrpc(const ServerOptions& options);
   void StartListenerCheck(const ServerOptions& options);
+  // Listens on options.admin_socket (see ServerOptions) once gRPC runs.
+  absl::Status StartAdminSocket(const ServerOptions& options);
   bool ShutdownRequested() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return shutdown_request_.has_value();
   }
@@ -143,6 +163,9 @@ class Server {
   std::unique_ptr<Core> core_;
   std::unique_ptr<Ticker> ticker_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
+  // Stopped by Shutdown before gRPC; outlives the admin service, which asks it who
+  // its callers are.
+  std::unique_ptr<AdminSocket> admin_socket_;
   std::unique_ptr<SemaphoreServiceImpl> semaphore_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<HealthServiceImpl> health_service_;

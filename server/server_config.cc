@@ -1,18 +1,30 @@
 #include "server/server_config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/local_admin.h"
 
 namespace semaphored::internal {
 namespace {
 
 constexpr size_t kMaxTokenBytes = 4096;
+// 128 bits: 32 hex digits (4 bits each) or 22 characters of base64 (6 bits each: 132).
+// The server cannot measure randomness; the rule only refuses what is certainly short.
+constexpr size_t kMinHexTokenChars = 32;
+constexpr size_t kMinTokenChars = 22;
 // Certificates and keys are small; a larger file is almost certainly the wrong one.
 constexpr std::streamoff kMaxFileBytes = 1 << 20;
 
@@ -32,6 +44,46 @@ absl::Status ExpectPemKey(absl::string_view pem) {
   return absl::InvalidArgumentError(
       "--tls_key does not hold a PEM private key (-----BEGIN PRIVATE KEY-----); give "
       "the server certificate's key as a PEM file");
+}
+
+// Reads a secret: the file must not be readable or writable by its group or others.
+// The mode is read from the opened descriptor, so it is that of the file read.
+absl::StatusOr<std::string> ReadPrivateFile(const std::string& path, absl::string_view what) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " file \"", path,
+                                                   "\": ", std::strerror(errno)));
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " \"", path, "\" is not a regular file"));
+  }
+  if ((st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s \"%s\" is readable or writable by its group or others (mode %04o): they "
+        "could read the admin token or change it; run `chmod 600 %s` (in Kubernetes, "
+        "mount the secret with defaultMode: 0400)",
+        what, path, st.st_mode & 07777, path));
+  }
+  std::string contents;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || contents.size() + static_cast<size_t>(std::max<ssize_t>(n, 0)) >
+                     static_cast<size_t>(kMaxFileBytes)) {
+      close(fd);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot read ", what, " file \"", path, "\": unreadable or larger than 1 MiB"));
+    }
+    if (n == 0) break;
+    contents.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return contents;
 }
 
 }  // namespace
@@ -116,11 +168,26 @@ absl::Status ValidateAdminToken(absl::string_view token, absl::string_view sourc
     return absl::InvalidArgumentError(absl::StrCat(
         "the admin token from ", source, " starts or ends with a space"));
   }
+  if (!token.empty()) {
+    const bool hex_only = std::all_of(token.begin(), token.end(), [](char c) {
+      return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+    });
+    const size_t needed = hex_only ? kMinHexTokenChars : kMinTokenChars;
+    if (token.size() < needed) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the admin token from ", source, " is too short (", token.size(),
+          " characters): an admin token must carry at least 128 bits, that is at least ",
+          kMinHexTokenChars, " characters when made of hex digits only, else at least ",
+          kMinTokenChars,
+          " (as base64, 6 bits each); make one with `openssl rand -hex 16` or "
+          "`openssl rand -base64 32`"));
+    }
+  }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ReadAdminTokenFile(const std::string& path) {
-  absl::StatusOr<std::string> contents = ReadTextFile(path, "--admin_token_file");
+  absl::StatusOr<std::string> contents = ReadPrivateFile(path, "--admin_token_file");
   if (!contents.ok()) return contents.status();
   absl::string_view token = *contents;
   // Trailing line ends only (a file written by `echo` or an editor).
@@ -131,6 +198,16 @@ absl::StatusOr<std::string> ReadAdminTokenFile(const std::string& path) {
   }
   if (absl::Status s = ValidateAdminToken(token, "--admin_token_file"); !s.ok()) return s;
   return std::string(token);
+}
+
+std::optional<std::string> PlaintextTokenWarning(absl::string_view listen_host, bool tls,
+                                                 bool has_token) {
+  if (!has_token || tls || IsLoopbackHost(listen_host)) return std::nullopt;
+  return absl::StrCat(
+      "the admin token is sent in clear text to this listener on ", listen_host,
+      ", which is not loopback: anyone on the network path can read it and become "
+      "admin; enable TLS (--tls_cert, --tls_key), or listen on loopback and "
+      "administer through the admin socket");
 }
 
 }  // namespace semaphored::internal

@@ -4,6 +4,7 @@
 // Loading the server's secrets and certificates from files, for main() and tests.
 // Plain C++ (no gRPC). Thread-compatible pure functions apart from reading files.
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -39,14 +40,23 @@ absl::StatusOr<TlsOptions> LoadTlsFiles(const std::string& cert_path,
 absl::Status ValidateTls(const TlsOptions& tls);
 
 // The admin token from --admin_token_file: the file's contents without trailing
-// newlines ("\n" or "\r\n"). INVALID_ARGUMENT when unreadable, empty, or holding a
-// character that cannot appear in gRPC metadata (control characters, a space at
-// either end, non-ASCII).
+// newlines ("\n" or "\r\n"). INVALID_ARGUMENT when unreadable, not a regular file,
+// readable or writable by its group or others (the message says `chmod 600`), empty,
+// or refused by ValidateAdminToken.
 absl::StatusOr<std::string> ReadAdminTokenFile(const std::string& path);
 
 // Checks an admin token from any source: printable ASCII without leading or trailing
-// spaces, at most 4096 bytes. `source` names it in the error ("--admin_token").
+// spaces, at most 4096 bytes, and (unless empty: no token) at least 128 bits by length:
+// at least 32 characters when all are hex digits, else at least 22 (base64's 6 bits
+// each). INVALID_ARGUMENT saying the rule; `source` names the token ("--admin_token").
 absl::Status ValidateAdminToken(absl::string_view token, absl::string_view source);
+
+// The startup warning for an admin token sent in clear text: when there is a token, no
+// TLS, and the listen host (as in --listen, "[::]" bracketed or not) is not this
+// machine's loopback (IsLoopbackHost: wildcard addresses and names are not). nullopt
+// when there is nothing to warn about.
+std::optional<std::string> PlaintextTokenWarning(absl::string_view listen_host, bool tls,
+                                                 bool has_token);
 
 }  // namespace semaphored::internal
 

@@ -12,6 +12,7 @@
 #include "common/names.h"
 #include "server/observability/server_events.h"
 #include "server/service/convert.h"
+#include "server/service/peer.h"
 #include "server/service/wire.h"
 
 namespace semaphored::internal {
@@ -44,9 +45,19 @@ grpc::ServerUnaryReactor* ServeAdmin(grpc::CallbackServerContext* context,
   return reactor;
 }
 
-bool IsLoopbackPeer(absl::string_view peer) {
-  return absl::StartsWith(peer, "ipv4:127.") || absl::StartsWith(peer, "ipv6:[::1]:") ||
-         absl::StartsWith(peer, "ipv6:[::ffff:127.") || absl::StartsWith(peer, "unix:");
+// A refused credential: the fields of LogAdminRefused, plus how many refusals from
+// the same host were not logged since the previous line.
+void LogRefusedCredential(const Logger& logger, absl::string_view action,
+                          absl::string_view peer, int64_t suppressed,
+                          const absl::Status& status) {
+  std::vector<LogField> fields;
+  fields.reserve(5);
+  fields.emplace_back("action", action);
+  fields.emplace_back("by", peer);
+  fields.emplace_back("code", absl::StatusCodeToString(status.code()));
+  fields.emplace_back("error", status.message());
+  if (suppressed > 0) fields.emplace_back("suppressed", suppressed);
+  logger.Log(LogLevel::kWarn, "admin_refused", absl::MakeConstSpan(fields));
 }
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
@@ -124,15 +135,14 @@ v1::SemaphoreDetail ToSemaphoreDetail(const SemaphoreSnapshot& snap) {
 
 absl::Status CheckAdminCredential(absl::string_view configured_token,
                                   absl::string_view authorization_header,
-                                  bool has_authorization, absl::string_view peer) {
+                                  bool has_authorization, bool on_admin_socket) {
+  if (on_admin_socket) return absl::OkStatus();
   if (configured_token.empty()) {
-    if (IsLoopbackPeer(peer)) return absl::OkStatus();
-    return absl::PermissionDeniedError(absl::StrCat(
-        "this server has no admin token, so its admin service only answers callers on "
-        "loopback (you are ",
-        peer,
-        "); start the server with --admin_token_file, SEMAPHORED_ADMIN_TOKEN or "
-        "--admin_token"));
+    return absl::PermissionDeniedError(
+        "this server has no admin token, so its admin service answers only on its admin "
+        "socket (semctl on the server's machine uses it, as root or the server's user; "
+        "see --admin_socket); for admin over the network start the server with "
+        "--admin_token_file, SEMAPHORED_ADMIN_TOKEN or --admin_token");
   }
   if (!has_authorization) {
     return absl::UnauthenticatedError(
@@ -158,18 +168,40 @@ AdminServiceImpl::AdminServiceImpl(Core* core, AdminServiceOptions options)
     : core_(core),
       options_(std::move(options)),
       observer_(options_.observer != nullptr ? options_.observer
-                                             : ServiceObserver::Null()) {}
+                                             : ServiceObserver::Null()),
+      throttle_(options_.clock != nullptr ? options_.clock : RealClock::Get(),
+                options_.throttle) {}
 
 absl::Status AdminServiceImpl::Authorize(grpc::CallbackServerContext* context,
-                                         absl::string_view action) const {
-  const auto& metadata = context->client_metadata();
-  auto it = metadata.find("authorization");
-  absl::string_view header;
-  if (it != metadata.end()) header = absl::string_view(it->second.data(), it->second.size());
-  absl::Status status = CheckAdminCredential(options_.admin_token, header,
-                                             it != metadata.end(), context->peer());
-  if (!status.ok() && options_.logger != nullptr) {
-    LogAdminRefused(*options_.logger, action, context->peer(), "", "", status);
+                                         absl::string_view action, std::string* by) {
+  const std::string peer = context->peer();
+  *by = peer;
+  if (options_.admin_socket_caller) {
+    if (std::optional<std::string> who = options_.admin_socket_caller(peer)) {
+      absl::StrAppend(by, " (admin socket, ", *who, ")");
+      return CheckAdminCredential(options_.admin_token, "", false, true);
+    }
+  }
+  const std::string host = PeerHost(peer);
+  // Without a configured token there is nothing to guess: no throttle, only the
+  // rate-limited log line.
+  const bool throttled = !options_.admin_token.empty();
+  absl::Status status = throttled ? throttle_.Admit(host) : absl::OkStatus();
+  if (status.ok()) {
+    const auto& metadata = context->client_metadata();
+    auto it = metadata.find("authorization");
+    absl::string_view header;
+    if (it != metadata.end()) {
+      header = absl::string_view(it->second.data(), it->second.size());
+    }
+    status = CheckAdminCredential(options_.admin_token, header, it != metadata.end(),
+                                  false);
+    if (throttled && status.ok()) throttle_.RecordSuccess(host);
+    if (throttled && !status.ok()) throttle_.RecordFailure(host);
+  }
+  int64_t suppressed = 0;
+  if (!status.ok() && options_.logger != nullptr && throttle_.ShouldLog(host, &suppressed)) {
+    LogRefusedCredential(*options_.logger, action, peer, suppressed, status);
   }
   return status;
 }
@@ -184,8 +216,9 @@ void AdminServiceImpl::AuditFailure(absl::string_view action, absl::string_view 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListSemaphores(
     grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
   observer_->OnRequest("ListSemaphores");
+  std::string by;
   return ServeAdmin<v1::ListSemaphoresRequest, v1::ListSemaphoresResponse>(
-      context, *observer_, Authorize(context, "list_semaphores"), in, out,
+      context, *observer_, Authorize(context, "list_semaphores", &by), in, out,
       [&](const v1::ListSemaphoresRequest& request,
           v1::ListSemaphoresResponse* response) -> absl::Status {
         absl::StatusOr<int> size = PageSize(request.page_size());
@@ -227,8 +260,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListSemaphores(
 grpc::ServerUnaryReactor* AdminServiceImpl::ListSessions(
     grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
   observer_->OnRequest("ListSessions");
+  std::string by;
   return ServeAdmin<v1::ListSessionsRequest, v1::ListSessionsResponse>(
-      context, *observer_, Authorize(context, "list_sessions"), in, out,
+      context, *observer_, Authorize(context, "list_sessions", &by), in, out,
       [&](const v1::ListSessionsRequest& request,
           v1::ListSessionsResponse* response) -> absl::Status {
         absl::StatusOr<int> size = PageSize(request.page_size());
@@ -251,8 +285,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListSessions(
 grpc::ServerUnaryReactor* AdminServiceImpl::GetSession(grpc::CallbackServerContext* context,
                                                        const Raw* in, Raw* out) {
   observer_->OnRequest("GetSession");
+  std::string by;
   return ServeAdmin<v1::GetSessionRequest, v1::GetSessionResponse>(
-      context, *observer_, Authorize(context, "get_session"), in, out,
+      context, *observer_, Authorize(context, "get_session", &by), in, out,
       [&](const v1::GetSessionRequest& request,
           v1::GetSessionResponse* response) -> absl::Status {
         absl::StatusOr<SessionId> id = ParseSessionIdField(request.session_id());
@@ -268,9 +303,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetSession(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminServiceImpl::EndSession(grpc::CallbackServerContext* context,
                                                        const Raw* in, Raw* out) {
   observer_->OnRequest("EndSession");
-  const std::string peer = context->peer();
+  std::string peer;  // who, for the audit line: set by Authorize
   return ServeAdmin<v1::EndSessionRequest, v1::EndSessionResponse>(
-      context, *observer_, Authorize(context, "end_session"), in, out,
+      context, *observer_, Authorize(context, "end_session", &peer), in, out,
       [&](const v1::EndSessionRequest& request,
           v1::EndSessionResponse* response) -> absl::Status {
         absl::StatusOr<SessionId> id = ParseSessionIdField(request.session_id());
@@ -294,9 +329,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::EndSession(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminServiceImpl::ForceClearSemaphore(
     grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
   observer_->OnRequest("ForceClearSemaphore");
-  const std::string peer = context->peer();
+  std::string peer;  // who, for the audit line: set by Authorize
   return ServeAdmin<v1::ForceClearSemaphoreRequest, v1::ForceClearSemaphoreResponse>(
-      context, *observer_, Authorize(context, "force_clear"), in, out,
+      context, *observer_, Authorize(context, "force_clear", &peer), in, out,
       [&](const v1::ForceClearSemaphoreRequest& request,
           v1::ForceClearSemaphoreResponse* response) -> absl::Status {
         absl::Status status = ValidateGlobalName(request.name());
@@ -325,9 +360,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ForceClearSemaphore(
 grpc::ServerUnaryReactor* AdminServiceImpl::Drain(grpc::CallbackServerContext* context,
                                                   const Raw* in, Raw* out) {
   observer_->OnRequest("Drain");
-  const std::string peer = context->peer();
+  std::string peer;  // who, for the audit line: set by Authorize
   return ServeAdmin<v1::DrainRequest, v1::DrainResponse>(
-      context, *observer_, Authorize(context, "drain"), in, out,
+      context, *observer_, Authorize(context, "drain", &peer), in, out,
       [&](const v1::DrainRequest& request, v1::DrainResponse* response) -> absl::Status {
         if (absl::Status s = CheckReason(request.reason(), /*required=*/false); !s.ok()) {
           AuditFailure("drain", peer, "", "", s);

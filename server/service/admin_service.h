@@ -2,36 +2,50 @@
 #define SEMAPHORED_SERVER_SERVICE_ADMIN_SERVICE_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/grpcpp.h"
 #include "semaphored/v1/admin.grpc.pb.h"
+#include "server/core/clock.h"
 #include "server/core/core.h"
 #include "server/observability/logger.h"
+#include "server/service/admin_throttle.h"
 #include "server/service/service_observer.h"
 
 namespace semaphored::internal {
 
-// Decides who may call the admin service. With a token, a call must carry the
-// metadata "authorization: Bearer TOKEN" (the scheme in any case): none gives
-// UNAUTHENTICATED, another token (or another scheme) PERMISSION_DENIED; tokens are
-// compared in constant time.
-// Without a token, only callers on loopback (peer "ipv4:127.x.x.x:port",
-// "ipv6:[::1]:port", "ipv6:[::ffff:127.x.x.x]:port" or "unix:...") are served;
-// others get PERMISSION_DENIED saying how to configure a token. `peer` is gRPC's
-// ServerContext::peer(). Pure function.
+// Decides whether a caller's credential admits it to the admin service. A caller on the
+// server's admin socket (`on_admin_socket`, see AdminSocket::CallerOf) is admitted
+// without a token. Every other caller -- any TCP connection, loopback included: a
+// same-host forwarder makes any caller loopback -- needs the metadata
+// "authorization: Bearer TOKEN" (the scheme in any case): none gives UNAUTHENTICATED,
+// another token (or another scheme) PERMISSION_DENIED; tokens are compared in
+// constant time. Without a configured token, such callers get PERMISSION_DENIED saying
+// to use the admin socket or configure a token. Pure function.
 absl::Status CheckAdminCredential(absl::string_view configured_token,
                                   absl::string_view authorization_header,
-                                  bool has_authorization, absl::string_view peer);
+                                  bool has_authorization, bool on_admin_socket);
 
 struct AdminServiceOptions {
-  // The admin bearer token; empty: loopback callers only (see CheckAdminCredential).
+  // The admin bearer token; empty: admin socket callers only (CheckAdminCredential).
   std::string admin_token;
+  // Who a caller is when it came through the server's admin socket from an allowed
+  // user ("uid 1000, pid 4242", for audit lines); nullopt for every other caller.
+  // Called on a gRPC thread; must not block. Unset: no caller is on the admin socket.
+  std::function<std::optional<std::string>(absl::string_view grpc_peer)>
+      admin_socket_caller;
+  // Where the throttle of refused attempts (AdminThrottle) takes time from. nullptr:
+  // the system clock.
+  const Clock* clock = nullptr;
+  AdminThrottle::Options throttle;
   // Where audit lines go (server_events.h): one per force-clear, end-session and
   // drain, whether it succeeded or failed, and one per refused credential on any
-  // method. Read-only methods that succeed are not logged. nullptr: no audit lines.
+  // method (at most one per peer host per second, with the count of those left out:
+  // "suppressed"). Read-only methods that succeed are not logged. nullptr: no audit
+  // lines.
   const Logger* logger = nullptr;
   // Told about requests and errors (see ServiceObserver). nullptr: none.
   ServiceObserver* observer = nullptr;
@@ -53,7 +67,10 @@ using AdminServiceRawBase = v1::AdminService::WithRawCallbackMethod_ListSemaphor
                         v1::AdminService::Service>>>>>>;
 
 // semaphored.v1.AdminService on the gRPC callback API. Every method first checks the
-// caller's credential (CheckAdminCredential), then parses, validates, converts and
+// caller: an admin socket caller is admitted; from any other peer host that has been
+// refused too often (AdminThrottle) a call gets RESOURCE_EXHAUSTED without its token
+// being looked at; otherwise CheckAdminCredential decides. Then it parses, validates,
+// converts and
 // delegates to the Core; every answer goes through AnswerStatus. No method blocks:
 // the core's administration calls return at once.
 //
@@ -70,7 +87,7 @@ using AdminServiceRawBase = v1::AdminService::WithRawCallbackMethod_ListSemaphor
 //                   set. Holders are told (SemaphoreRevokedEvent on their stream).
 //   Drain           reason optional; see AdminServiceOptions::drain.
 //
-// Thread-safe; holds no mutable state.
+// Thread-safe; its only mutable state is the throttle's.
 class AdminServiceImpl final : public AdminServiceRawBase {
  public:
   using Raw = grpc::ByteBuffer;
@@ -94,9 +111,11 @@ class AdminServiceImpl final : public AdminServiceRawBase {
                                   const Raw* request, Raw* response) override;
 
  private:
-  // The caller's credential; a refusal is logged (WARN admin_refused).
-  absl::Status Authorize(grpc::CallbackServerContext* context,
-                         absl::string_view action) const;
+  // Checks the caller (see the class comment); a refusal is logged (WARN
+  // admin_refused, rate-limited). `*by` receives who the caller is for audit lines: the
+  // peer, followed by the user for admin socket callers.
+  absl::Status Authorize(grpc::CallbackServerContext* context, absl::string_view action,
+                         std::string* by);
   // Logs a failed administrative action.
   void AuditFailure(absl::string_view action, absl::string_view peer,
                     absl::string_view why, absl::string_view target,
@@ -105,6 +124,7 @@ class AdminServiceImpl final : public AdminServiceRawBase {
   Core* const core_;
   const AdminServiceOptions options_;
   ServiceObserver* const observer_;
+  AdminThrottle throttle_;
 };
 
 }  // namespace semaphored::internal

@@ -6,6 +6,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/service/convert.h"
+#include "server/service/peer.h"
 #include "server/service/service_observer.h"
 #include "server/service/session_stream.h"
 #include "server/service/wire.h"
@@ -126,8 +127,9 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::CreateSession(
         absl::StatusOr<SessionArgs> args = ToSessionArgs(request);
         if (!args.ok()) return args.status();
         const std::string peer = context->peer();
+        // The core counts sessions per caller host (the port changes per connection).
         absl::StatusOr<NewSession> session =
-            core_->CreateSession(args->client_name, args->ttl, peer);
+            core_->CreateSession(args->client_name, args->ttl, PeerHost(peer));
         if (!session.ok()) return session.status();
         observer_->OnSessionCreated(*session, args->client_name, peer);
         *response = ToCreateSessionResponse(*session);

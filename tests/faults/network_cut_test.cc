@@ -10,6 +10,7 @@
 // test is skipped with the reason. It creates nothing but its own namespace and pair
 // (see netns.h) and deletes them in TearDown, or the next run does after a crash.
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -69,6 +70,8 @@ class NetworkCutTest : public ::testing::Test {
     ASSERT_FALSE(dir_.path().empty());
     ASSERT_THAT(semaphored::testing::WriteFileText(dir_.File("admin_token"), kAdminToken),
                 IsOk());
+    // A token file others may read is refused at start.
+    ASSERT_EQ(chmod(dir_.File("admin_token").c_str(), 0600), 0);
     ASSERT_OK_AND_ASSIGN(
         server_,
         ServerChild::Start(SEMAPHORED_BINARY, dir_.path(), ns_->host_address(), 0,
@@ -125,7 +128,7 @@ class NetworkCutTest : public ::testing::Test {
     return info.value_or(SemaphoreInfo());
   }
 
-  static constexpr char kAdminToken[] = "netcut-admin-token";
+  static constexpr char kAdminToken[] = "netcut-admin-token-0123456789abcdef";
   std::string name_ = absl::StrCat("netcut-", ::getpid());
   ScratchDir dir_{"semaphored_netcut_"};
   std::unique_ptr<VethNamespace> ns_;

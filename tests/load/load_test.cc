@@ -106,6 +106,9 @@ int MetricsPort(const ServerChild& server) {
   return 0;
 }
 
+// The server's admin token: admin over TCP always needs one.
+constexpr char kAdminToken[] = "load-test-admin-token-0123456789";
+
 // Expects the admin service to list no session and no semaphore (so no waiter either:
 // a semaphore exists while anything waits on it).
 void ExpectAdminEmpty(const std::string& address) {
@@ -114,6 +117,8 @@ void ExpectAdminEmpty(const std::string& address) {
   grpc::ClientContext c1, c2;
   c1.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   c2.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  c1.AddMetadata("authorization", absl::StrCat("Bearer ", kAdminToken));
+  c2.AddMetadata("authorization", absl::StrCat("Bearer ", kAdminToken));
   v1::ListSessionsResponse sessions;
   v1::ListSemaphoresResponse semaphores;
   ASSERT_TRUE(admin->ListSessions(&c1, v1::ListSessionsRequest(), &sessions).ok());
@@ -165,7 +170,8 @@ TEST(LoadTest, ThousandSessionsChurnWhileHealthServesThenNothingIsLeft) {
                          // All 1,000 sessions come from this one address: the
                          // per-peer limits are raised (count) and off (rate).
                          {"--state_file=", "--metrics_address=127.0.0.1:0",
-                          "--max_sessions_per_peer=2000", "--session_rate_per_peer=0"}));
+                          "--max_sessions_per_peer=2000", "--session_rate_per_peer=0",
+                          absl::StrCat("--admin_token=", kAdminToken)}));
   const int metrics_port = MetricsPort(*server);
   ASSERT_GT(metrics_port, 0) << server->LogTail();
   ASSERT_OK_AND_ASSIGN(const int64_t rss_start, ResidentBytes(server->pid()));

@@ -18,9 +18,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The server's default admin socket and semctl's default lookup both follow
+# XDG_RUNTIME_DIR: a private one keeps this test's socket to itself.
+export XDG_RUNTIME_DIR="${DIR}/run"
+mkdir -m 700 "${XDG_RUNTIME_DIR}"
+unset SEMAPHORED_ADMIN_TOKEN SEMAPHORED_ADMIN_SOCKET
 start_server "${SEMAPHORED}" "${DIR}"
 export SEMAPHORED_SERVER="127.0.0.1:${SERVER_PORT}"
-unset SEMAPHORED_ADMIN_TOKEN
+SOCKET="${XDG_RUNTIME_DIR}/semaphored/${SERVER_PORT}.sock"
 S() { timeout 60 "${SEMCTL}" "$@"; }
 
 # Runs semctl, captures stdout/stderr in ${DIR}/out and ${DIR}/err, sets RC.
@@ -78,6 +83,20 @@ call --server=127.0.0.1:1 --timeout=1s health; expect_rc "health, wrong address"
 echo "== health"
 call health; expect_rc "health" 0
 grep -q SERVING "${DIR}/out" || fail "health printed $(cat "${DIR}/out")"
+
+echo "== admin: the default socket without a token, never TCP without one"
+[[ -S "${SOCKET}" ]] || fail "no admin socket at ${SOCKET}"
+expect_eq "admin socket mode" "$(stat -c %a "${SOCKET}")" 600
+call list; expect_rc "list over the default admin socket" 0
+call --server="localhost:${SERVER_PORT}" sessions; expect_rc "localhost finds the socket" 0
+call --server="[::1]:${SERVER_PORT}" --timeout=2s sessions
+expect_rc "[::1] finds the socket (no IPv6 listener needed)" 0
+call --admin_socket=off list; expect_rc "list over TCP, server without a token" 4
+grep -q "admin socket" "${DIR}/err" || fail "TCP refusal said: $(cat "${DIR}/err")"
+call --admin_socket="${DIR}/nope.sock" --timeout=1s list
+expect_rc "an explicit socket that is not there" 3
+call --admin_socket=off drain; expect_rc "drain over TCP without a token" 4
+call health; expect_rc "still serving after the refused drain" 0
 
 echo "== test on a free name"
 call test free.name --json; expect_rc "test free" 0
@@ -148,6 +167,41 @@ wait_set_state held.name false
 echo "== drain"
 call drain --reason "test over"; expect_rc "drain" 0
 stop_server || true
+grep -q 'admin_drain by="fd:[0-9]* (admin socket, uid' "${SERVER_LOG}" \
+  || fail "the drain's audit line: $(grep admin_drain "${SERVER_LOG}")"
+[[ ! -e "${SOCKET}" ]] || fail "the admin socket ${SOCKET} outlived its server"
+
+echo "== a server with a token: TCP needs it, the socket does not"
+TOKEN="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+mkdir "${DIR}/token"
+SEMAPHORED_ADMIN_TOKEN="${TOKEN}" start_server "${SEMAPHORED}" "${DIR}/token" \
+  --admin_socket="${DIR}/token/admin.sock"
+export SEMAPHORED_SERVER="127.0.0.1:${SERVER_PORT}"
+call --admin_socket=off list; expect_rc "TCP without the token" 4
+call --admin_socket=off --admin_token="wrong-${TOKEN}" list; expect_rc "TCP, wrong token" 4
+SEMAPHORED_ADMIN_TOKEN="${TOKEN}" call --admin_socket=off list
+expect_rc "TCP with the token from the environment" 0
+call --admin_socket="${DIR}/token/admin.sock" sessions; expect_rc "explicit socket" 0
+SEMAPHORED_ADMIN_SOCKET="${DIR}/token/admin.sock" call sessions
+expect_rc "socket from the environment" 0
+echo "-- a socket left by a killed server is replaced"
+kill -KILL "${SERVER_PID}"; wait "${SERVER_PID}" 2>/dev/null; SERVER_PID=""
+[[ -S "${DIR}/token/admin.sock" ]] || fail "SIGKILL should leave the socket behind"
+rm -f "${DIR}/token/port"
+SEMAPHORED_ADMIN_TOKEN="${TOKEN}" start_server "${SEMAPHORED}" "${DIR}/token" \
+  --admin_socket="${DIR}/token/admin.sock"
+export SEMAPHORED_SERVER="127.0.0.1:${SERVER_PORT}"
+call --admin_socket="${DIR}/token/admin.sock" sessions; expect_rc "replaced socket" 0
+echo "-- refused attempts are throttled"
+for ((i = 0; i < 5; i++)); do
+  call --admin_socket=off --admin_token="wrong-${TOKEN}" list
+  expect_rc "wrong token ${i}" 4
+done
+SEMAPHORED_ADMIN_TOKEN="${TOKEN}" call --admin_socket=off list
+expect_rc "right token while the address is blocked" 7
+grep -q "too many failed admin attempts" "${DIR}/err" || fail "said: $(cat "${DIR}/err")"
+call --admin_socket="${DIR}/token/admin.sock" list; expect_rc "the socket is not throttled" 0
+stop_server || fail "the token server did not stop cleanly"
 
 echo "== TLS (certificate made now with openssl)"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "${DIR}/key.pem" -out "${DIR}/cert.pem" \
@@ -158,6 +212,7 @@ start_server "${SEMAPHORED}" "${DIR}/tls" --tls_cert="${DIR}/cert.pem" --tls_key
 export SEMAPHORED_SERVER="127.0.0.1:${SERVER_PORT}"
 call --tls --tls_ca="${DIR}/cert.pem" run tls.job -- true; expect_rc "run over TLS" 0
 SEMCTL_TLS_CA="${DIR}/cert.pem" call health; expect_rc "TLS from the environment" 0
+call list; expect_rc "admin over the default socket of a TLS server" 0
 SEMCTL_TLS=1 SEMCTL_TLS_CA="${DIR}/missing.pem" call health
 expect_rc "unreadable CA file from the environment" 2
 call --timeout=1s health; expect_rc "plaintext to a TLS server" 3

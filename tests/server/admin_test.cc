@@ -28,7 +28,7 @@ using ::testing::StartsWith;
 using Code = grpc::StatusCode;
 using Admin = v1::AdminService::Stub;
 
-constexpr char kToken[] = "s3cret-admin-token";
+constexpr char kToken[] = "s3cret-admin-token-0123456789";
 
 ServerOptions WithToken(const std::string& token) {
   ServerOptions options = TestServerOptions();

@@ -4,6 +4,8 @@
 
 #include <httplib.h>
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -29,8 +31,9 @@ TEST(MainOpsTest, DrainRpcWakesWaitersAndTheProcessExitsZero) {
   const std::string token_file = TempPath("token");
   {
     std::ofstream out(token_file, std::ios::trunc);
-    out << "file-token\n";
+    out << "file-token-0123456789abcdef\n";
   }
+  ASSERT_EQ(chmod(token_file.c_str(), 0600), 0);
   ServerProcess process({"--listen=127.0.0.1:0", "--state_file=",
                          "--admin_token_file=" + token_file});
   const int port = PortOf(process.ReadLine());
@@ -51,7 +54,7 @@ TEST(MainOpsTest, DrainRpcWakesWaitersAndTheProcessExitsZero) {
   const absl::Time give_up = absl::Now() + kRpcDeadline;
   v1::ListSemaphoresResponse listed;
   do {
-    ASSERT_TRUE(admin->ListSemaphores(BearerCtx("file-token").get(), {}, &listed).ok());
+    ASSERT_TRUE(admin->ListSemaphores(BearerCtx("file-token-0123456789abcdef").get(), {}, &listed).ok());
   } while ((listed.semaphores_size() == 0 || listed.semaphores(0).waiters_size() == 0) &&
            absl::Now() < give_up);
   ASSERT_EQ(listed.semaphores(0).waiters_size(), 1);
@@ -61,7 +64,7 @@ TEST(MainOpsTest, DrainRpcWakesWaitersAndTheProcessExitsZero) {
   v1::DrainResponse drained;
   EXPECT_THAT(admin->Drain(Ctx().get(), drain, &drained),
               GrpcIs(grpc::StatusCode::UNAUTHENTICATED));
-  ASSERT_TRUE(admin->Drain(BearerCtx("file-token").get(), drain, &drained).ok());
+  ASSERT_TRUE(admin->Drain(BearerCtx("file-token-0123456789abcdef").get(), drain, &drained).ok());
   EXPECT_EQ(drained.woken_waiters(), 1);
   EXPECT_EQ(drained.ended_sessions(), 2);
   ASSERT_TRUE(call.Await());
@@ -83,7 +86,7 @@ TEST(MainOpsTest, JsonLogsAndMetricsFromTheEnvironment) {
   ServerProcess process(
       {"--listen=127.0.0.1:0", "--state_file=", "--port_file=" + port_file},
       {"SEMAPHORED_LOG_FORMAT=json", "SEMAPHORED_METRICS_ADDRESS=127.0.0.1:0",
-       "SEMAPHORED_ADMIN_TOKEN=env-token"});
+       "SEMAPHORED_ADMIN_TOKEN=env-token-0123456789abcdef"});
   const std::string start = process.ReadLine();
   FlatJsonParser parser;
   auto members = parser.Parse(start);
@@ -121,7 +124,7 @@ TEST(MainOpsTest, JsonLogsAndMetricsFromTheEnvironment) {
     v1::ListSessionsResponse sessions;
     EXPECT_THAT(admin->ListSessions(BearerCtx("wrong").get(), {}, &sessions),
                 GrpcIs(grpc::StatusCode::PERMISSION_DENIED));
-    EXPECT_TRUE(admin->ListSessions(BearerCtx("env-token").get(), {}, &sessions).ok());
+    EXPECT_TRUE(admin->ListSessions(BearerCtx("env-token-0123456789abcdef").get(), {}, &sessions).ok());
   }
 
   process.Signal(SIGTERM);

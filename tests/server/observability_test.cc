@@ -29,6 +29,7 @@ using Code = grpc::StatusCode;
 ServerOptions WithMetrics() {
   ServerOptions options = TestServerOptions();
   options.metrics_address = "127.0.0.1:0";
+  options.admin_token = kTestAdminToken;
   return options;
 }
 
@@ -146,7 +147,7 @@ TEST_F(MetricsOverHttpTest, StreamCommandsAndAdminCallsAreCounted) {
   force.set_name("a");
   force.set_reason("test");
   v1::ForceClearSemaphoreResponse forced;
-  ASSERT_TRUE(admin->ForceClearSemaphore(Ctx().get(), force, &forced).ok());
+  ASSERT_TRUE(admin->ForceClearSemaphore(TokenCtx().get(), force, &forced).ok());
   ASSERT_THAT(stream.ReadEvents(1), SizeIs(1));  // the revocation
   EXPECT_TRUE(stream.Close().ok());
 

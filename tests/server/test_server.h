@@ -48,6 +48,18 @@ auto GrpcIs(grpc::StatusCode code, M message_matcher) {
   return GrpcStatusIs(code, message_matcher);
 }
 
+// An admin token for test servers that need admin over TCP (which always needs one):
+// set it as ServerOptions::admin_token and call with TokenCtx().
+inline constexpr char kTestAdminToken[] = "test-admin-token-0123456789abcdef";
+
+// Ctx() carrying "authorization: Bearer TOKEN".
+inline std::unique_ptr<grpc::ClientContext> TokenCtx(
+    const std::string& token = kTestAdminToken) {
+  std::unique_ptr<grpc::ClientContext> context = Ctx();
+  context->AddMetadata("authorization", "Bearer " + token);
+  return context;
+}
+
 // The test server's core options: short TTLs allowed, so expiry tests run fast.
 inline CoreOptions TestCoreOptions() {
   CoreOptions options;

@@ -3,6 +3,8 @@
 // refused, and with mutual TLS a client needs a certificate from the client CA.
 // Also the loading of TLS files and of the admin token file (server_config.h).
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <memory>
 #include <string>
@@ -39,6 +41,7 @@ class TlsTest : public ::testing::Test {
     options.tls.cert_chain_pem = certs_->CertPem("server");
     options.tls.private_key_pem = certs_->KeyPem("server");
     if (mutual) options.tls.client_ca_pem = certs_->CertPem("ca");
+    options.admin_token = kTestAdminToken;
     return options;
   }
 
@@ -85,7 +88,7 @@ TEST_F(TlsTest, ClientsTrustingTheCaAreServed) {
               GrpcIs(Code::UNAVAILABLE));
   // A client certificate is accepted but not needed.
   EXPECT_TRUE(Ping(TlsChannel("127.0.0.1:" + port, "ca", "client")).ok());
-  // A whole session works, and the admin service sees a loopback peer.
+  // A whole session works, and the admin service answers with the token.
   auto channel = TlsChannel("127.0.0.1:" + port, "ca");
   auto stub = v1::SemaphoreService::NewStub(channel);
   TestSession s = OpenSession(*stub, "tls-client");
@@ -94,7 +97,7 @@ TEST_F(TlsTest, ClientsTrustingTheCaAreServed) {
   EXPECT_TRUE(set.acquired());
   v1::ListSessionsResponse sessions;
   ASSERT_TRUE(
-      v1::AdminService::NewStub(channel)->ListSessions(Ctx().get(), {}, &sessions).ok());
+      v1::AdminService::NewStub(channel)->ListSessions(TokenCtx().get(), {}, &sessions).ok());
   ASSERT_EQ(sessions.sessions_size(), 1);
   EXPECT_EQ(sessions.sessions(0).client_name(), "tls-client");
 }
@@ -174,22 +177,24 @@ TEST_F(TlsTest, LoadTlsFiles) {
 }
 
 TEST_F(TlsTest, ReadAdminTokenFile) {
+  constexpr char kTok[] = "tok3n-0123456789abcdefghij";
   struct Case {
     std::string label, contents;
     bool ok;
     std::string token_or_message;
   };
   const std::vector<Case> cases = {
-      {"newline", "tok3n\n", true, "tok3n"},
-      {"CRLF", "tok3n\r\n", true, "tok3n"},
-      {"no newline", "tok3n", true, "tok3n"},
-      {"several newlines", "tok3n\n\n", true, "tok3n"},
-      {"inner space", "a b", true, "a b"},
+      {"newline", std::string(kTok) + "\n", true, kTok},
+      {"CRLF", std::string(kTok) + "\r\n", true, kTok},
+      {"no newline", kTok, true, kTok},
+      {"several newlines", std::string(kTok) + "\n\n", true, kTok},
+      {"inner space", "a b c d e f g h i j k l", true, "a b c d e f g h i j k l"},
+      {"too short", "tok3n\n", false, "128 bits"},
       {"empty", "", false, "empty"},
       {"only a newline", "\n", false, "empty"},
       {"two lines", "a\nb\n", false, "printable ASCII"},
       {"control character", "a\tb", false, "printable ASCII"},
-      {"trailing space", "tok3n \n", false, "space"},
+      {"trailing space", std::string(kTok) + " \n", false, "space"},
   };
   const std::string path = certs_->dir() + "/token";
   for (const Case& c : cases) {
@@ -198,6 +203,7 @@ TEST_F(TlsTest, ReadAdminTokenFile) {
       std::ofstream out(path, std::ios::trunc | std::ios::binary);
       out << c.contents;
     }
+    ASSERT_EQ(chmod(path.c_str(), 0600), 0);
     absl::StatusOr<std::string> token = ReadAdminTokenFile(path);
     ASSERT_EQ(token.ok(), c.ok) << token.status();
     if (c.ok) {
@@ -205,6 +211,24 @@ TEST_F(TlsTest, ReadAdminTokenFile) {
     } else {
       EXPECT_THAT(std::string(token.status().message()), HasSubstr(c.token_or_message));
     }
+  }
+  // A token file others may read or write is refused, whatever it holds.
+  for (const mode_t mode : {0640, 0604, 0620, 0602, 0644, 0666}) {
+    SCOPED_TRACE(mode);
+    {
+      std::ofstream out(path, std::ios::trunc | std::ios::binary);
+      out << kTok << "\n";
+    }
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+    absl::StatusOr<std::string> token = ReadAdminTokenFile(path);
+    ASSERT_FALSE(token.ok());
+    EXPECT_THAT(std::string(token.status().message()),
+                ::testing::AllOf(HasSubstr("group or others"), HasSubstr("chmod 600")));
+  }
+  for (const mode_t mode : {0600, 0400, 0700}) {
+    SCOPED_TRACE(mode);
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+    EXPECT_TRUE(ReadAdminTokenFile(path).ok());
   }
   absl::StatusOr<std::string> missing = ReadAdminTokenFile(certs_->dir() + "/nope");
   ASSERT_FALSE(missing.ok());

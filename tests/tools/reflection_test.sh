@@ -23,7 +23,10 @@ cleanup() {
 trap cleanup EXIT
 export BUF_CACHE_DIR="${work}/buf-cache"
 
-start_server "${server_bin}" "${work}"
+# Admin over TCP always needs the token (the admin socket is semctl's way).
+admin_token="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+readonly admin_token
+SEMAPHORED_ADMIN_TOKEN="${admin_token}" start_server "${server_bin}" "${work}"
 readonly url="http://127.0.0.1:${SERVER_PORT}"
 echo "semaphored (pid ${SERVER_PID}) on port ${SERVER_PORT}"
 grep -q "semaphored: listening on 127.0.0.1:${SERVER_PORT}" "${SERVER_LOG}" ||
@@ -35,10 +38,12 @@ bufcurl() {
     "$@"
 }
 
-# call METHOD JSON OUT: a unary call that must succeed; the answer goes to OUT.
+# call METHOD JSON OUT [ARGS...]: a unary call that must succeed; the answer goes to
+# OUT. ARGS go to buf curl (e.g. -H for a header).
 call() {
   local method="$1" data="$2" out="$3"
-  bufcurl --emit-defaults -d "${data}" "${url}/${method}" >"${out}" 2>"${out}.err" ||
+  shift 3
+  bufcurl --emit-defaults "$@" -d "${data}" "${url}/${method}" >"${out}" 2>"${out}.err" ||
     fail "${method} ${data} failed (exit $?): $(cat "${out}.err")"
 }
 
@@ -126,8 +131,11 @@ expect_eq "TestSemaphore holder name" \
   "$(json_get "${work}/test1.json" state.holders.0.clientName)" reflection-test
 expect_eq "TestSemaphore permits_held" "$(json_get "${work}/test1.json" state.permitsHeld)" 1
 
-echo "--- the admin service lists it (loopback, no admin token configured)"
-call semaphored.v1.AdminService/ListSemaphores "{\"prefix\": \"${sem}\"}" "${work}/list.json"
+echo "--- the admin service lists it (with the admin token; none: UNAUTHENTICATED)"
+call_fails semaphored.v1.AdminService/ListSemaphores "{\"prefix\": \"${sem}\"}" \
+  unauthenticated 16
+call semaphored.v1.AdminService/ListSemaphores "{\"prefix\": \"${sem}\"}" "${work}/list.json" \
+  -H "authorization: Bearer ${admin_token}"
 expect_eq "ListSemaphores name" "$(json_get "${work}/list.json" semaphores.0.state.name)" "${sem}"
 expect_eq "ListSemaphores holder" \
   "$(json_get "${work}/list.json" semaphores.0.state.holders.0.sessionId)" "${session_id}"

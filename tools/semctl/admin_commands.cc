@@ -1,13 +1,19 @@
-// Admin commands (AdminService, with the bearer token) and health (grpc.health.v1),
-// over a gRPC channel of their own with the same TLS options as the client library.
+// Admin commands (AdminService) and health (grpc.health.v1), over a gRPC channel of
+// their own. Admin commands use the server's admin socket when there is one on this
+// machine (no token needed: the server checks our uid), else TCP with the same TLS
+// options as the client library and the bearer token.
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "commands.h"
+#include "common/local_admin.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -42,9 +48,58 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const Options& o) {
   return channel;
 }
 
-void Prepare(grpc::ClientContext& context, const Options& o) {
+// The admin socket to use, or empty for TCP: --admin_socket's path, else (auto) the
+// server's default socket for the port of --server when --server names this
+// machine's loopback and the socket exists. `explicit_path` says whether the user
+// named it (then failing to connect is an error, not a reason to try TCP).
+std::string AdminSocketPath(const Options& o, bool* explicit_path) {
+  *explicit_path = false;
+  if (o.admin_socket == "off") return "";
+  if (!o.admin_socket.empty() && o.admin_socket != "auto") {
+    *explicit_path = true;
+    return o.admin_socket;
+  }
+  const size_t colon = o.server.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(o.server.substr(colon + 1), &port) ||
+      port <= 0 || !internal::IsLoopbackHost(o.server.substr(0, colon))) {
+    return "";
+  }
+  const std::string path = internal::DefaultAdminSocketPath(port);
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return "";
+  return path;
+}
+
+// A connected channel for the admin service: the admin socket (see AdminSocketPath),
+// else TCP. `*via_socket` says which.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ConnectAdmin(const Options& o,
+                                                            bool* via_socket) {
+  bool explicit_path = false;
+  const std::string path = AdminSocketPath(o, &explicit_path);
+  *via_socket = false;
+  if (!path.empty()) {
+    auto channel =
+        grpc::CreateChannel(absl::StrCat("unix:", path), grpc::InsecureChannelCredentials());
+    if (channel->WaitForConnected(absl::ToChronoTime(absl::Now() + o.timeout))) {
+      *via_socket = true;
+      return channel;
+    }
+    if (explicit_path) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot connect to the admin socket ", path, " (waited ",
+          absl::FormatDuration(o.timeout),
+          "); is the server running, and are you root or the server's user?"));
+    }
+    // A socket left by a server that is gone: the TCP address may still answer.
+  }
+  return Connect(o);
+}
+
+void Prepare(grpc::ClientContext& context, const Options& o, bool via_socket) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
-  if (!o.admin_token.empty()) {
+  // Over the admin socket the server knows who we are; the token stays with us.
+  if (!via_socket && !o.admin_token.empty()) {
     context.AddMetadata("authorization", absl::StrCat("Bearer ", o.admin_token));
   }
 }
@@ -94,7 +149,8 @@ constexpr int kMaxPages = 100000;
 
 int ListCommand(const Options& o) {
   if (!o.args.empty()) return Fail(kUsage, "`list` takes no NAME (use --prefix)");
-  auto channel = Connect(o);
+  bool via_socket = false;
+  auto channel = ConnectAdmin(o, &via_socket);
   if (!channel.ok()) return FailWith(channel.status());
   auto stub = v1::AdminService::NewStub(*channel);
   v1::ListSemaphoresResponse all;
@@ -106,7 +162,7 @@ int ListCommand(const Options& o) {
     request.set_page_token(token);
     v1::ListSemaphoresResponse response;
     grpc::ClientContext context;
-    Prepare(context, o);
+    Prepare(context, o, via_socket);
     grpc::Status status = stub->ListSemaphores(&context, request, &response);
     if (!status.ok()) return FailGrpc(status);
     for (auto& s : *response.mutable_semaphores()) *all.add_semaphores() = std::move(s);
@@ -123,7 +179,8 @@ int ListCommand(const Options& o) {
 
 int SessionsCommand(const Options& o) {
   if (!o.args.empty()) return Fail(kUsage, "`sessions` takes no arguments");
-  auto channel = Connect(o);
+  bool via_socket = false;
+  auto channel = ConnectAdmin(o, &via_socket);
   if (!channel.ok()) return FailWith(channel.status());
   auto stub = v1::AdminService::NewStub(*channel);
   v1::ListSessionsResponse all;
@@ -134,7 +191,7 @@ int SessionsCommand(const Options& o) {
     request.set_page_token(token);
     v1::ListSessionsResponse response;
     grpc::ClientContext context;
-    Prepare(context, o);
+    Prepare(context, o, via_socket);
     grpc::Status status = stub->ListSessions(&context, request, &response);
     if (!status.ok()) return FailGrpc(status);
     for (auto& s : *response.mutable_sessions()) *all.add_sessions() = std::move(s);
@@ -158,14 +215,15 @@ int SessionsCommand(const Options& o) {
 int ForceClearCommand(const Options& o) {
   if (o.args.size() != 1) return Fail(kUsage, "usage: semctl force-clear NAME --reason R");
   if (o.reason.empty()) return Fail(kUsage, "force-clear needs --reason R (it is logged and told to the holder)");
-  auto channel = Connect(o);
+  bool via_socket = false;
+  auto channel = ConnectAdmin(o, &via_socket);
   if (!channel.ok()) return FailWith(channel.status());
   v1::ForceClearSemaphoreRequest request;
   request.set_name(o.args[0]);
   request.set_reason(o.reason);
   v1::ForceClearSemaphoreResponse response;
   grpc::ClientContext context;
-  Prepare(context, o);
+  Prepare(context, o, via_socket);
   grpc::Status status =
       v1::AdminService::NewStub(*channel)->ForceClearSemaphore(&context, request, &response);
   if (!status.ok()) return FailGrpc(status);
@@ -182,13 +240,14 @@ int ForceClearCommand(const Options& o) {
 
 int DrainCommand(const Options& o) {
   if (!o.args.empty()) return Fail(kUsage, "usage: semctl drain [--reason R]");
-  auto channel = Connect(o);
+  bool via_socket = false;
+  auto channel = ConnectAdmin(o, &via_socket);
   if (!channel.ok()) return FailWith(channel.status());
   v1::DrainRequest request;
   request.set_reason(o.reason);
   v1::DrainResponse response;
   grpc::ClientContext context;
-  Prepare(context, o);
+  Prepare(context, o, via_socket);
   grpc::Status status = v1::AdminService::NewStub(*channel)->Drain(&context, request, &response);
   if (!status.ok()) return FailGrpc(status);
   if (o.json) {

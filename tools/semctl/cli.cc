@@ -40,9 +40,12 @@ constexpr char kGlobal[] =
     "                       $SEMCTL_TLS_KEY (any of the files implies TLS)\n"
     "  --client_name=NAME   session's client name (default HOST/PID)\n"
     "  --ttl=D              session TTL (default: the server's)\n"
-    "  --admin_token=T      bearer token for admin commands (default\n"
-    "                       $SEMAPHORED_ADMIN_TOKEN; none needed on loopback when\n"
-    "                       the server has no token)\n"
+    "  --admin_token=T      bearer token for admin commands over TCP (default\n"
+    "                       $SEMAPHORED_ADMIN_TOKEN)\n"
+    "  --admin_socket=PATH  the server's admin socket, for admin commands without a\n"
+    "                       token (default $SEMAPHORED_ADMIN_SOCKET, else \"auto\":\n"
+    "                       when --server is on this machine, the server's default\n"
+    "                       socket for its port if it exists; \"off\": TCP only)\n"
     "  --json               one JSON document on stdout\n"
     "Durations: 500ms, 10s, 2m, 1h (a bare number is seconds).\n";
 
@@ -75,7 +78,9 @@ constexpr Help kHelps[] = {
      "  Exit 0 when clear, 1 when the wait timed out.\n"},
     {"list",
      "semctl list [--prefix P] [--page-size N]\n"
-     "  Admin: every semaphore (holders and waiters), following all pages.\n"},
+     "  Admin: every semaphore (holders and waiters), following all pages.\n"
+     "  Admin commands use the server's admin socket when it is on this machine\n"
+     "  (as root or the server's user: no token needed), else TCP with the token.\n"},
     {"sessions", "semctl sessions\n  Admin: every session.\n"},
     {"force-clear",
      "semctl force-clear NAME --reason R\n"
@@ -162,6 +167,7 @@ absl::Status ApplyOption(const std::string& flag, std::optional<std::string> val
   if (flag == "client_name") { o.client_name = v; return absl::OkStatus(); }
   if (flag == "ttl") return duration(o.ttl);
   if (flag == "admin_token") { o.admin_token = v; return absl::OkStatus(); }
+  if (flag == "admin_socket") { o.admin_socket = v; return absl::OkStatus(); }
   if (flag == "wait") { o.wait_given = true; return duration(o.wait); }
   if (flag == "grace") return duration(o.grace);
   if (flag == "limit") return integer([&](int32_t n) { o.limit = n; });
@@ -205,6 +211,7 @@ absl::Status ParseCommandLine(int argc, char** argv, Options& o) {
   // Each setting not given as a flag may come from the environment.
   const std::pair<const char*, std::string*> from_env[] = {
       {"SEMAPHORED_ADMIN_TOKEN", &o.admin_token},
+      {"SEMAPHORED_ADMIN_SOCKET", &o.admin_socket},
       {"SEMCTL_TLS_CA", &o.tls_ca},
       {"SEMCTL_TLS_CERT", &o.tls_cert},
       {"SEMCTL_TLS_KEY", &o.tls_key},

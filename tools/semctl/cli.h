@@ -36,6 +36,9 @@ struct Options {
   std::string client_name;
   absl::Duration ttl = absl::ZeroDuration();  // zero: the server's default
   std::string admin_token;  // --admin_token, else $SEMAPHORED_ADMIN_TOKEN
+  // --admin_socket, else $SEMAPHORED_ADMIN_SOCKET: a path, "auto" or empty (the
+  // server's default socket when --server is on this machine), "off" (TCP only).
+  std::string admin_socket;
   // Subcommand options.
   absl::Duration wait = absl::ZeroDuration();  // --wait / --wait-forever (infinite)
   bool wait_given = false;
