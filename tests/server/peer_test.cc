@@ -92,15 +92,25 @@ TEST(PeerTest, LoopbackHosts) {
   }
 }
 
-// The peer the server recorded for a session created over `channel`.
+// The peer, as gRPC wrote it, of the call that created a session over `channel`: the
+// session_start log line carries it (the core keeps only PeerHost of it).
 std::string SessionPeerOver(TestServer& server, std::shared_ptr<grpc::Channel> channel) {
   auto stub = v1::SemaphoreService::NewStub(channel);
   TestSession session = OpenSession(*stub, "peer-test");
-  for (const SessionSnapshot& s : server.core().ListSessions(0, 100)) {
-    if (FormatSessionId(s.id) == session.id) return s.peer;
+  const std::string line =
+      server.log().Await({"session_start", absl::StrCat("session=", session.id)});
+  const size_t at = line.find(" peer=");
+  if (at == std::string::npos) {
+    ADD_FAILURE() << "no peer in the session_start line: " << line;
+    return "";
   }
-  ADD_FAILURE() << "session " << session.id << " not listed";
-  return "";
+  std::string peer = line.substr(at + 6);
+  if (!peer.empty() && peer.front() == '"') {
+    peer = peer.substr(1, peer.find('"', 1) - 1);
+  } else {
+    peer = peer.substr(0, peer.find(' '));
+  }
+  return peer;
 }
 
 bool HasIpv6Loopback() {
