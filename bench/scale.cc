@@ -15,7 +15,7 @@
 #include "absl/time/clock.h"
 #include "grpcpp/client_context.h"
 #include "semaphored/v1/admin.grpc.pb.h"
-#include "server/core/core.h"
+#include "engine/core.h"
 #include "server/server.h"
 #include "workloads.h"
 

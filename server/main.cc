@@ -34,7 +34,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/observability/library_logs.h"
-#include "server/core/durable_file.h"
+#include "common/durable_file.h"
 #include "server/observability/logger.h"
 #include "server/observability/metrics_http_server.h"
 #include "server/observability/server_events.h"

@@ -10,7 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/core/core.h"
+#include "engine/core.h"
 #include "server/observability/logger.h"
 #include "server/server_config.h"
 #include "server/service/service_limits.h"

@@ -3,7 +3,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/core/types.h"
+#include "engine/types.h"
 #include "server/observability/logger.h"
 #include "server/observability/metrics.h"
 #include "server/service/service_observer.h"

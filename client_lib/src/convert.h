@@ -8,7 +8,7 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "semaphored/types.h"
 #include "semaphored/v1/semaphore.pb.h"
-#include "server/core/types.h"
+#include "engine/types.h"
 
 // Conversions between the public value types, the protos and the core's types.
 namespace semaphored::internal {

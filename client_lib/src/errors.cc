@@ -7,7 +7,7 @@
 #include "common/names.h"
 #include "errors_internal.h"
 #include "semaphored/errors.h"
-#include "server/core/types.h"
+#include "engine/types.h"
 
 namespace semaphored {
 namespace {

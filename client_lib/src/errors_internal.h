@@ -6,7 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "semaphored/types.h"
-#include "server/core/clock.h"
+#include "common/clock.h"
 
 // The errors the library makes itself (server errors pass through unchanged).
 namespace semaphored::internal {

@@ -1,7 +1,7 @@
 #include "local_core.h"
 
-#include "server/core/fencing.h"
-#include "server/core/ticker.h"
+#include "engine/fencing.h"
+#include "engine/ticker.h"
 
 namespace semaphored::internal {
 namespace {

@@ -1,8 +1,8 @@
 #ifndef SEMAPHORED_CLIENT_LIB_SRC_LOCAL_CORE_H_
 #define SEMAPHORED_CLIENT_LIB_SRC_LOCAL_CORE_H_
 
-#include "server/core/clock.h"
-#include "server/core/core.h"
+#include "common/clock.h"
+#include "engine/core.h"
 
 namespace semaphored::internal {
 

@@ -21,7 +21,7 @@
 #include "grant.h"
 #include "semaphored/session.h"
 #include "semaphored/types.h"
-#include "server/core/types.h"
+#include "engine/types.h"
 #include "stub.h"
 
 namespace semaphored::internal {

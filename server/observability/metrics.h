@@ -13,7 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/core/types.h"
+#include "engine/types.h"
 #include "server/observability/histogram.h"
 
 namespace semaphored::internal {

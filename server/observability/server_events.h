@@ -14,7 +14,7 @@
 #include "absl/time/time.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
-#include "server/core/types.h"
+#include "engine/types.h"
 #include "server/observability/logger.h"
 
 // The server's log events, one call (and one line) each, so that every call site

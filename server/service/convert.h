@@ -24,7 +24,7 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "grpcpp/support/status.h"
 #include "semaphored/v1/semaphore.pb.h"
-#include "server/core/types.h"
+#include "engine/types.h"
 
 namespace semaphored::internal {
 

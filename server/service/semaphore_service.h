@@ -5,8 +5,8 @@
 #include "absl/strings/string_view.h"
 #include "grpcpp/grpcpp.h"
 #include "semaphored/v1/semaphore.grpc.pb.h"
-#include "server/core/clock.h"
-#include "server/core/core.h"
+#include "common/clock.h"
+#include "engine/core.h"
 #include "server/service/service_limits.h"
 #include "server/service/service_observer.h"
 

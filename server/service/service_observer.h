@@ -5,7 +5,7 @@
 #include "absl/strings/string_view.h"
 #include "grpcpp/support/status.h"
 #include "semaphored/v1/semaphore.pb.h"
-#include "server/core/types.h"
+#include "engine/types.h"
 
 namespace semaphored::internal {
 

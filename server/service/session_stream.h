@@ -3,8 +3,8 @@
 
 #include "grpcpp/grpcpp.h"
 #include "semaphored/v1/semaphore.grpc.pb.h"
-#include "server/core/clock.h"
-#include "server/core/core.h"
+#include "common/clock.h"
+#include "engine/core.h"
 #include "server/service/service_limits.h"
 #include "server/service/service_observer.h"
 

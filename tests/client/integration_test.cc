@@ -17,7 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "semaphored/semaphored.h"
-#include "server/core/types.h"
+#include "engine/types.h"
 #include "server/server.h"
 #include "tests/common/status_matchers.h"
 

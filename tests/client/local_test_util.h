@@ -14,9 +14,9 @@
 #include "gtest/gtest.h"
 #include "local_core.h"
 #include "semaphored/client.h"
-#include "server/core/clock.h"
-#include "server/core/core.h"
-#include "server/core/fencing.h"
+#include "common/clock.h"
+#include "engine/core.h"
+#include "engine/fencing.h"
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal::testing {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "server/core/core.h"
+#include "engine/core.h"
 #include "tests/fuzz/byte_reader.h"
 #include "tests/fuzz/fuzz_check.h"
 

@@ -22,7 +22,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "semaphored/v1/admin.pb.h"
 #include "semaphored/v1/semaphore.pb.h"
-#include "server/core/types.h"
+#include "engine/types.h"
 #include "server/service/convert.h"
 #include "server/service/wire.h"
 #include "tests/fuzz/fuzz_check.h"

@@ -15,7 +15,7 @@
 #include "absl/time/time.h"
 #include "common/names.h"
 #include "google/protobuf/duration.pb.h"
-#include "server/core/types.h"
+#include "engine/types.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/text_checks.h"
 

@@ -8,9 +8,9 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/core/clock.h"
-#include "server/core/core.h"
-#include "server/core/fencing.h"
+#include "common/clock.h"
+#include "engine/core.h"
+#include "engine/fencing.h"
 #include "tests/observability/exposition_check.h"
 
 namespace semaphored::internal {

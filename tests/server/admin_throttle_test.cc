@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/core/clock.h"
+#include "common/clock.h"
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal {

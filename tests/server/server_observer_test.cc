@@ -6,7 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/core/clock.h"
+#include "common/clock.h"
 #include "tests/server/log_capture.h"
 
 namespace semaphored::internal::testing {

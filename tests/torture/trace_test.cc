@@ -17,9 +17,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/core/clock.h"
-#include "server/core/core.h"
-#include "server/core/fencing.h"
+#include "common/clock.h"
+#include "engine/core.h"
+#include "engine/fencing.h"
 #include "server/observability/server_events.h"
 #include "tests/common/status_matchers.h"
 #include "tests/torture/checker.h"

@@ -1,5 +1,5 @@
-#ifndef SEMAPHORED_SERVER_CORE_FENCING_H_
-#define SEMAPHORED_SERVER_CORE_FENCING_H_
+#ifndef SEMAPHORED_ENGINE_FENCING_H_
+#define SEMAPHORED_ENGINE_FENCING_H_
 
 #include <cstdint>
 #include <limits>
@@ -78,4 +78,4 @@ class DurableTokenSource final : public TokenSource {
 
 }  // namespace semaphored::internal
 
-#endif  // SEMAPHORED_SERVER_CORE_FENCING_H_
+#endif  // SEMAPHORED_ENGINE_FENCING_H_

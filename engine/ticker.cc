@@ -1,4 +1,4 @@
-#include "server/core/ticker.h"
+#include "engine/ticker.h"
 
 namespace semaphored::internal {
 

@@ -1,5 +1,5 @@
-#ifndef SEMAPHORED_SERVER_CORE_TYPES_H_
-#define SEMAPHORED_SERVER_CORE_TYPES_H_
+#ifndef SEMAPHORED_ENGINE_TYPES_H_
+#define SEMAPHORED_ENGINE_TYPES_H_
 
 #include <cstdint>
 #include <optional>
@@ -190,4 +190,4 @@ struct CoreCounts {
 
 }  // namespace semaphored::internal
 
-#endif  // SEMAPHORED_SERVER_CORE_TYPES_H_
+#endif  // SEMAPHORED_ENGINE_TYPES_H_

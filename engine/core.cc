@@ -1,4 +1,4 @@
-#include "server/core/core.h"
+#include "engine/core.h"
 
 #include <sys/random.h>
 
@@ -12,7 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
-#include "server/core/core_internal.h"
+#include "engine/core_internal.h"
 
 namespace semaphored::internal {
 namespace {

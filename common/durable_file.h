@@ -1,5 +1,5 @@
-#ifndef SEMAPHORED_SERVER_CORE_DURABLE_FILE_H_
-#define SEMAPHORED_SERVER_CORE_DURABLE_FILE_H_
+#ifndef SEMAPHORED_COMMON_DURABLE_FILE_H_
+#define SEMAPHORED_COMMON_DURABLE_FILE_H_
 
 #include <string>
 
@@ -29,4 +29,4 @@ absl::StatusOr<std::string> ReadFileNoFollow(const std::string& path, absl::stri
 
 }  // namespace semaphored::internal
 
-#endif  // SEMAPHORED_SERVER_CORE_DURABLE_FILE_H_
+#endif  // SEMAPHORED_COMMON_DURABLE_FILE_H_

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "server/core/core.h"
+#include "engine/core.h"
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal {

@@ -12,9 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/core/core.h"
+#include "engine/core.h"
 #include "tests/common/status_matchers.h"
-#include "tests/core/core_test_util.h"
+#include "tests/engine/core_test_util.h"
 
 namespace semaphored::internal {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/core/fencing.h"
+#include "engine/fencing.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "server/core/types.h"
+#include "engine/types.h"
 
 #include <cstdio>
 

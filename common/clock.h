@@ -1,5 +1,5 @@
-#ifndef SEMAPHORED_SERVER_CORE_CLOCK_H_
-#define SEMAPHORED_SERVER_CORE_CLOCK_H_
+#ifndef SEMAPHORED_COMMON_CLOCK_H_
+#define SEMAPHORED_COMMON_CLOCK_H_
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -66,4 +66,4 @@ class FakeClock final : public Clock {
 
 }  // namespace semaphored::internal
 
-#endif  // SEMAPHORED_SERVER_CORE_CLOCK_H_
+#endif  // SEMAPHORED_COMMON_CLOCK_H_

@@ -1,4 +1,4 @@
-#include "server/core/fencing.h"
+#include "engine/fencing.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -6,7 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "server/core/durable_file.h"
+#include "common/durable_file.h"
 
 namespace semaphored::internal {
 namespace {

@@ -1,5 +1,5 @@
-#ifndef SEMAPHORED_SERVER_CORE_CORE_H_
-#define SEMAPHORED_SERVER_CORE_CORE_H_
+#ifndef SEMAPHORED_ENGINE_CORE_H_
+#define SEMAPHORED_ENGINE_CORE_H_
 
 #include <cstdint>
 #include <functional>
@@ -17,9 +17,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/core/clock.h"
-#include "server/core/fencing.h"
-#include "server/core/types.h"
+#include "common/clock.h"
+#include "engine/fencing.h"
+#include "engine/types.h"
 
 namespace semaphored::internal {
 
@@ -311,4 +311,4 @@ class Core {
 
 }  // namespace semaphored::internal
 
-#endif  // SEMAPHORED_SERVER_CORE_CORE_H_
+#endif  // SEMAPHORED_ENGINE_CORE_H_

@@ -1,5 +1,5 @@
-#ifndef SEMAPHORED_SERVER_CORE_CORE_INTERNAL_H_
-#define SEMAPHORED_SERVER_CORE_CORE_INTERNAL_H_
+#ifndef SEMAPHORED_ENGINE_CORE_INTERNAL_H_
+#define SEMAPHORED_ENGINE_CORE_INTERNAL_H_
 
 // The Core's private records, shared by core.cc and core_admin.cc only.
 
@@ -12,7 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/functional/any_invocable.h"
-#include "server/core/core.h"
+#include "engine/core.h"
 
 namespace semaphored::internal {
 
@@ -164,4 +164,4 @@ class Core::Deferred {
 
 }  // namespace semaphored::internal
 
-#endif  // SEMAPHORED_SERVER_CORE_CORE_INTERNAL_H_
+#endif  // SEMAPHORED_ENGINE_CORE_INTERNAL_H_

@@ -1,11 +1,11 @@
-#ifndef SEMAPHORED_SERVER_CORE_TICKER_H_
-#define SEMAPHORED_SERVER_CORE_TICKER_H_
+#ifndef SEMAPHORED_ENGINE_TICKER_H_
+#define SEMAPHORED_ENGINE_TICKER_H_
 
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "server/core/core.h"
+#include "engine/core.h"
 
 namespace semaphored::internal {
 
@@ -35,4 +35,4 @@ class Ticker {
 
 }  // namespace semaphored::internal
 
-#endif  // SEMAPHORED_SERVER_CORE_TICKER_H_
+#endif  // SEMAPHORED_ENGINE_TICKER_H_

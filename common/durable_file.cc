@@ -1,4 +1,4 @@
-#include "server/core/durable_file.h"
+#include "common/durable_file.h"
 
 #include <fcntl.h>
 #include <sys/random.h>

@@ -3,7 +3,7 @@
 // multiplies by the default limits to bound the server's memory. Skipped under
 // sanitizers, whose allocators mallinfo2 does not see.
 //
-// Prints the figures: ./build/tests/core/core_memory_test
+// Prints the figures: ./build/tests/engine/core_memory_test
 
 #include <malloc.h>
 
@@ -14,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "server/core/core.h"
+#include "engine/core.h"
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal {

@@ -1,7 +1,7 @@
 // The Ticker drives deadlines in real time; these tests use the real clock with
 // short, bounded waits (it is the one unit whose job is real time).
 
-#include "server/core/ticker.h"
+#include "engine/ticker.h"
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"

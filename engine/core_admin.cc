@@ -5,8 +5,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
-#include "server/core/core.h"
-#include "server/core/core_internal.h"
+#include "engine/core.h"
+#include "engine/core_internal.h"
 
 namespace semaphored::internal {
 

@@ -1,4 +1,4 @@
-#include "server/core/core.h"
+#include "engine/core.h"
 
 #include <string>
 #include <vector>
@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/common/status_matchers.h"
-#include "tests/core/core_test_util.h"
+#include "tests/engine/core_test_util.h"
 
 namespace semaphored::internal {
 namespace {
