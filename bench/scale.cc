@@ -54,7 +54,7 @@ absl::Status RunW5(BenchContext& ctx, int sessions, int per_session, int samples
     ctx.report->Note("W5 skipped: it needs the in-process server (no --server)");
     return absl::OkStatus();
   }
-  internal::Core& core = ctx.server->core();
+  engine::Core& core = ctx.server->core();
   int64_t rss_before = ResidentBytes();
   int64_t heap_before = HeapInUseBytes();
   absl::Time setup_start = absl::Now();
@@ -62,15 +62,15 @@ absl::Status RunW5(BenchContext& ctx, int sessions, int per_session, int samples
   ids.reserve(sessions);
   int64_t held = 0;
   for (int s = 0; s < sessions; ++s) {
-    absl::StatusOr<internal::NewSession> ns =
+    absl::StatusOr<engine::NewSession> ns =
         core.CreateSession(absl::StrCat("bench-w5-", s), absl::Hours(1));
     if (!ns.ok()) return ns.status();
     ids.push_back(ns->id);
     for (int j = 0; j < per_session; ++j) {
-      internal::SetArgs args;
+      engine::SetArgs args;
       args.name = W5Name(s, j);
       core.Set(ns->id, std::move(args),
-               [&held](absl::StatusOr<internal::SetOutcome> out) {
+               [&held](absl::StatusOr<engine::SetOutcome> out) {
                  if (out.ok() && out->acquired) ++held;
                });
     }

@@ -14,7 +14,13 @@
 #include "common/names.h"
 #include "engine/core_internal.h"
 
-namespace semaphored::internal {
+namespace semaphored::engine {
+
+using internal::FormatSessionId;
+using internal::LazyNow;
+using internal::QuoteName;
+using internal::kMaxLimit;
+
 namespace {
 
 // Fills `buf` from the kernel's CSPRNG. getrandom() blocks only before the pool is
@@ -52,7 +58,7 @@ absl::Status ShuttingDown(absl::string_view what) {
 
 void SetCoreTracer(CoreTracer* tracer) { g_tracer.store(tracer, std::memory_order_release); }
 
-Core::Core(Clock* clock, TokenSource* tokens, CoreOptions options)
+Core::Core(internal::Clock* clock, TokenSource* tokens, CoreOptions options)
     : clock_(clock), options_(std::move(options)), listener_(nullptr), tokens_(tokens) {
   static CoreListener kNoListener;
   listener_ = &kNoListener;
@@ -131,7 +137,7 @@ SemaphoreSnapshot Core::Snapshot(const Semaphore& sem, bool with_waiters,
        i = sem.holders[i].next) {
     const Semaphore::Holder& h = sem.holders[i];
     ++work_;
-    snap.holders.push_back(HolderInfo{h.session->id, h.session->client_name,
+    snap.holders.push_back(HolderSnapshot{h.session->id, h.session->client_name,
                                       GrantInfo{h.fencing_token, h.permits, h.grant_time}});
   }
   if (with_waiters) {
@@ -655,4 +661,4 @@ absl::Time Core::NextDeadline() const {
   return next;
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::engine

@@ -21,7 +21,7 @@
 #include "engine/fencing.h"
 #include "engine/types.h"
 
-namespace semaphored::internal {
+namespace semaphored::engine {
 
 struct CoreOptions {
   absl::Duration default_ttl = absl::Seconds(10);
@@ -87,7 +87,7 @@ struct CoreOptions {
 class Core {
  public:
   // `clock` and `tokens` must outlive the core.
-  Core(Clock* clock, TokenSource* tokens, CoreOptions options = {});
+  Core(internal::Clock* clock, TokenSource* tokens, CoreOptions options = {});
   ~Core();
   Core(const Core&) = delete;
   Core& operator=(const Core&) = delete;
@@ -174,8 +174,8 @@ class Core {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Revokes every holder of `name` (each observer told `reason`) and hands the
   // permits on. NOT_FOUND when not set. Returns the revoked holders.
-  absl::StatusOr<std::vector<HolderInfo>> ForceClear(absl::string_view name,
-                                                     absl::string_view reason)
+  absl::StatusOr<std::vector<HolderSnapshot>> ForceClear(absl::string_view name,
+                                                         absl::string_view reason)
       ABSL_LOCKS_EXCLUDED(mu_);
   struct DrainResult {
     int32_t woken_waiters = 0;
@@ -234,7 +234,7 @@ class Core {
   absl::Status AdmitPeer(const std::string& peer, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Uncounts an ended session of `peer`.
-  void ForgetPeerSession(const std::string& peer, LazyNow& now)
+  void ForgetPeerSession(const std::string& peer, internal::LazyNow& now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops idle peers whose creation bucket is full again by `now`.
   void ExpireIdlePeers(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -257,11 +257,11 @@ class Core {
                                         absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Releases the grant in `slot` of sem->holders; the caller erases it from its
   // session's `held`.
-  int32_t ReleaseLocked(Semaphore* sem, int32_t slot, LazyNow& now)
+  int32_t ReleaseLocked(Semaphore* sem, int32_t slot, internal::LazyNow& now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Grants queued requests from the head while permits suffice, then answers
   // wait-for-clear waiters if nothing is held, then erases the semaphore if unused.
-  void HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred)
+  void HandOn(Semaphore* sem, internal::LazyNow& now, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unlinks and destroys a waiter; returns its callbacks' owner for answering.
   std::unique_ptr<Waiter> RemoveWaiter(Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -271,7 +271,7 @@ class Core {
                            Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleExpiry(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  Clock* const clock_;
+  internal::Clock* const clock_;
   const CoreOptions options_;
   std::function<void()> deadline_hook_;
   CoreListener* listener_;
@@ -309,6 +309,6 @@ class Core {
   mutable uint64_t work_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::engine
 
 #endif  // SEMAPHORED_ENGINE_CORE_H_

@@ -8,7 +8,11 @@
 #include "engine/core.h"
 #include "engine/core_internal.h"
 
-namespace semaphored::internal {
+namespace semaphored::engine {
+
+using internal::FormatSessionId;
+using internal::LazyNow;
+using internal::QuoteName;
 
 std::vector<SemaphoreSnapshot> Core::ListSemaphores(absl::string_view prefix,
                                                     absl::string_view after,
@@ -64,8 +68,8 @@ absl::StatusOr<int32_t> Core::EndSession(SessionId id, absl::string_view reason)
   return EndSessionLocked(s, std::move(why), SessionEndReason::kAdmin, deferred);
 }
 
-absl::StatusOr<std::vector<HolderInfo>> Core::ForceClear(absl::string_view name,
-                                                         absl::string_view reason) {
+absl::StatusOr<std::vector<HolderSnapshot>> Core::ForceClear(absl::string_view name,
+                                                             absl::string_view reason) {
   Deferred deferred;
   absl::MutexLock lock(&mu_);
   Semaphore* sem = FindSemaphore(name);
@@ -74,7 +78,7 @@ absl::StatusOr<std::vector<HolderInfo>> Core::ForceClear(absl::string_view name,
                                             " is not set; there is nothing to force-clear"));
   }
   LazyNow now(clock_);
-  std::vector<HolderInfo> revoked = Snapshot(*sem, false, kAllHolders).holders;
+  std::vector<HolderSnapshot> revoked = Snapshot(*sem, false, kAllHolders).holders;
   const std::string why = absl::StrCat("force-cleared by an administrator: ", reason);
   while (!sem->holders.empty()) {
     const int32_t slot = sem->first;
@@ -268,4 +272,4 @@ absl::Status Core::CheckInvariants() const {
   return absl::OkStatus();
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::engine

@@ -14,7 +14,7 @@
 #include "absl/functional/any_invocable.h"
 #include "engine/core.h"
 
-namespace semaphored::internal {
+namespace semaphored::engine {
 
 struct Core::Waiter {
   // Links of one intrusive list (see WaiterList).
@@ -162,6 +162,6 @@ class Core::Deferred {
   std::vector<absl::AnyInvocable<void()>> fns_;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::engine
 
 #endif  // SEMAPHORED_ENGINE_CORE_INTERNAL_H_

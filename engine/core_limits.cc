@@ -9,7 +9,11 @@
 #include "engine/core.h"
 #include "engine/core_internal.h"
 
-namespace semaphored::internal {
+namespace semaphored::engine {
+
+using internal::FormatSessionId;
+using internal::LazyNow;
+using internal::QuoteName;
 
 absl::Status Core::CheckHeldLimit(const Session& session, const Semaphore& sem) const {
   if (static_cast<int64_t>(session.held.size()) >= options_.max_held_per_session) {
@@ -122,4 +126,4 @@ void Core::ExpireIdlePeers(absl::Time now) {
   }
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::engine

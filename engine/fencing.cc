@@ -8,7 +8,11 @@
 #include "absl/strings/strip.h"
 #include "common/durable_file.h"
 
-namespace semaphored::internal {
+namespace semaphored::engine {
+
+using internal::ReadFileNoFollow;
+using internal::WriteFileDurably;
+
 namespace {
 
 constexpr absl::string_view kWhat = "fencing state file";
@@ -71,4 +75,4 @@ absl::StatusOr<uint64_t> DurableTokenSource::Next() {
   return ++last_;
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::engine

@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace semaphored::internal {
+namespace semaphored::engine {
 
 // The largest fencing token ever handed out (the state file records the next one,
 // which must still fit in 64 bits).
@@ -76,6 +76,6 @@ class DurableTokenSource final : public TokenSource {
   uint64_t ceiling_;  // tokens up to this are recorded as reserved
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::engine
 
 #endif  // SEMAPHORED_ENGINE_FENCING_H_

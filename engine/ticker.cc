@@ -1,6 +1,6 @@
 #include "engine/ticker.h"
 
-namespace semaphored::internal {
+namespace semaphored::engine {
 
 Ticker::Ticker(Core* core) : core_(core) {
   core_->SetDeadlineHook([this] {
@@ -32,4 +32,4 @@ void Ticker::Run() {
   }
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::engine

@@ -7,7 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "engine/core.h"
 
-namespace semaphored::internal {
+namespace semaphored::engine {
 
 // Drives a Core's deadlines in real time: one thread that sleeps until the core's
 // next deadline (woken early when an earlier one appears) and then calls Tick().
@@ -33,6 +33,6 @@ class Ticker {
   std::thread thread_;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::engine
 
 #endif  // SEMAPHORED_ENGINE_TICKER_H_

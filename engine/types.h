@@ -10,22 +10,17 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/limits.h"
+#include "common/session_id.h"
 
-// Plain value types exchanged with the server core.
-namespace semaphored::internal {
+// Plain value types exchanged with the engine.
+namespace semaphored::engine {
 
-// The public identifier of a session (shown to others; grants nothing).
-using SessionId = uint64_t;
+// Session ids and request bounds are shared with the server and the client library
+// (common/); the engine uses them throughout.
+using internal::SessionId;
 // Identifies a queued set or wait-for-clear request, for cancellation. 0 means none.
 using WaiterId = uint64_t;
-
-inline constexpr int32_t kMaxLimit = 1'000'000;
-inline constexpr absl::Duration kMaxWait = absl::Hours(24);
-
-// Formats a session id the way users see it: 16 lowercase hex digits.
-std::string FormatSessionId(SessionId id);
-// Parses FormatSessionId's output; nullopt for anything else.
-std::optional<SessionId> ParseSessionId(absl::string_view text);
 
 struct GrantInfo {
   uint64_t fencing_token = 0;
@@ -33,7 +28,7 @@ struct GrantInfo {
   absl::Time grant_time;
 };
 
-struct HolderInfo {
+struct HolderSnapshot {
   SessionId session_id = 0;
   std::string client_name;
   GrantInfo grant;
@@ -51,7 +46,7 @@ struct SemaphoreSnapshot {
   std::string name;
   int32_t limit = 0;
   int32_t permits_held = 0;
-  std::vector<HolderInfo> holders;  // oldest grant first; maybe not all (holder_count)
+  std::vector<HolderSnapshot> holders;  // oldest grant first; maybe not all (holder_count)
   int32_t holder_count = 0;         // every holder, listed or not
   int32_t waiter_count = 0;         // set requests in the queue
   std::vector<WaiterInfo> waiters;  // filled by admin listings only
@@ -188,6 +183,6 @@ struct CoreCounts {
   int64_t peers = 0;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::engine
 
 #endif  // SEMAPHORED_ENGINE_TYPES_H_

@@ -42,7 +42,7 @@
 #include "server/server_config.h"
 
 namespace {
-const semaphored::internal::CoreOptions kDefaults;
+const semaphored::engine::CoreOptions kDefaults;
 const semaphored::internal::TransportLimits kTransport;
 const semaphored::internal::ServerOptions kServerDefaults;
 }  // namespace
@@ -513,7 +513,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     trace = *std::move(opened);
-    semaphored::internal::SetCoreTracer(trace.get());
+    semaphored::engine::SetCoreTracer(trace.get());
   }
   absl::StatusOr<std::unique_ptr<Server>> started = Server::Start(*std::move(options));
   if (!started.ok()) {
@@ -566,7 +566,7 @@ int main(int argc, char** argv) {
   server.logger().Log(semaphored::internal::LogLevel::kInfo, "stopped");
   started->reset();
   if (trace != nullptr) {
-    semaphored::internal::SetCoreTracer(nullptr);
+    semaphored::engine::SetCoreTracer(nullptr);
     if (absl::Status s = trace->Close(); !s.ok()) {
       std::fprintf(stderr, "semaphored: --trace_file: %s\n", std::string(s.message()).c_str());
       return 1;

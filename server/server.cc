@@ -23,6 +23,13 @@
 #include "server/service/semaphore_service.h"
 
 namespace semaphored::internal {
+
+using engine::Core;
+using engine::CounterTokenSource;
+using engine::DurableTokenSource;
+using engine::Ticker;
+using engine::TokenSource;
+
 namespace {
 
 // How long Shutdown lets calls finish by themselves after the drain; then gRPC

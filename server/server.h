@@ -21,6 +21,10 @@ namespace grpc {
 class Server;
 }  // namespace grpc
 
+namespace semaphored::engine {
+class Ticker;
+}  // namespace semaphored::engine
+
 namespace semaphored::internal {
 
 class AdminServiceImpl;
@@ -31,7 +35,6 @@ class Metrics;
 class MetricsHttpServer;
 class SemaphoreServiceImpl;
 class ServerObserver;
-class Ticker;
 
 // ServerOptions::admin_socket: the default path for the bound port.
 inline constexpr char kAdminSocketAuto[] = "auto";
@@ -40,7 +43,7 @@ struct ServerOptions {
   // Where to listen, as HOST:PORT ("[::1]:PORT" for IPv6). Port 0 picks a free port;
   // see Server::port().
   std::string listen_address = "127.0.0.1:50051";
-  CoreOptions core;
+  engine::CoreOptions core;
   // Where fencing tokens are recorded so that they keep increasing across restarts
   // (see DurableTokenSource). Empty: in-memory tokens starting at the wall clock in
   // microseconds since the Unix epoch.
@@ -117,7 +120,7 @@ class Server {
   // The bound metrics port; 0 when metrics are off.
   int metrics_port() const { return metrics_port_; }
   // The core, for in-process administration and tests. Valid until destruction.
-  Core& core() { return *core_; }
+  engine::Core& core() { return *core_; }
   Metrics& metrics() { return *metrics_; }
   const Logger& logger() const { return *logger_; }
 
@@ -125,7 +128,7 @@ class Server {
   // UNAVAILABLE, waiters are woken with UNAVAILABLE "server is shutting down" and
   // sessions end (their streams are told). Logs "drain trigger=<trigger> ...". Does
   // not stop gRPC. Idempotent: later calls do nothing and return zero counts.
-  Core::DrainResult Drain(absl::string_view trigger = "shutdown")
+  engine::Core::DrainResult Drain(absl::string_view trigger = "shutdown")
       ABSL_LOCKS_EXCLUDED(mu_);
   // Records that the server should be shut down (the first trigger is kept) and wakes
   // AwaitShutdownRequest. Stops nothing itself; never blocks.
@@ -159,9 +162,9 @@ class Server {
   std::unique_ptr<Logger> logger_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ServerObserver> observer_;
-  std::unique_ptr<TokenSource> tokens_;
-  std::unique_ptr<Core> core_;
-  std::unique_ptr<Ticker> ticker_;
+  std::unique_ptr<engine::TokenSource> tokens_;
+  std::unique_ptr<engine::Core> core_;
+  std::unique_ptr<engine::Ticker> ticker_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   // Stopped by Shutdown before gRPC; outlives the admin service, which asks it who
   // its callers are.

@@ -4,6 +4,9 @@
 
 namespace semaphored::internal {
 
+using engine::NewSession;
+using engine::SessionEnd;
+
 void ServerObserver::OnSessionEnded(const SessionEnd& end) {
   metrics_->OnSessionEnded(end);
   LogSessionEnd(*logger_, end.id, end.client_name, end.reason, end.released);

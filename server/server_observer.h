@@ -19,7 +19,7 @@ namespace semaphored::internal {
 //
 // Thread-safe. The core's "locked" callbacks only touch Metrics' lock-free counters;
 // OnSessionEnded (called without the core's lock) writes a log line.
-class ServerObserver final : public CoreListener, public ServiceObserver {
+class ServerObserver final : public engine::CoreListener, public ServiceObserver {
  public:
   // Both must outlive the observer.
   ServerObserver(Metrics* metrics, const Logger* logger)
@@ -30,12 +30,12 @@ class ServerObserver final : public CoreListener, public ServiceObserver {
   void OnRelease(absl::Duration held) override { metrics_->OnRelease(held); }
   void OnWaitTimeout() override { metrics_->OnWaitTimeout(); }
   void OnForceClear() override { metrics_->OnForceClear(); }
-  void OnSessionEnded(const SessionEnd& end) override;
+  void OnSessionEnded(const engine::SessionEnd& end) override;
 
   // --- ServiceObserver ---
   void OnRequest(absl::string_view method) override { metrics_->RecordRequest(method); }
   void OnError(absl::StatusCode code) override { metrics_->RecordRejected(code); }
-  void OnSessionCreated(const NewSession& session, absl::string_view client_name,
+  void OnSessionCreated(const engine::NewSession& session, absl::string_view client_name,
                         absl::string_view peer) override;
 
  private:

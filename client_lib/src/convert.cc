@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <string>
 
+#include "common/session_id.h"
+
 namespace semaphored::internal {
+
+using engine::SemaphoreSnapshot;
 
 absl::Time TimeFromProto(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());

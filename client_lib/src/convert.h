@@ -20,7 +20,7 @@ google::protobuf::Duration DurationToProto(absl::Duration d);
 // `name` fills SemaphoreInfo::name when the state leaves it empty.
 SemaphoreInfo InfoFromProto(const semaphored::v1::SemaphoreState& state,
                             absl::string_view name);
-SemaphoreInfo InfoFromSnapshot(const SemaphoreSnapshot& snapshot, absl::string_view name);
+SemaphoreInfo InfoFromSnapshot(const engine::SemaphoreSnapshot& snapshot, absl::string_view name);
 
 }  // namespace semaphored::internal
 

@@ -4,10 +4,10 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "common/limits.h"
 #include "common/names.h"
 #include "errors_internal.h"
 #include "semaphored/errors.h"
-#include "engine/types.h"
 
 namespace semaphored {
 namespace {

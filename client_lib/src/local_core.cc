@@ -4,6 +4,12 @@
 #include "engine/ticker.h"
 
 namespace semaphored::internal {
+
+using engine::Core;
+using engine::CoreOptions;
+using engine::CounterTokenSource;
+using engine::Ticker;
+
 namespace {
 
 CoreOptions LocalOptions() {

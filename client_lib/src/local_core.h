@@ -8,7 +8,7 @@ namespace semaphored::internal {
 
 // Where local '$' semaphores live: a Core and the clock its deadlines are in.
 struct LocalCore {
-  Core* core = nullptr;
+  engine::Core* core = nullptr;
   Clock* clock = nullptr;
 };
 

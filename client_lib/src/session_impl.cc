@@ -6,10 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
+#include "common/session_id.h"
 #include "convert.h"
 #include "errors_internal.h"
 
 namespace semaphored::internal {
+
+using engine::NewSession;
 
 namespace v1 = ::semaphored::v1;
 

@@ -144,7 +144,7 @@ class SessionImpl final : public ClientStreamObserver,
   absl::StatusOr<SetAnswer> LocalSet(absl::string_view name,
                                      const AcquireOptions& options, bool for_permit)
       ABSL_LOCKS_EXCLUDED(local_mu_, mu_);
-  void OnLocalSetDone(LocalCall& call, absl::StatusOr<SetOutcome> outcome)
+  void OnLocalSetDone(LocalCall& call, absl::StatusOr<engine::SetOutcome> outcome)
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status LocalClear(absl::string_view name) ABSL_LOCKS_EXCLUDED(local_mu_, mu_);
   absl::StatusOr<bool> LocalWaitClear(absl::string_view name, absl::Duration timeout,
@@ -157,7 +157,7 @@ class SessionImpl final : public ClientStreamObserver,
   const std::shared_ptr<Connection> connection_;
   const SessionOptions options_;
   const std::string client_name_;
-  Core* const local_core_;
+  engine::Core* const local_core_;
   // Set by Open, then constant.
   SessionId local_session_ = 0;
   std::string local_id_text_;

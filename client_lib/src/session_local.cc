@@ -15,6 +15,11 @@
 
 namespace semaphored::internal {
 
+using engine::SetArgs;
+using engine::SetOutcome;
+using engine::WaitClearOutcome;
+using engine::WaiterId;
+
 struct SessionImpl::LocalCall {
   LocalCall(absl::string_view name, bool for_permit) : name(name), for_permit(for_permit) {}
   const absl::string_view name;  // the caller's, alive until the call returns

@@ -8,6 +8,11 @@
 #include "server/observability/exposition.h"
 
 namespace semaphored::internal {
+
+using engine::CoreCounts;
+using engine::SessionEnd;
+using engine::SessionEndReason;
+
 namespace {
 
 void AppendGauge(absl::string_view name, absl::string_view help, int64_t value,

@@ -41,7 +41,7 @@ namespace semaphored::internal {
 // Thread-safe. The CoreListener methods are lock-free and never allocate (they run
 // with the core's lock held). Render() calls the counts source, so it must not be
 // called with the core's lock held.
-class Metrics final : public CoreListener {
+class Metrics final : public engine::CoreListener {
  public:
   Metrics();
   Metrics(const Metrics&) = delete;
@@ -49,13 +49,13 @@ class Metrics final : public CoreListener {
 
   // Where the gauges come from, typically [&core] { return core.Counts(); }. Called
   // by Render() from the scraping thread. Without a source the gauges read 0.
-  void SetCountsSource(std::function<CoreCounts()> source) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetCountsSource(std::function<engine::CoreCounts()> source) ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- CoreListener ---
   void OnGrant(absl::Duration waited) override;
   void OnRelease(absl::Duration held) override;
   void OnWaitTimeout() override;
-  void OnSessionEnded(const SessionEnd& end) override;
+  void OnSessionEnded(const engine::SessionEnd& end) override;
   void OnForceClear() override;
 
   // --- Called by the gRPC layer ---
@@ -91,7 +91,7 @@ class Metrics final : public CoreListener {
 
   mutable absl::Mutex mu_;
   // State below is protected by mu_.
-  std::function<CoreCounts()> counts_source_ ABSL_GUARDED_BY(mu_);
+  std::function<engine::CoreCounts()> counts_source_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint64_t> requests_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -14,6 +14,10 @@
 
 namespace semaphored::internal {
 
+using engine::HolderSnapshot;
+using engine::SessionEndReason;
+using engine::WaiterId;
+
 absl::string_view SessionEndReasonName(SessionEndReason reason) {
   switch (reason) {
     case SessionEndReason::kClosed: return "closed";
@@ -49,10 +53,10 @@ void LogSessionEnd(const Logger& logger, SessionId session, absl::string_view cl
 }
 
 void LogAdminForceClear(const Logger& logger, absl::string_view by, absl::string_view why,
-                        absl::string_view name, absl::Span<const HolderInfo> revoked) {
+                        absl::string_view name, absl::Span<const HolderSnapshot> revoked) {
   std::vector<std::string> holders;
   holders.reserve(revoked.size());
-  for (const HolderInfo& h : revoked) holders.push_back(FormatSessionId(h.session_id));
+  for (const HolderSnapshot& h : revoked) holders.push_back(FormatSessionId(h.session_id));
   logger.Log(LogLevel::kInfo, "admin_force_clear",
              {{"name", name}, {"holders", absl::StrJoin(holders, ",")}, {"by", by},
               {"why", why}});

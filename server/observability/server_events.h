@@ -24,7 +24,7 @@
 namespace semaphored::internal {
 
 // "closed", "expired", "admin", "stream_ended", "drain".
-absl::string_view SessionEndReasonName(SessionEndReason reason);
+absl::string_view SessionEndReasonName(engine::SessionEndReason reason);
 
 // INFO session_start session=<id> client=<name> peer=<peer> ttl=<10s>
 void LogSessionStart(const Logger& logger, SessionId session, absl::string_view client,
@@ -33,13 +33,13 @@ void LogSessionStart(const Logger& logger, SessionId session, absl::string_view 
 // INFO (WARN when expired) session_end session=<id> client=<name> reason=<reason>
 //   [released=<n>]   -- released: semaphores it held; omitted when negative (unknown)
 void LogSessionEnd(const Logger& logger, SessionId session, absl::string_view client,
-                   SessionEndReason reason, int32_t released = -1);
+                   engine::SessionEndReason reason, int32_t released = -1);
 
 // `by` says who acted (e.g. the admin's peer address); `why` is the operator's reason.
 
 // INFO admin_force_clear name=<name> holders=<id>,<id> by=<who> why=<why>
 void LogAdminForceClear(const Logger& logger, absl::string_view by, absl::string_view why,
-                        absl::string_view name, absl::Span<const HolderInfo> revoked);
+                        absl::string_view name, absl::Span<const engine::HolderSnapshot> revoked);
 
 // INFO admin_end_session session=<id> released=<n> by=<who> why=<why>
 void LogAdminEndSession(const Logger& logger, absl::string_view by, absl::string_view why,
@@ -76,7 +76,7 @@ void LogDrain(const Logger& logger, absl::string_view trigger, int32_t woken_wai
 // killed; Close() (or the destructor) writes them all.
 //
 // Thread-safe.
-class TraceFileWriter final : public CoreTracer {
+class TraceFileWriter final : public engine::CoreTracer {
  public:
   // Creates (truncates) `path` and starts the writer thread. INVALID_ARGUMENT naming
   // the file when it cannot be opened.
@@ -91,15 +91,15 @@ class TraceFileWriter final : public CoreTracer {
   absl::Status Close() ABSL_LOCKS_EXCLUDED(mu_, close_mu_);
 
   // --- CoreTracer (cheap: formats into the buffer) ---
-  void OnQueued(absl::string_view name, SessionId session, WaiterId waiter,
+  void OnQueued(absl::string_view name, SessionId session, engine::WaiterId waiter,
                 int32_t permits) override ABSL_LOCKS_EXCLUDED(mu_);
-  void OnDequeued(absl::string_view name, SessionId session, WaiterId waiter) override
+  void OnDequeued(absl::string_view name, SessionId session, engine::WaiterId waiter) override
       ABSL_LOCKS_EXCLUDED(mu_);
   void OnGrant(absl::string_view name, SessionId session, uint64_t token, int32_t permits,
                int32_t limit) override ABSL_LOCKS_EXCLUDED(mu_);
   void OnRelease(absl::string_view name, SessionId session, uint64_t token,
                  int32_t permits) override ABSL_LOCKS_EXCLUDED(mu_);
-  void OnSessionEnded(SessionId session, SessionEndReason reason) override
+  void OnSessionEnded(SessionId session, engine::SessionEndReason reason) override
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

@@ -16,6 +16,13 @@
 #include "server/service/wire.h"
 
 namespace semaphored::internal {
+
+using engine::Core;
+using engine::HolderSnapshot;
+using engine::SemaphoreSnapshot;
+using engine::SessionSnapshot;
+using engine::WaiterInfo;
+
 namespace {
 
 using Raw = grpc::ByteBuffer;
@@ -336,14 +343,14 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ForceClearSemaphore(
           v1::ForceClearSemaphoreResponse* response) -> absl::Status {
         absl::Status status = ValidateGlobalName(request.name());
         if (status.ok()) status = CheckReason(request.reason(), /*required=*/true);
-        absl::StatusOr<std::vector<HolderInfo>> revoked =
+        absl::StatusOr<std::vector<HolderSnapshot>> revoked =
             status.ok() ? core_->ForceClear(request.name(), request.reason()) : status;
         if (!revoked.ok()) {
           AuditFailure("force_clear", peer, request.reason(), request.name(),
                        revoked.status());
           return revoked.status();
         }
-        for (const HolderInfo& h : *revoked) {
+        for (const HolderSnapshot& h : *revoked) {
           v1::Holder* holder = response->add_revoked();
           holder->set_session_id(FormatSessionId(h.session_id));
           holder->set_client_name(h.client_name);

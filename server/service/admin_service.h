@@ -52,7 +52,7 @@ struct AdminServiceOptions {
   // Drains the whole server (health, core; the process then exits) and returns the
   // core's drain result. Called on a gRPC thread after the audit line: must not block
   // for long. Unset: only the core is drained.
-  std::function<Core::DrainResult()> drain;
+  std::function<engine::Core::DrainResult()> drain;
 };
 
 // The generated service with every method taking raw bytes, parsed by the service
@@ -94,7 +94,7 @@ class AdminServiceImpl final : public AdminServiceRawBase {
 
   // `core` (and the logger and observer in `options`) must outlive the service and
   // every call it serves.
-  AdminServiceImpl(Core* core, AdminServiceOptions options);
+  AdminServiceImpl(engine::Core* core, AdminServiceOptions options);
 
   grpc::ServerUnaryReactor* ListSemaphores(grpc::CallbackServerContext* context,
                                            const Raw* request, Raw* response) override;
@@ -121,7 +121,7 @@ class AdminServiceImpl final : public AdminServiceRawBase {
                     absl::string_view why, absl::string_view target,
                     const absl::Status& status) const;
 
-  Core* const core_;
+  engine::Core* const core_;
   const AdminServiceOptions options_;
   ServiceObserver* const observer_;
   AdminThrottle throttle_;

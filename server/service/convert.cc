@@ -8,6 +8,15 @@
 #include "common/names.h"
 
 namespace semaphored::internal {
+
+using engine::GrantInfo;
+using engine::HolderSnapshot;
+using engine::NewSession;
+using engine::SemaphoreSnapshot;
+using engine::SetArgs;
+using engine::SetOutcome;
+using engine::WaitClearOutcome;
+
 namespace {
 
 // The range of google.protobuf.Duration and Timestamp (see their .proto files).
@@ -272,7 +281,7 @@ v1::SemaphoreState ToSemaphoreState(const SemaphoreSnapshot& snapshot) {
   out.set_limit(snapshot.limit);
   out.set_permits_held(snapshot.permits_held);
   out.mutable_holders()->Reserve(static_cast<int>(snapshot.holders.size()));
-  for (const HolderInfo& holder : snapshot.holders) {
+  for (const HolderSnapshot& holder : snapshot.holders) {
     v1::Holder* h = out.add_holders();
     h->set_session_id(FormatSessionId(holder.session_id));
     h->set_client_name(holder.client_name);

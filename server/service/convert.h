@@ -78,8 +78,8 @@ absl::StatusOr<SessionArgs> ToSessionArgs(const v1::CreateSessionRequest& reques
 //   limit: unset = existing or 1; else 1..kMaxLimit.
 //   permits: unset = 1; else 1..kMaxLimit and, when limit is given, at most limit.
 //   timeout: 0..kMaxWait.
-absl::StatusOr<SetArgs> ToSetArgs(const v1::SetSemaphoreRequest& request, absl::Time now,
-                                  absl::Time call_deadline);
+absl::StatusOr<engine::SetArgs> ToSetArgs(const v1::SetSemaphoreRequest& request, absl::Time now,
+                                          absl::Time call_deadline);
 
 struct WaitClearArgs {
   std::string name;
@@ -96,15 +96,15 @@ absl::StatusOr<std::string> ToTestName(const v1::TestSemaphoreRequest& request);
 
 // --- Responses ---
 
-v1::CreateSessionResponse ToCreateSessionResponse(const NewSession& session);
+v1::CreateSessionResponse ToCreateSessionResponse(const engine::NewSession& session);
 v1::RefreshSessionResponse ToRefreshSessionResponse(absl::Time expire_time);
-v1::Grant ToGrant(const GrantInfo& grant);
+v1::Grant ToGrant(const engine::GrantInfo& grant);
 // The semaphore's state with the holders the snapshot lists (the core lists at most
 // CoreOptions::max_listed_holders in its answers) and holder_count counting all.
-v1::SemaphoreState ToSemaphoreState(const SemaphoreSnapshot& snapshot);
-v1::SetSemaphoreResponse ToSetSemaphoreResponse(const SetOutcome& outcome);
+v1::SemaphoreState ToSemaphoreState(const engine::SemaphoreSnapshot& snapshot);
+v1::SetSemaphoreResponse ToSetSemaphoreResponse(const engine::SetOutcome& outcome);
 v1::WaitSemaphoreClearResponse ToWaitSemaphoreClearResponse(
-    const WaitClearOutcome& outcome);
+    const engine::WaitClearOutcome& outcome);
 
 }  // namespace semaphored::internal
 

@@ -12,6 +12,14 @@
 #include "server/service/wire.h"
 
 namespace semaphored::internal {
+
+using engine::Core;
+using engine::NewSession;
+using engine::SetArgs;
+using engine::SetOutcome;
+using engine::WaitClearOutcome;
+using engine::WaiterId;
+
 namespace {
 
 // What every unary call needs besides its own request and response.

@@ -14,7 +14,7 @@ namespace semaphored::internal {
 
 // Resolves a request's session secret: UNAUTHENTICATED when it is missing, malformed
 // (CheckSecretFormat), unknown or belongs to a session that has ended.
-absl::StatusOr<SessionId> AuthenticateSecret(const Core& core, absl::string_view secret);
+absl::StatusOr<SessionId> AuthenticateSecret(const engine::Core& core, absl::string_view secret);
 
 // The generated service with every method taking raw bytes, which the service
 // parses itself (wire.h) so that unparsable requests get a useful error.
@@ -50,7 +50,7 @@ class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
  public:
   // `core`, `clock` (the core's clock) and `observer` must outlive the service and
   // every call it serves. A null observer means ServiceObserver::Null().
-  SemaphoreServiceImpl(Core* core, Clock* clock, ServiceObserver* observer = nullptr,
+  SemaphoreServiceImpl(engine::Core* core, Clock* clock, ServiceObserver* observer = nullptr,
                        ServiceLimits limits = ServiceLimits())
       : core_(core),
         clock_(clock),
@@ -79,7 +79,7 @@ class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
       grpc::CallbackServerContext* context) override;
 
  private:
-  Core* const core_;
+  engine::Core* const core_;
   Clock* const clock_;
   ServiceObserver* const observer_;
   const ServiceLimits limits_;

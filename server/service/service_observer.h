@@ -22,7 +22,7 @@ class ServiceObserver {
   // A request or stream command was answered with an error (never called for OK).
   virtual void OnError(absl::StatusCode /*code*/) {}
   // CreateSession opened `session` for `client_name`, called from `peer`.
-  virtual void OnSessionCreated(const NewSession& /*session*/,
+  virtual void OnSessionCreated(const engine::NewSession& /*session*/,
                                 absl::string_view /*client_name*/,
                                 absl::string_view /*peer*/) {}
 

@@ -10,6 +10,13 @@
 #include "server/service/session_stream_reactor.h"
 
 namespace semaphored::internal {
+
+using engine::SessionEndReason;
+using engine::SetArgs;
+using engine::SetOutcome;
+using engine::WaitClearOutcome;
+using engine::WaiterId;
+
 namespace {
 
 // The observer's name for a stream command.

@@ -11,6 +11,10 @@
 
 namespace semaphored::internal {
 
+using engine::Core;
+using engine::SessionEndReason;
+using engine::WaiterId;
+
 void SessionStream::Start() {
   const absl::Duration timeout = limits_.stream_first_message_timeout;
   const bool arm = timeout > absl::ZeroDuration() && timeout != absl::InfiniteDuration();

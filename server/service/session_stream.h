@@ -66,7 +66,7 @@ namespace semaphored::internal {
 // `observer` (which must outlive the call) is told about every command
 // ("StreamSession.<command>") and every error answer or error end of the stream.
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewSessionStream(
-    Core* core, Clock* clock, ServiceObserver* observer, const ServiceLimits& limits,
+    engine::Core* core, Clock* clock, ServiceObserver* observer, const ServiceLimits& limits,
     grpc::CallbackServerContext* context);
 
 }  // namespace semaphored::internal

@@ -54,7 +54,7 @@ class SessionStream final
   // Waiting commands one stream may have at a time.
   static constexpr size_t kMaxPendingCommands = 100'000;
 
-  SessionStream(Core* core, Clock* clock, ServiceObserver* observer,
+  SessionStream(engine::Core* core, Clock* clock, ServiceObserver* observer,
                 const ServiceLimits& limits, absl::Time call_deadline)
       : core_(core),
         clock_(clock),
@@ -97,7 +97,7 @@ class SessionStream final
 
   struct PendingCommand {
     uint64_t seq = 0;     // tells a reused command_id from the original
-    WaiterId waiter = 0;  // 0 until Set/WaitClear returns
+    engine::WaiterId waiter = 0;  // 0 until Set/WaitClear returns
   };
 
   // Handles one received message: refuses one with too many commands, parses it,
@@ -129,7 +129,7 @@ class SessionStream final
   uint64_t AddPending(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   // Records the core's waiter id of a pending command (cancelling it if the stream
   // has ended meanwhile).
-  void SetPendingWaiter(uint64_t id, uint64_t seq, WaiterId waiter)
+  void SetPendingWaiter(uint64_t id, uint64_t seq, engine::WaiterId waiter)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The core's answer to a pending command; dropped when no longer pending.
   void Complete(uint64_t id, uint64_t seq, v1::SessionEvent event)
@@ -167,7 +167,7 @@ class SessionStream final
   void Pump() ABSL_LOCKS_EXCLUDED(mu_);
   void TakeBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  Core* const core_;
+  engine::Core* const core_;
   Clock* const clock_;
   ServiceObserver* const observer_;
   const ServiceLimits limits_;
@@ -221,7 +221,7 @@ class SessionStream final
 };
 
 // Forwards the core's session events to the stream while it exists.
-class StreamObserver final : public SessionObserver {
+class StreamObserver final : public engine::SessionObserver {
  public:
   explicit StreamObserver(std::weak_ptr<SessionStream> stream)
       : stream_(std::move(stream)) {}

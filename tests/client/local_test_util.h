@@ -31,7 +31,7 @@ class FakeLocalClient {
             ClientOptions{}, nullptr, LocalCore{&core_, &clock_}))) {}
 
   Client& client() { return *client_; }
-  Core& core() { return core_; }
+  engine::Core& core() { return core_; }
 
   std::unique_ptr<Session> Open(const std::string& client_name) {
     SessionOptions options;
@@ -67,15 +67,15 @@ class FakeLocalClient {
   }
 
  private:
-  static CoreOptions Options() {
-    CoreOptions options;
+  static engine::CoreOptions Options() {
+    engine::CoreOptions options;
     options.sessions_expire = false;
     return options;
   }
 
   FakeClock clock_;
-  CounterTokenSource tokens_;
-  Core core_;
+  engine::CounterTokenSource tokens_;
+  engine::Core core_;
   std::unique_ptr<Client> client_;
 };
 

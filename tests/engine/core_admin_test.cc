@@ -9,6 +9,13 @@
 #include "tests/engine/core_test_util.h"
 
 namespace semaphored::internal {
+
+using engine::Core;
+using engine::CoreOptions;
+using engine::NewSession;
+using engine::SemaphoreSnapshot;
+using engine::SessionSnapshot;
+
 namespace {
 
 using ::semaphored::testing::IsOk;

@@ -12,6 +12,17 @@
 #include "tests/engine/core_test_util.h"
 
 namespace semaphored::internal {
+
+using engine::Core;
+using engine::CoreOptions;
+using engine::CounterTokenSource;
+using engine::NewSession;
+using engine::SemaphoreSnapshot;
+using engine::SetArgs;
+using engine::SetOutcome;
+using engine::WaiterId;
+using engine::kMaxFencingToken;
+
 namespace {
 
 using ::semaphored::testing::IsOk;

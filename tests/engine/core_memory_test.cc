@@ -18,6 +18,14 @@
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal {
+
+using engine::Core;
+using engine::CoreOptions;
+using engine::CounterTokenSource;
+using engine::NewSession;
+using engine::SetArgs;
+using engine::SetOutcome;
+
 namespace {
 
 using ::semaphored::testing::IsOk;

@@ -9,6 +9,11 @@
 #include "tests/engine/core_test_util.h"
 
 namespace semaphored::internal {
+
+using engine::SemaphoreSnapshot;
+using engine::SetOutcome;
+using engine::WaiterId;
+
 namespace {
 
 using ::semaphored::testing::IsOk;

@@ -26,11 +26,11 @@ struct Answer {
     };
   }
 };
-using SetAnswer = Answer<SetOutcome>;
-using ClearAnswer = Answer<WaitClearOutcome>;
+using SetAnswer = Answer<engine::SetOutcome>;
+using ClearAnswer = Answer<engine::WaitClearOutcome>;
 
 // Records what a session's observer was told.
-class RecordingObserver : public SessionObserver {
+class RecordingObserver : public engine::SessionObserver {
  public:
   void OnSessionEnded(const absl::Status& reason) override { ended.push_back(reason); }
   void OnRevoked(const std::string& name, uint64_t token, const std::string& reason) override {
@@ -42,19 +42,19 @@ class RecordingObserver : public SessionObserver {
 
 class CoreTestBase : public ::testing::Test {
  protected:
-  explicit CoreTestBase(CoreOptions options = {}) : core_(&clock_, &tokens_, options) {}
+  explicit CoreTestBase(engine::CoreOptions options = {}) : core_(&clock_, &tokens_, options) {}
 
   void TearDown() override { EXPECT_TRUE(core_.CheckInvariants().ok()) << core_.CheckInvariants(); }
 
   SessionId Open(std::string client = "client", absl::Duration ttl = absl::Seconds(10)) {
-    absl::StatusOr<internal::NewSession> s = core_.CreateSession(std::move(client), ttl);
+    absl::StatusOr<engine::NewSession> s = core_.CreateSession(std::move(client), ttl);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? s->id : 0;
   }
 
-  SetArgs Args(std::string name, absl::Time deadline = absl::InfinitePast(),
-               int32_t permits = 1, std::optional<int32_t> limit = std::nullopt) {
-    SetArgs a;
+  engine::SetArgs Args(std::string name, absl::Time deadline = absl::InfinitePast(),
+                       int32_t permits = 1, std::optional<int32_t> limit = std::nullopt) {
+    engine::SetArgs a;
     a.name = std::move(name);
     a.deadline = deadline;
     a.permits = permits;
@@ -63,20 +63,21 @@ class CoreTestBase : public ::testing::Test {
   }
 
   // Sets and returns the (immediate) answer; fails the test if it was queued.
-  absl::StatusOr<SetOutcome> SetNow(SessionId s, SetArgs args) {
+  absl::StatusOr<engine::SetOutcome> SetNow(SessionId s, engine::SetArgs args) {
     SetAnswer answer;
-    WaiterId id = core_.Set(s, std::move(args), answer.Callback());
+    engine::WaiterId id = core_.Set(s, std::move(args), answer.Callback());
     EXPECT_EQ(id, 0u) << "queued unexpectedly";
     EXPECT_TRUE(answer.done());
     return answer.done() ? *answer.value : absl::InternalError("no answer");
   }
 
   // Queues a waiting set with `answer` recording the outcome; returns the waiter id.
-  WaiterId SetWait(SessionId s, const std::string& name, SetAnswer& answer,
-                   absl::Duration timeout = absl::InfiniteDuration(), int32_t permits = 1) {
+  engine::WaiterId SetWait(SessionId s, const std::string& name, SetAnswer& answer,
+                           absl::Duration timeout = absl::InfiniteDuration(),
+                           int32_t permits = 1) {
     absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
                                                               : clock_.Now() + timeout;
-    WaiterId id = core_.Set(s, Args(name, deadline, permits), answer.Callback());
+    engine::WaiterId id = core_.Set(s, Args(name, deadline, permits), answer.Callback());
     EXPECT_NE(id, 0u) << "answered at once, expected to wait";
     return id;
   }
@@ -87,8 +88,8 @@ class CoreTestBase : public ::testing::Test {
   }
 
   FakeClock clock_;
-  CounterTokenSource tokens_;
-  Core core_;
+  engine::CounterTokenSource tokens_;
+  engine::Core core_;
 };
 
 }  // namespace semaphored::internal

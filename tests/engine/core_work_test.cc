@@ -17,6 +17,14 @@
 #include "tests/engine/core_test_util.h"
 
 namespace semaphored::internal {
+
+using engine::Core;
+using engine::CoreOptions;
+using engine::CounterTokenSource;
+using engine::NewSession;
+using engine::SetArgs;
+using engine::WaiterId;
+
 namespace {
 
 using ::semaphored::testing::IsOk;

@@ -15,6 +15,11 @@
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal {
+
+using engine::CounterTokenSource;
+using engine::DurableTokenSource;
+using engine::kMaxFencingToken;
+
 namespace {
 
 using ::semaphored::testing::StatusIs;

@@ -8,6 +8,14 @@
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal {
+
+using engine::Core;
+using engine::CoreOptions;
+using engine::CounterTokenSource;
+using engine::SetArgs;
+using engine::SetOutcome;
+using engine::Ticker;
+
 namespace {
 
 TEST(TickerTest, AnswersATimedWaitAtItsDeadline) {

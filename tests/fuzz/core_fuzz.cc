@@ -17,6 +17,18 @@
 #include "tests/fuzz/fuzz_check.h"
 
 namespace semaphored::internal {
+
+using engine::Core;
+using engine::CoreOptions;
+using engine::CounterTokenSource;
+using engine::HolderSnapshot;
+using engine::SemaphoreSnapshot;
+using engine::SessionObserver;
+using engine::SetArgs;
+using engine::SetOutcome;
+using engine::WaitClearOutcome;
+using engine::WaiterId;
+
 namespace {
 
 using ::semaphored::fuzz::ByteReader;
@@ -85,7 +97,7 @@ void CompareWithCore(const Core& core, Model& model) {
     FUZZ_CHECK(snap.holders.size() == expected.size(), "holders of %s: core %zu, model %zu",
                name, snap.holders.size(), expected.size());
     int32_t sum = 0;
-    for (const HolderInfo& h : snap.holders) {
+    for (const HolderSnapshot& h : snap.holders) {
       auto it = expected.find(h.session_id);
       FUZZ_CHECK(it != expected.end(), "core has a holder the model never saw granted");
       FUZZ_CHECK(it->second == h.grant.permits, "permits differ on %s", name);

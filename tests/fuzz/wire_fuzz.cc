@@ -29,6 +29,9 @@
 #include "tests/fuzz/wire_oracles.h"
 
 namespace semaphored::internal {
+
+using engine::SetArgs;
+
 namespace {
 
 using ::semaphored::fuzz::CheckValidationError;

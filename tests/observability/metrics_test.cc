@@ -14,6 +14,16 @@
 #include "tests/observability/exposition_check.h"
 
 namespace semaphored::internal {
+
+using engine::Core;
+using engine::CoreCounts;
+using engine::CounterTokenSource;
+using engine::NewSession;
+using engine::SessionEnd;
+using engine::SessionEndReason;
+using engine::SetArgs;
+using engine::SetOutcome;
+
 namespace {
 
 using ::testing::HasSubstr;

@@ -8,6 +8,10 @@
 #include "gtest/gtest.h"
 
 namespace semaphored::internal {
+
+using engine::HolderSnapshot;
+using engine::SessionEndReason;
+
 namespace {
 
 using ::testing::ElementsAre;
@@ -68,10 +72,10 @@ TEST_F(ServerEventsTest, AdminLinesInJson) {
   options.sink = &sink_;
   options.clock = &clock_;
   Logger logger(options);
-  HolderInfo h1, h2;
+  HolderSnapshot h1, h2;
   h1.session_id = kId;
   h2.session_id = 2;
-  const std::vector<HolderInfo> holders = {h1, h2};
+  const std::vector<HolderSnapshot> holders = {h1, h2};
   LogAdminForceClear(logger, "ipv4:127.0.0.1:5", "stuck \"job\"", "db/backup", holders);
   LogAdminEndSession(logger, "ipv4:127.0.0.1:5", "cleanup", kId, 4);
   LogAdminDrain(logger, "ipv4:127.0.0.1:5", "upgrade");

@@ -10,6 +10,14 @@
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal {
+
+using engine::GrantInfo;
+using engine::HolderSnapshot;
+using engine::SemaphoreSnapshot;
+using engine::SetArgs;
+using engine::SetOutcome;
+using engine::WaitClearOutcome;
+
 namespace {
 
 using ::semaphored::testing::IsOk;
@@ -333,7 +341,7 @@ TEST(ConvertTest, SnapshotsBecomeStatesWithPublicSessionIds) {
   snap.permits_held = 2;
   snap.waiter_count = 4;
   snap.holders.push_back(
-      HolderInfo{0xabc, "billing", GrantInfo{77, 2, absl::FromUnixSeconds(10)}});
+      HolderSnapshot{0xabc, "billing", GrantInfo{77, 2, absl::FromUnixSeconds(10)}});
   snap.holder_count = 1;
   const v1::SemaphoreState state = ToSemaphoreState(snap);
   EXPECT_EQ(state.name(), "printer");
@@ -378,7 +386,7 @@ TEST(ConvertTest, StatesCarryTheHolderCountBesideTheListedHolders) {
   snap.holder_count = 5;
   for (uint64_t i = 1; i <= 3; ++i) {
     snap.holders.push_back(
-        HolderInfo{i, absl::StrCat("c", i), GrantInfo{i, 1, absl::FromUnixSeconds(10)}});
+        HolderSnapshot{i, absl::StrCat("c", i), GrantInfo{i, 1, absl::FromUnixSeconds(10)}});
   }
   const v1::SemaphoreState state = ToSemaphoreState(snap);
   EXPECT_EQ(state.holder_count(), 5);

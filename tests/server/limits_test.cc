@@ -9,6 +9,8 @@
 #include "server/observability/metrics.h"
 #include "tests/server/test_server.h"
 
+using ::semaphored::engine::CoreOptions;
+
 namespace semaphored::internal::testing {
 namespace {
 

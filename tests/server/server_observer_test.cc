@@ -9,6 +9,11 @@
 #include "common/clock.h"
 #include "tests/server/log_capture.h"
 
+using ::semaphored::engine::CoreListener;
+using ::semaphored::engine::NewSession;
+using ::semaphored::engine::SessionEnd;
+using ::semaphored::engine::SessionEndReason;
+
 namespace semaphored::internal::testing {
 namespace {
 

@@ -9,6 +9,8 @@
 #include "gtest/gtest.h"
 #include "tests/server/test_server.h"
 
+using ::semaphored::engine::CoreOptions;
+
 namespace semaphored::internal::testing {
 namespace {
 

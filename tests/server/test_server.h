@@ -61,8 +61,8 @@ inline std::unique_ptr<grpc::ClientContext> TokenCtx(
 }
 
 // The test server's core options: short TTLs allowed, so expiry tests run fast.
-inline CoreOptions TestCoreOptions() {
-  CoreOptions options;
+inline engine::CoreOptions TestCoreOptions() {
+  engine::CoreOptions options;
   options.min_ttl = absl::Milliseconds(100);
   return options;
 }
@@ -77,7 +77,7 @@ inline ServerOptions TestServerOptions() {
 
 class TestServer {
  public:
-  explicit TestServer(CoreOptions core = TestCoreOptions()) {
+  explicit TestServer(engine::CoreOptions core = TestCoreOptions()) {
     ServerOptions options = TestServerOptions();
     options.core = core;
     Start(std::move(options));
@@ -86,7 +86,7 @@ class TestServer {
   explicit TestServer(ServerOptions options) { Start(std::move(options)); }
 
   Server& server() { return *server_; }
-  Core& core() { return server_->core(); }
+  engine::Core& core() { return server_->core(); }
   // The server's log lines (when the options named no other sink).
   const CapturingLogSink& log() const { return log_; }
 

@@ -29,16 +29,16 @@
 namespace semaphored::torture {
 namespace {
 
-using ::semaphored::internal::Core;
-using ::semaphored::internal::CounterTokenSource;
+using ::semaphored::engine::Core;
+using ::semaphored::engine::CounterTokenSource;
+using ::semaphored::engine::SessionEndReason;
+using ::semaphored::engine::SetArgs;
+using ::semaphored::engine::SetCoreTracer;
+using ::semaphored::engine::SetOutcome;
+using ::semaphored::engine::WaiterId;
 using ::semaphored::internal::FakeClock;
-using ::semaphored::internal::SessionEndReason;
 using ::semaphored::internal::SessionId;
-using ::semaphored::internal::SetArgs;
-using ::semaphored::internal::SetCoreTracer;
-using ::semaphored::internal::SetOutcome;
 using ::semaphored::internal::TraceFileWriter;
-using ::semaphored::internal::WaiterId;
 using ::semaphored::testing::IsOk;
 using ::semaphored::testing::StatusIs;
 using ::testing::ElementsAre;

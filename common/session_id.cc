@@ -1,4 +1,4 @@
-#include "engine/types.h"
+#include "common/session_id.h"
 
 #include <cstdio>
 
