@@ -56,6 +56,16 @@ absl::Status ShuttingDown(absl::string_view what) {
 
 }  // namespace
 
+CoreOptions CoreOptions::InProcess() {
+  CoreOptions options;
+  options.sessions_expire = false;
+  options.time_holds = false;
+  // Per-peer limits are meant for network clients; off, they cost no lookup.
+  options.max_sessions_per_peer = 0;
+  options.session_rate_per_peer = 0;
+  return options;
+}
+
 void SetCoreTracer(CoreTracer* tracer) { g_tracer.store(tracer, std::memory_order_release); }
 
 Core::Core(internal::Clock* clock, TokenSource* tokens, CoreOptions options)

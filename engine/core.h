@@ -55,10 +55,17 @@ struct CoreOptions {
   // that such an answer costs at most this much work under the lock. Admin listings
   // and force-clear see every holder.
   int32_t max_listed_holders = 100;
+
+  // The options of the in-process engine behind local '$' semaphores: sessions never
+  // expire (no keepalives), grants are not timed (there are no metrics), and there are
+  // no per-peer limits (every session comes from this process). Everything else is
+  // as for the server.
+  static CoreOptions InProcess();
 };
 
-// The semaphore server's state machine: sessions, semaphores with FIFO waiter queues,
-// expiry and fencing. Plain C++: it takes time from a Clock, knows nothing of gRPC,
+// The engine: the one state machine behind the server's semaphores and the client
+// library's local '$' semaphores (CoreOptions::InProcess()): sessions, semaphores with
+// FIFO waiter queues, expiry and fencing. Plain C++: it takes time from a Clock, knows nothing of gRPC,
 // and does no I/O except through its TokenSource. Names are assumed valid (checked at
 // the edges); everything else is checked here.
 //

@@ -12,19 +12,8 @@ using engine::Ticker;
 
 namespace {
 
-CoreOptions LocalOptions() {
-  CoreOptions options;
-  options.sessions_expire = false;
-  options.time_holds = false;
-  // Every local session comes from this process: per-peer limits, meant for network
-  // clients, do not apply (and cost no lookup when off).
-  options.max_sessions_per_peer = 0;
-  options.session_rate_per_peer = 0;
-  return options;
-}
-
 struct ProcessCore {
-  ProcessCore() : core(RealClock::Get(), &tokens, LocalOptions()), ticker(&core) {}
+  ProcessCore() : core(RealClock::Get(), &tokens, CoreOptions::InProcess()), ticker(&core) {}
   CounterTokenSource tokens;
   Core core;
   Ticker ticker;

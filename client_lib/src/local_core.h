@@ -6,16 +6,17 @@
 
 namespace semaphored::internal {
 
-// Where local '$' semaphores live: a Core and the clock its deadlines are in.
+// Where local '$' semaphores live: an engine Core and the clock its deadlines are in.
 struct LocalCore {
   engine::Core* core = nullptr;
   Clock* clock = nullptr;
 };
 
-// The process-wide core for '$' semaphores: the server's own Core (so local semantics
-// are exactly the global ones), with sessions that never expire, counter fencing
-// tokens, and a Ticker for wait deadlines. Created on first use and never destroyed
-// (sessions may end during static destruction). Thread-safe.
+// The process-wide core for '$' semaphores: the engine the server runs (so local
+// semantics are exactly the global ones), with CoreOptions::InProcess() (sessions that
+// never expire), counter fencing tokens, and a Ticker for wait deadlines. Created on
+// first use and never destroyed (sessions may end during static destruction).
+// Thread-safe.
 LocalCore ProcessLocalCore();
 
 }  // namespace semaphored::internal

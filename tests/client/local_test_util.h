@@ -26,7 +26,7 @@ inline constexpr absl::Duration kLocalWait = absl::Seconds(20);
 class FakeLocalClient {
  public:
   FakeLocalClient()
-      : core_(&clock_, &tokens_, Options()),
+      : core_(&clock_, &tokens_, engine::CoreOptions::InProcess()),
         client_(ClientAccess::Make(std::make_shared<Connection>(
             ClientOptions{}, nullptr, LocalCore{&core_, &clock_}))) {}
 
@@ -67,12 +67,6 @@ class FakeLocalClient {
   }
 
  private:
-  static engine::CoreOptions Options() {
-    engine::CoreOptions options;
-    options.sessions_expire = false;
-    return options;
-  }
-
   FakeClock clock_;
   engine::CounterTokenSource tokens_;
   engine::Core core_;

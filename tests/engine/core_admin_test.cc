@@ -114,6 +114,25 @@ TEST_F(SessionTest, EndedSessionsAreRememberedOnlyUpToTheBound) {
                                                            HasSubstr("closed")));
 }
 
+TEST_F(SessionTest, InProcessSessionsNeverExpireAndOnePeerIsNotLimited) {
+  const CoreOptions options = CoreOptions::InProcess();
+  const CoreOptions server;
+  ASSERT_GT(options.max_sessions, server.max_sessions_per_peer + server.session_burst_per_peer);
+  Core core(&clock_, &tokens_, options);
+  ASSERT_OK_AND_ASSIGN(NewSession first, core.CreateSession("c", absl::Seconds(1), "peer"));
+  // Beyond the server's per-peer session count and creation burst, at one instant.
+  for (int64_t i = 0; i < server.max_sessions_per_peer + server.session_burst_per_peer; ++i) {
+    ASSERT_THAT(core.CreateSession("c", absl::Seconds(1), "peer").status(), IsOk()) << i;
+  }
+  clock_.Advance(absl::Hours(2));
+  core.Tick();
+  EXPECT_EQ(core.NextDeadline(), absl::InfiniteFuture());
+  EXPECT_THAT(core.Authenticate(first.secret), IsOk());
+  EXPECT_THAT(core.Refresh(first.id), IsOk());
+  EXPECT_EQ(core.Counts().sessions, server.max_sessions_per_peer +
+                                        server.session_burst_per_peer + 1);
+}
+
 class AdminTest : public CoreTestBase {};
 
 TEST_F(AdminTest, ListSemaphoresFiltersByPrefixAndPages) {
