@@ -66,8 +66,8 @@ struct CoreOptions {
 // The engine: the one state machine behind the server's semaphores and the client
 // library's local '$' semaphores (CoreOptions::InProcess()): sessions, semaphores with
 // FIFO waiter queues, expiry and fencing. Plain C++: it takes time from a Clock, knows
-// nothing of gRPC, and does no I/O except through its TokenSource. Names are assumed valid (checked at
-// the edges); everything else is checked here.
+// nothing of gRPC, and does no I/O except through its TokenSource. Names are assumed
+// valid (checked at the edges); everything else is checked here.
 //
 // Deadlines (waits and session TTLs) are enforced by Tick(), which the owner calls at
 // NextDeadline() (see Ticker) or, in tests, after moving a FakeClock.
