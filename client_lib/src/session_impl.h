@@ -41,9 +41,10 @@ struct SetAnswer {
 // the map of grants mirrors what the server holds for the session. '$' names go to
 // the process-wide local Core with a local core session.
 //
-// Locks, in the order they may be taken: close_mu_, local_mu_, mu_, a GrantState's.
-// mu_ is never held while calling the local core (its callbacks take mu_) nor while
-// running user callbacks. Thread-safe.
+// Locks, in the order they may be taken: close_mu_, local_mu_, mu_, cb_mu_, a
+// GrantState's. mu_ is never held while calling the local core (its callbacks take
+// mu_) nor while running user callbacks; cb_mu_ is never held while taking another
+// lock (nor while a user callback runs). Thread-safe.
 class SessionImpl final : public ClientStreamObserver,
                           public std::enable_shared_from_this<SessionImpl> {
  public:
@@ -165,7 +166,7 @@ class SessionImpl final : public ClientStreamObserver,
   absl::Duration ttl_;
 
   // Serializes Close().
-  absl::Mutex close_mu_;
+  absl::Mutex close_mu_ ABSL_ACQUIRED_BEFORE(local_mu_);
   bool close_done_ ABSL_GUARDED_BY(close_mu_) = false;
   absl::Status close_result_ ABSL_GUARDED_BY(close_mu_);
 
@@ -173,7 +174,7 @@ class SessionImpl final : public ClientStreamObserver,
   // bookkeeping around them, so that the grants map follows the core's order.
   absl::Mutex local_mu_ ABSL_ACQUIRED_BEFORE(mu_);
 
-  mutable absl::Mutex mu_;
+  mutable absl::Mutex mu_ ABSL_ACQUIRED_AFTER(local_mu_) ABSL_ACQUIRED_BEFORE(cb_mu_);
   // State below is protected by mu_.
   std::shared_ptr<ClientStream> stream_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // Close() has started
@@ -196,7 +197,7 @@ class SessionImpl final : public ClientStreamObserver,
   absl::Status release_error_ ABSL_GUARDED_BY(mu_);
 
   // User callbacks: none starts once Close() has begun to wait for them.
-  absl::Mutex cb_mu_;
+  absl::Mutex cb_mu_ ABSL_ACQUIRED_AFTER(mu_);
   bool cb_closed_ ABSL_GUARDED_BY(cb_mu_) = false;
   bool cb_running_ ABSL_GUARDED_BY(cb_mu_) = false;
   std::thread::id cb_thread_ ABSL_GUARDED_BY(cb_mu_);
