@@ -44,6 +44,8 @@ const std::vector<AttackSpec>& AllAttacks() {
   // {duration, count, bytes, concurrency}: the defaults, sized to finish in about
   // ten seconds on two cores and to show each problem on the server of issue 9.
   static const std::vector<AttackSpec> kAttacks = {
+      {"control", "no attack: one session, one ping, then quiet (the control case)",
+       &Control, {absl::Seconds(2), 0, 0, 0}},
       {"test_amplification",
        "1,000 sessions hold a counting semaphore; one 48 KiB StreamSession message of "
        "`test` commands on it, its answers left unread",

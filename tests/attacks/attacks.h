@@ -63,6 +63,7 @@ struct AttackSpec {
 const std::vector<AttackSpec>& AllAttacks();
 
 // gRPC (tests/attacks/grpc_attacks.cc).
+AttackReport Control(const AttackTarget& target, const AttackOptions& options);
 AttackReport TestAmplification(const AttackTarget& target, const AttackOptions& options);
 AttackReport HandOn(const AttackTarget& target, const AttackOptions& options);
 AttackReport SessionFlood(const AttackTarget& target, const AttackOptions& options);

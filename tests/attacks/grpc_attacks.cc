@@ -86,6 +86,28 @@ int64_t HoldAll(const std::string& address, const std::vector<std::string>& secr
 
 }  // namespace
 
+// A client as any: a session, a ping on its stream, then quiet for `duration`
+// (default 2 s). The control case: the server must pass every check after it.
+AttackReport Control(const AttackTarget& target, const AttackOptions& options) {
+  AttackReport report;
+  Sessions sessions = CreateSessions({OwnChannel(target.grpc_address)}, 1, absl::Minutes(1),
+                                     "control", 1, absl::Now() + absl::Seconds(5), 0, true);
+  report.Add("sessions", static_cast<int64_t>(sessions.secrets.size()));
+  if (sessions.secrets.empty()) return report;
+  CountedStream stream(OwnChannel(target.grpc_address), sessions.secrets[0]);
+  v1::StreamSessionRequest ping;
+  v1::SessionCommand* command = ping.add_commands();
+  command->set_command_id(1);
+  command->mutable_ping();
+  stream.Write(ping);
+  stream.WaitFor([](const CountedStream::Counts& c) { return c.pings > 0; },
+                 absl::Now() + absl::Seconds(5));
+  report.Add("pings", stream.counts().pings);
+  if (!stream.counts().first_error.empty()) report.Add("error", stream.counts().first_error);
+  absl::SleepFor(options.duration);
+  return report;
+}
+
 // count: holders (default 1,000); bytes: the size of the one message of `test`
 // commands (default 48 KiB); duration: how long its answers are left unread.
 AttackReport TestAmplification(const AttackTarget& target, const AttackOptions& options) {

@@ -143,13 +143,19 @@ AttackReport MetricsConnectionFlood(const AttackTarget& target,
   std::vector<int> fds;
   int64_t failed = 0;
   std::string first_error;
+  // Until `count`, or until the port stops taking connections (ten failures in a row:
+  // its accept queue is full).
   const absl::Time open_deadline = absl::Now() + absl::Seconds(10);
-  for (int64_t i = 0; i < options.count && absl::Now() < open_deadline; ++i) {
+  int failed_in_a_row = 0;
+  for (int64_t i = 0; i < options.count && absl::Now() < open_deadline && failed_in_a_row < 10;
+       ++i) {
     absl::StatusOr<int> fd = ConnectTcp(host, port, absl::Milliseconds(200));
     if (fd.ok()) {
       fds.push_back(*fd);
+      failed_in_a_row = 0;
     } else {
       ++failed;
+      ++failed_in_a_row;
       if (first_error.empty()) first_error = absl::StatusCodeToString(fd.status().code());
     }
   }
