@@ -1,4 +1,4 @@
-// attack_driver: runs one attack of issue 9 against a semaphored server on loopback.
+// attack_driver: runs one attack against a semaphored server on loopback.
 //
 //   attack_driver ATTACK --target=127.0.0.1:PORT [--metrics=127.0.0.1:PORT]
 //                 [--seconds=S] [--count=N] [--bytes=B] [--concurrency=C]

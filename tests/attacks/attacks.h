@@ -1,7 +1,7 @@
 #ifndef SEMAPHORED_TESTS_ATTACKS_ATTACKS_H_
 #define SEMAPHORED_TESTS_ATTACKS_ATTACKS_H_
 
-// The attacks of issue 9, each a function that runs one attack against a semaphored
+// The attacks, each a function that runs one attack against a semaphored
 // server on loopback, bounded in count and in time, and reports what it did (and,
 // where the attack itself observes it, how the server answered). Whether the server
 // survived, and how its memory and health checks fared, is measured from outside by

@@ -20,7 +20,9 @@
 namespace semaphored::testing {
 namespace {
 
-constexpr int kCommandsPerMessage = 1000;
+// The protocol allows at most 64 commands per StreamSessionRequest (semaphore.proto);
+// a message with more ends the stream, so the attacks stay within it.
+constexpr int kCommandsPerMessage = 64;
 
 v1::SessionCommand SetCommand(uint64_t id, const std::string& name, bool wait) {
   v1::SessionCommand command;
@@ -152,8 +154,9 @@ AttackReport TestAmplification(const AttackTarget& target, const AttackOptions& 
   return report;
 }
 
-// count: N, the names A holds and B waits for (default 30,000); duration: the most
-// the hand-on may take before the attack gives up waiting.
+// count: N, the names A holds and B waits for (default 10,000: by default one session
+// may queue at most 10,000 requests, --max_waiters_per_session); duration: the most the
+// hand-on may take before the attack gives up waiting.
 AttackReport HandOn(const AttackTarget& target, const AttackOptions& options) {
   AttackReport report;
   const absl::Time setup_deadline = absl::Now() + absl::Seconds(30);
