@@ -264,24 +264,32 @@ int32_t Core::EndSessionLocked(Session* session, absl::Status why, SessionEndRea
                                Deferred& deferred) {
   if (CoreTracer* tracer = Tracer()) tracer->OnSessionEnded(session->id, reason);
   LazyNow now(clock_);
-  std::vector<Semaphore*> touched;
-  touched.reserve(session->held.size() + static_cast<size_t>(session->waiting.size));
-  while (Waiter* w = session->waiting.head) {
-    touched.push_back(w->sem);
-    Answer(RemoveWaiter(w), why, deferred);
-  }
   const auto released = static_cast<int32_t>(session->held.size());
-  // A release moves another session's record (never this one's: a session has one
-  // record per semaphore), so the slots in session->held stay valid.
-  for (const auto& [sem, slot] : session->held) {
-    ReleaseLocked(sem, slot, now);
-    touched.push_back(sem);
+  // A large session (up to max_held_per_session holds) would hold the lock for as
+  // long as its records take to release: it ends now, and Tick() releases its records
+  // in slices. Drain finishes everything at once.
+  const bool in_slices =
+      !draining_ && session->held.size() + static_cast<size_t>(session->waiting.size) > kTickWork;
+  if (!in_slices) {
+    std::vector<Semaphore*> touched;
+    touched.reserve(session->held.size() + static_cast<size_t>(session->waiting.size));
+    while (Waiter* w = session->waiting.head) {
+      touched.push_back(w->sem);
+      Answer(RemoveWaiter(w), why, deferred);
+    }
+    // A release moves another session's record (never this one's: a session has one
+    // record per semaphore), so the slots in session->held stay valid.
+    for (const auto& [sem, slot] : session->held) {
+      ReleaseLocked(sem, slot, now);
+      touched.push_back(sem);
+    }
+    session->held.clear();
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    for (Semaphore* sem : touched) HandOn(sem, now, deferred);
   }
-  session->held.clear();
-  std::sort(touched.begin(), touched.end());
-  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-  for (Semaphore* sem : touched) HandOn(sem, now, deferred);
 
+  ++work_;
   if (options_.sessions_expire) session_expiry_.erase({session->expire_time, session->id});
   ForgetPeerSession(session->peer, now);
   by_secret_.erase(session->secret);
@@ -295,8 +303,46 @@ int32_t Core::EndSessionLocked(Session* session, absl::Status why, SessionEndRea
                  end = SessionEnd{session->id, session->client_name, reason, released}] {
     listener->OnSessionEnded(end);
   });
-  sessions_.erase(session->id);
+  auto it = sessions_.find(session->id);
+  if (in_slices) {
+    session->ended = true;
+    session->end_status = std::move(why);
+    ending_.push_back(std::move(it->second));
+    if (deadline_hook_) deadline_hook_();  // NextDeadline() is now
+  }
+  sessions_.erase(it);
   return released;
+}
+
+bool Core::ReleaseRecords(Session* session, uint64_t stop_at, LazyNow& now,
+                          Deferred& deferred) {
+  // At least one record (each adds to work_), so that every Tick() makes progress.
+  stop_at = std::max(stop_at, work_ + 1);
+  // Waiters first, so that no release below grants a request of this session. After
+  // each, the semaphore is handed on at once: it cannot be erased while this session
+  // still has a record on it, and the next record may be on another semaphore.
+  while (Waiter* w = session->waiting.head) {
+    if (work_ >= stop_at) return false;
+    Semaphore* sem = w->sem;
+    Answer(RemoveWaiter(w), session->end_status, deferred);
+    HandOn(sem, now, deferred);
+  }
+  if (!session->release_cursor) session->release_cursor = session->held.begin();
+  auto& it = *session->release_cursor;
+  while (it != session->held.end()) {
+    if (work_ >= stop_at) return false;
+    const auto [sem, slot] = *it;
+    ReleaseLocked(sem, slot, now);
+    session->held.erase(it++);
+    HandOn(sem, now, deferred);
+  }
+  return true;
+}
+
+void Core::EraseHeld(Session* session, Semaphore* sem) {
+  auto it = session->held.find(sem);
+  if (session->release_cursor && *session->release_cursor == it) ++*session->release_cursor;
+  session->held.erase(it);
 }
 
 void Core::RememberEnded(SessionId id, const std::string& secret, const absl::Status& why) {
@@ -495,8 +541,14 @@ int32_t Core::ReleaseLocked(Semaphore* sem, int32_t slot, LazyNow& now) {
 void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
   while (Waiter* w = sem->set_queue.head) {
     ++work_;
-    if (draining_ || sem->limit - sem->held < w->permits) break;
     Session* session = w->session;
+    if (session->ended) {
+      // Its session ended and Tick() has not reached this request yet: it leaves now,
+      // as it would have when the session ended, instead of blocking the queue.
+      Answer(RemoveWaiter(w), session->end_status, deferred);
+      continue;
+    }
+    if (draining_ || sem->limit - sem->held < w->permits) break;
     std::unique_ptr<Waiter> owned = RemoveWaiter(w);
     if (absl::Status s = CheckHeldLimit(*session, *sem); !s.ok()) {
       Answer(std::move(owned), std::move(s), deferred);
@@ -529,7 +581,12 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
     out.clear = true;
     out.state = Snapshot(*sem, /*with_waiters=*/false, options_.max_listed_holders);
     while (Waiter* w = sem->clear_queue.head) {
+      const Session* session = w->session;
       std::unique_ptr<Waiter> owned = RemoveWaiter(w);
+      if (session->ended) {
+        Answer(std::move(owned), session->end_status, deferred);
+        continue;
+      }
       deferred.Add([cb = std::move(owned->clear_done), out]() mutable { cb(out); });
     }
   }
@@ -551,8 +608,9 @@ absl::StatusOr<int32_t> Core::Clear(SessionId session_id, absl::string_view name
     const Session* holder = sem->holders[sem->first].session;
     return absl::PermissionDeniedError(absl::StrCat(
         "semaphore ", QuoteName(name), " is held by session ", FormatSessionId(holder->id),
-        " (client ", QuoteName(holder->client_name),
-        "), not by this session; only the holder can clear it"));
+        " (client ", QuoteName(holder->client_name), "), not by this session",
+        holder->ended ? ", which has ended and is being released: wait for it to clear"
+                      : "; only the holder can clear it"));
   }
   LazyNow now(clock_);
   const int32_t released = ReleaseLocked(sem, i, now);
@@ -640,18 +698,27 @@ void Core::Tick() {
          work_ < stop_at) {
     Waiter* w = waiters_.at(waiter_deadlines_.begin()->second).get();
     Semaphore* sem = w->sem;
+    const Session* session = w->session;
     std::unique_ptr<Waiter> owned = RemoveWaiter(w);
-    listener_->OnWaitTimeout();
-    if (owned->is_set) {
+    if (session->ended) {
+      // Ended in slices, not yet reached: answered as its session's end, not a timeout.
+      Answer(std::move(owned), session->end_status, deferred);
+    } else if (owned->is_set) {
+      listener_->OnWaitTimeout();
       SetOutcome out;
       out.state = Snapshot(*sem, false, options_.max_listed_holders);
       deferred.Add([cb = std::move(owned->set_done), out]() mutable { cb(out); });
     } else {
+      listener_->OnWaitTimeout();
       WaitClearOutcome out;
       out.state = Snapshot(*sem, false, options_.max_listed_holders);
       deferred.Add([cb = std::move(owned->clear_done), out]() mutable { cb(out); });
     }
     HandOn(sem, lazy, deferred);
+  }
+  while (!ending_.empty() && work_ < stop_at) {
+    if (!ReleaseRecords(ending_.front().get(), stop_at, lazy, deferred)) break;
+    ending_.pop_front();
   }
   while (!session_expiry_.empty() && session_expiry_.begin()->first <= now &&
          work_ < stop_at) {
@@ -666,7 +733,8 @@ void Core::Tick() {
 absl::Time Core::NextDeadline() const {
   absl::MutexLock lock(&mu_);
   absl::Time next = absl::InfiniteFuture();
-  if (!waiter_deadlines_.empty()) next = waiter_deadlines_.begin()->first;
+  if (!ending_.empty()) next = clock_->Now();
+  if (!waiter_deadlines_.empty()) next = std::min(next, waiter_deadlines_.begin()->first);
   if (!session_expiry_.empty()) next = std::min(next, session_expiry_.begin()->first);
   return next;
 }

@@ -2,6 +2,7 @@
 #define SEMAPHORED_ENGINE_CORE_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -115,6 +116,11 @@ class Core {
   // Ends the session: releases all it holds, fails its waiters with UNAUTHENTICATED
   // "closed", tells its observer. Returns how many semaphores it held. `reason` is
   // kClosed (the client asked) or kStreamEnded (its stream ended without a close).
+  // A session with more than kTickWork holds and waiters together is ended at once
+  // (its secret refused, its observer and listener told, per-peer counts updated) but
+  // its holds and waiters are released by Tick() in slices, so that ending it does not
+  // hold the lock for long; meanwhile listings may still show it as a holder. This
+  // applies to every way a session ends (EndSession, expiry) except Drain.
   absl::StatusOr<int32_t> CloseSession(SessionId session,
                                        SessionEndReason reason = SessionEndReason::kClosed)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -149,13 +155,15 @@ class Core {
 
   // --- Time ---
 
-  // Answers waits whose deadline has passed and ends sessions whose TTL has run out,
-  // in slices: after about kTickWork records (at least one deadline) it returns, so
-  // that a mass expiry does not hold the lock for long; call again while
-  // NextDeadline() has passed (Ticker does).
+  // Answers waits whose deadline has passed, releases the records of large ended
+  // sessions (see CloseSession) and ends sessions whose TTL has run out, in slices:
+  // after about kTickWork records (at least one) it returns, so that a mass expiry or
+  // a mass release does not hold the lock for long; call again while NextDeadline()
+  // has passed (Ticker does).
   void Tick() ABSL_LOCKS_EXCLUDED(mu_);
   static constexpr uint64_t kTickWork = 4096;
-  // The earliest pending deadline; absl::InfiniteFuture() when none.
+  // The earliest pending deadline; the clock's now while ended sessions' records wait
+  // to be released; absl::InfiniteFuture() when none.
   absl::Time NextDeadline() const ABSL_LOCKS_EXCLUDED(mu_);
   // Called whenever NextDeadline() may have moved earlier, so that a sleeping ticker
   // can wake up. Called WITH the core's lock held: it must only signal, never call
@@ -190,7 +198,8 @@ class Core {
   };
   // From now on new sessions and sets fail with UNAVAILABLE; every waiter is answered
   // UNAVAILABLE "server is shutting down"; every session ends with that status (its
-  // observer is told). Idempotent.
+  // observer is told), and everything held is released before it returns, however
+  // large (drain is rare; it does not work in slices). Idempotent.
   DrainResult Drain() ABSL_LOCKS_EXCLUDED(mu_);
   bool draining() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -276,6 +285,13 @@ class Core {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int32_t EndSessionLocked(Session* session, absl::Status why, SessionEndReason reason,
                            Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Answers the waiters of `session` and releases its holds (handing each semaphore
+  // on) until WorkDone() reaches `stop_at`, at least one record. Returns true when
+  // nothing is left.
+  bool ReleaseRecords(Session* session, uint64_t stop_at, internal::LazyNow& now,
+                      Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Erases `sem` from `session->held`, stepping an ended session's release cursor.
+  void EraseHeld(Session* session, Semaphore* sem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleExpiry(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   internal::Clock* const clock_;
@@ -294,6 +310,9 @@ class Core {
   // Ended sessions: id -> the error their later calls get; secret -> id.
   absl::flat_hash_map<SessionId, absl::Status> ended_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, SessionId> ended_secrets_ ABSL_GUARDED_BY(mu_);
+  // Large ended sessions whose holds and waiters Tick() is still releasing, in the
+  // order they ended (see CloseSession). Each is kept until its last record is gone.
+  std::deque<std::unique_ptr<Session>> ending_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<SessionId, std::string>> ended_order_ ABSL_GUARDED_BY(mu_);
   size_t ended_next_ ABSL_GUARDED_BY(mu_) = 0;
   // Existing semaphores by name (keys view the Semaphore's own name).

@@ -1,7 +1,9 @@
 // The Core's administrative operations, gauges and invariant checks.
 
 #include <algorithm>
+#include <limits>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
@@ -85,7 +87,7 @@ absl::StatusOr<std::vector<HolderSnapshot>> Core::ForceClear(absl::string_view n
     Session* session = sem->holders[slot].session;
     const uint64_t token = sem->holders[slot].fencing_token;
     ReleaseLocked(sem, slot, now);
-    session->held.erase(sem);
+    EraseHeld(session, sem);
     if (session->observer) {
       deferred.Add([observer = session->observer, name = sem->name, token, why] {
         observer->OnRevoked(name, token, why);
@@ -114,6 +116,13 @@ Core::DrainResult Core::Drain() {
     EndSessionLocked(sessions_.begin()->second.get(), why, SessionEndReason::kDrain, deferred);
     ++result.ended_sessions;
   }
+  // Sessions that ended earlier and are still being released in slices: at once now,
+  // so that nothing is held when Drain returns.
+  LazyNow now(clock_);
+  for (; !ending_.empty(); ending_.pop_front()) {
+    ReleaseRecords(ending_.front().get(), std::numeric_limits<uint64_t>::max(), now,
+                   deferred);
+  }
   return result;
 }
 
@@ -127,7 +136,8 @@ CoreCounts Core::Counts() const {
   return CoreCounts{static_cast<int64_t>(sessions_.size()),
                     static_cast<int64_t>(semaphores_.size()), held_pairs_,
                     static_cast<int64_t>(waiters_.size()),
-                    static_cast<int64_t>(peers_.size())};
+                    static_cast<int64_t>(peers_.size()),
+                    static_cast<int64_t>(ending_.size())};
 }
 
 uint64_t Core::WorkDone() const {
@@ -140,6 +150,14 @@ absl::Status Core::CheckInvariants() const {
   auto fail = [](auto&&... parts) {
     return absl::InternalError(absl::StrCat("invariant violated: ", parts...));
   };
+  // Ended sessions still being released: out of the live indexes, marked ended.
+  absl::flat_hash_set<const Session*> ending;
+  for (const auto& s : ending_) {
+    if (!s->ended) return fail("ending session not marked ended");
+    if (sessions_.contains(s->id)) return fail("ending session still live");
+    if (by_secret_.contains(s->secret)) return fail("ending session's secret accepted");
+    if (!ending.insert(s.get()).second) return fail("ending session listed twice");
+  }
   int64_t holders = 0;
   size_t queued = 0;
   for (const auto& [key, sem] : semaphores_) {
@@ -153,7 +171,9 @@ absl::Status Core::CheckInvariants() const {
       if (HolderIndex(*sem, *h.session) != static_cast<int32_t>(i)) {
         return fail("holder index broken: ", sem->name);
       }
-      if (FindSession(h.session->id) != h.session) return fail("dead holder on ", sem->name);
+      if (FindSession(h.session->id) != h.session && !ending.contains(h.session)) {
+        return fail("dead holder on ", sem->name);
+      }
     }
     // The grant-order chain visits every record once, tokens increasing.
     size_t chained = 0;
@@ -179,6 +199,9 @@ absl::Status Core::CheckInvariants() const {
         if (w->sem != sem.get()) return fail("waiter on the wrong queue: ", sem->name);
         if (w->is_set != (q == &sem->set_queue)) return fail("waiter kind wrong: ", sem->name);
         if (!waiters_.contains(w->id)) return fail("waiter not indexed: ", sem->name);
+        if (FindSession(w->session->id) != w->session && !ending.contains(w->session)) {
+          return fail("waiter of a dead session on ", sem->name);
+        }
         if (w->is_set && HolderIndex(*sem, *w->session) >= 0) {
           return fail("a holder waits for its own semaphore: ", sem->name);
         }
@@ -208,11 +231,21 @@ absl::Status Core::CheckInvariants() const {
   int64_t session_holds = 0;
   size_t session_waiters = 0;
   absl::flat_hash_map<std::string, int64_t> per_peer;
+  std::vector<const Session*> all_sessions;
+  all_sessions.reserve(sessions_.size() + ending_.size());
   for (const auto& [id, s] : sessions_) {
     if (by_secret_.find(s->secret) == by_secret_.end()) return fail("secret index broken");
+    if (s->ended || s->release_cursor) return fail("live session marked ended");
+    if (options_.max_sessions_per_peer > 0 || options_.session_rate_per_peer > 0) {
+      ++per_peer[s->peer];
+    }
+    all_sessions.push_back(s.get());
+  }
+  for (const auto& s : ending_) all_sessions.push_back(s.get());
+  for (const Session* s : all_sessions) {
     for (const auto& [sem, slot] : s->held) {
       if (slot < 0 || static_cast<size_t>(slot) >= sem->holders.size() ||
-          sem->holders[slot].session != s.get()) {
+          sem->holders[slot].session != s) {
         return fail("session holds what it does not");
       }
     }
@@ -221,7 +254,7 @@ absl::Status Core::CheckInvariants() const {
     int32_t sets = 0;
     for (const Waiter* w = s->waiting.head; w != nullptr;
          w = WaiterList<&Waiter::in_session>::Next(w), ++n) {
-      if (w->session != s.get()) return fail("waiter on the wrong session's list");
+      if (w->session != s) return fail("waiter on the wrong session's list");
       auto it = waiters_.find(w->id);
       if (it == waiters_.end() || it->second.get() != w) return fail("session waiter lost");
       if (w->is_set) ++sets;
@@ -234,7 +267,7 @@ absl::Status Core::CheckInvariants() const {
       int32_t m = 0;
       for (const Waiter* w = list.head; w != nullptr;
            w = WaiterList<&Waiter::same>::Next(w), ++m) {
-        if (w->session != s.get() || w->sem != sem || !w->is_set) {
+        if (w->session != s || w->sem != sem || !w->is_set) {
           return fail("set-waiting index broken on ", sem->name);
         }
       }
@@ -242,8 +275,8 @@ absl::Status Core::CheckInvariants() const {
       indexed += m;
     }
     if (indexed != sets) return fail("set requests missing from the by-semaphore index");
-    if (options_.max_sessions_per_peer > 0 || options_.session_rate_per_peer > 0) {
-      ++per_peer[s->peer];
+    if (s->release_cursor && s->waiting.size > 0) {
+      return fail("ended session releasing holds before its waiters");
     }
   }
   if (session_holds != held_pairs_) return fail("sessions' held entries have strays");

@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -82,6 +83,16 @@ struct Core::Session {
   // requests for the same semaphore without looking at its other waiters. No empty
   // entries.
   absl::flat_hash_map<Semaphore*, WaiterList<&Waiter::same>> set_waiting;
+
+  // A large session that has ended but whose records are still being released in
+  // slices (it is in Core::ending_, no longer in sessions_): the other paths that meet
+  // its records answer its waiters with `end_status` and grant it nothing.
+  bool ended = false;
+  absl::Status end_status;
+  // Once its waiters are gone: the next entry of `held` to release. Nothing is
+  // inserted into an ended session's `held`, so the iterator stays valid; whoever
+  // erases an entry steps it past that entry first (Core::EraseHeld).
+  std::optional<absl::flat_hash_map<Semaphore*, int32_t>::iterator> release_cursor;
 };
 
 // Snapshot's max_holders for the listings that show every holder (admin, force-clear).

@@ -174,13 +174,17 @@ void SetCoreTracer(CoreTracer* tracer);
 
 // Gauges, read at any time.
 struct CoreCounts {
-  int64_t sessions = 0;
+  int64_t sessions = 0;         // live sessions
   int64_t semaphores = 0;       // existing (set or waited on)
-  int64_t held_semaphores = 0;  // (session, semaphore) pairs holding permits
-  int64_t waiters = 0;          // queued set and wait-for-clear requests
+  // (session, semaphore) pairs holding permits, including those of ended sessions
+  // still being released (see Core::CloseSession).
+  int64_t held_semaphores = 0;
+  int64_t waiters = 0;          // queued set and wait-for-clear requests, likewise
   // Peers tracked for the per-peer limits: those with sessions, and those without
   // until their session-creation bucket has refilled.
   int64_t peers = 0;
+  // Ended sessions whose holds and waiters are still being released in slices.
+  int64_t ending_sessions = 0;
 };
 
 }  // namespace semaphored::engine

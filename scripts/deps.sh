@@ -24,6 +24,7 @@ readonly build_packages=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   clang-14 libclang-rt-14-dev dpkg-dev
   openssl iproute2 procps python3
+  zlib1g-dev
 )
 
 with_buf=1

@@ -3,7 +3,7 @@
 
 // Bounds on the work one request or one StreamSession stream can make the service do,
 // so that no client, hostile or buggy, can make the server allocate without bound or
-// hold a stream forever (issue 9).
+// hold a stream forever.
 
 #include <atomic>
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Bounded work per request and per stream (issue 9): listed holders are capped, a
+// Bounded work per request and per stream: listed holders are capped, a
 // stream message carries at most 64 commands, a stream's unsent answers stay within
 // its budget (backpressure), and a stream must send its first message in time.
 // Against a real server on a loopback port.
