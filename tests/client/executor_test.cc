@@ -37,6 +37,11 @@ TEST(ClientExecutorTest, RunsTimedTasksByTheirTimeAndSkipsCancelledOnes) {
   absl::Mutex mu;
   std::vector<int> order;
   absl::Notification done;
+  // The executor's thread waits behind this gate until every task is scheduled
+  // and one cancelled, so a slow machine (or TSan) cannot run the cancelled task
+  // before Cancel is called.
+  absl::Notification gate;
+  executor.Post([&] { gate.WaitForNotification(); });
   const absl::Time now = absl::Now();
   executor.Schedule(now + absl::Milliseconds(30), [&] {
     absl::MutexLock lock(&mu);
@@ -52,6 +57,7 @@ TEST(ClientExecutorTest, RunsTimedTasksByTheirTimeAndSkipsCancelledOnes) {
     order.push_back(1);
   });
   executor.Cancel(cancelled);
+  gate.Notify();
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
   EXPECT_GE(absl::Now() - now, absl::Milliseconds(30));
   absl::MutexLock lock(&mu);
