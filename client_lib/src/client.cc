@@ -6,7 +6,7 @@
 #include "common/names.h"
 #include "connection.h"
 #include "grpc_stub.h"
-#include "session_impl.h"
+#include "session_router.h"
 
 namespace semaphored {
 
@@ -51,7 +51,7 @@ std::unique_ptr<Client> Client::Local(ClientOptions options) {
 }
 
 absl::StatusOr<std::unique_ptr<Session>> Client::OpenSession(SessionOptions options) {
-  auto impl = internal::SessionImpl::Open(connection_, std::move(options));
+  auto impl = internal::SessionRouter::Open(connection_, std::move(options));
   if (!impl.ok()) return impl.status();
   return std::unique_ptr<Session>(new Session(*std::move(impl)));
 }

@@ -1,9 +1,11 @@
+// Session: the public API of a session, over its SessionRouter.
+
 #include "semaphored/session.h"
 
 #include <utility>
 
 #include "absl/strings/string_view.h"
-#include "session_impl.h"
+#include "session_router.h"
 
 namespace semaphored {
 namespace {
@@ -14,7 +16,7 @@ namespace internal {
 // Builds Permits (their constructor is private to the public API).
 class PermitAccess {
  public:
-  static Permit Make(std::string_view name, SetAnswer answer) {
+  static Permit Make(std::string_view name, GrantOrState answer) {
     Permit permit;
     permit.name_ = std::string(name);
     permit.already_held_ = answer.already_held;
@@ -25,7 +27,7 @@ class PermitAccess {
 };
 }  // namespace internal
 
-Session::Session(std::shared_ptr<internal::SessionImpl> impl) : impl_(std::move(impl)) {}
+Session::Session(std::shared_ptr<internal::SessionRouter> impl) : impl_(std::move(impl)) {}
 
 Session::~Session() { impl_->Close().IgnoreError(); }
 
