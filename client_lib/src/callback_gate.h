@@ -28,6 +28,7 @@ class CallbackGate : public std::enable_shared_from_this<CallbackGate> {
   void Close() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  friend class SessionRouter;  // its lock order names the locks here
   void Run(absl::AnyInvocable<void()>& callback) ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::Mutex mu_;

@@ -82,6 +82,10 @@ struct GrantState {
   }
 
  private:
+  // Their locks are ordered before this one (ACQUIRED_BEFORE names it).
+  friend class LocalSession;
+  friend class RemoteSession;
+
   mutable absl::Mutex mu_;
   // State below is protected by mu_.
   absl::Status status_ ABSL_GUARDED_BY(mu_);

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "absl/synchronization/notification.h"
-#include "cancel.h"
+#include "cancel_registration.h"
 #include "common/session_id.h"
 #include "convert.h"
 #include "errors_internal.h"

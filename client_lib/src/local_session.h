@@ -68,6 +68,7 @@ class LocalSession final : public SessionBackend,
       ABSL_LOCKS_EXCLUDED(op_mu_, mu_);
 
  private:
+  friend class SessionRouter;  // its lock order names the locks here
   struct SetCall;
 
   LocalSession(LocalCore local, SessionId session);
@@ -89,7 +90,8 @@ class LocalSession final : public SessionBackend,
   // bookkeeping around them, so that the grants map follows the core's order.
   absl::Mutex op_mu_ ABSL_ACQUIRED_BEFORE(mu_);
 
-  mutable absl::Mutex mu_ ABSL_ACQUIRED_AFTER(op_mu_);
+  mutable absl::Mutex mu_ ABSL_ACQUIRED_AFTER(op_mu_)
+      ABSL_ACQUIRED_BEFORE(GrantState::mu_);
   // State below is protected by mu_.
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // BeginClose() has run
   bool closed_ ABSL_GUARDED_BY(mu_) = false;   // FinishClose() has ended everything

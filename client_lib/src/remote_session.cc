@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "cancel.h"
+#include "cancel_registration.h"
 #include "convert.h"
 #include "errors_internal.h"
 #include "wait.h"

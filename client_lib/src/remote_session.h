@@ -88,6 +88,7 @@ class RemoteSession final : public SessionBackend,
   void OnClosed(const absl::Status& status) override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  friend class SessionRouter;  // its lock order names the locks here
   struct Call;
   // Work found under mu_ and done after it is released.
   struct Followups {
@@ -144,7 +145,7 @@ class RemoteSession final : public SessionBackend,
   std::string id_;
   absl::Duration ttl_;
 
-  mutable absl::Mutex mu_;
+  mutable absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(GrantState::mu_);
   // State below is protected by mu_.
   std::shared_ptr<ClientStream> stream_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // BeginClose() has run

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/string_view.h"
+#include "permit_access.h"
 #include "session_router.h"
 
 namespace semaphored {
@@ -12,22 +13,8 @@ namespace {
 absl::string_view View(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 }  // namespace
 
-namespace internal {
-// Builds Permits (their constructor is private to the public API).
-class PermitAccess {
- public:
-  static Permit Make(std::string_view name, GrantOrState answer) {
-    Permit permit;
-    permit.name_ = std::string(name);
-    permit.already_held_ = answer.already_held;
-    permit.state_ = std::move(answer.state);
-    permit.grant_ = std::move(answer.grant);
-    return permit;
-  }
-};
-}  // namespace internal
-
-Session::Session(std::shared_ptr<internal::SessionRouter> impl) : impl_(std::move(impl)) {}
+Session::Session(std::shared_ptr<internal::SessionRouter> impl)
+    : impl_(std::move(impl)) {}
 
 Session::~Session() { impl_->Close().IgnoreError(); }
 

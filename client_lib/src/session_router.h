@@ -77,8 +77,9 @@ class SessionRouter final {
   std::string id_;
   absl::Duration ttl_;
 
-  // Serializes Close().
-  absl::Mutex close_mu_;
+  // Serializes Close(); first in the lock order.
+  absl::Mutex close_mu_ ABSL_ACQUIRED_BEFORE(LocalSession::op_mu_, LocalSession::mu_,
+                                             RemoteSession::mu_, CallbackGate::mu_);
   bool close_done_ ABSL_GUARDED_BY(close_mu_) = false;
   absl::Status close_result_ ABSL_GUARDED_BY(close_mu_);
 };
