@@ -1,20 +1,17 @@
+// Client: connects to a server (or none) and opens sessions.
+
 #include "semaphored/client.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
+#include "client_access.h"
 #include "connection.h"
 #include "grpc_stub.h"
-#include "session_impl.h"
+#include "session_router.h"
 
 namespace semaphored {
-
-namespace internal {
-std::unique_ptr<Client> ClientAccess::Make(std::shared_ptr<Connection> connection) {
-  return std::unique_ptr<Client>(new Client(std::move(connection)));
-}
-}  // namespace internal
 
 Client::Client(std::shared_ptr<internal::Connection> connection)
     : connection_(std::move(connection)) {}
@@ -51,7 +48,7 @@ std::unique_ptr<Client> Client::Local(ClientOptions options) {
 }
 
 absl::StatusOr<std::unique_ptr<Session>> Client::OpenSession(SessionOptions options) {
-  auto impl = internal::SessionImpl::Open(connection_, std::move(options));
+  auto impl = internal::SessionRouter::Open(connection_, std::move(options));
   if (!impl.ok()) return impl.status();
   return std::unique_ptr<Session>(new Session(*std::move(impl)));
 }

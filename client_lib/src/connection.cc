@@ -1,3 +1,5 @@
+// Connection: what a Client is made of; its unary Test and Ping, retried.
+
 #include "connection.h"
 
 #include <unistd.h>

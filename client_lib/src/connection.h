@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "executor.h"
 #include "local_core.h"
-#include "retry.h"
+#include "retry_policy.h"
 #include "semaphored/client.h"
 #include "stub.h"
 
@@ -55,12 +55,6 @@ class Connection {
 
 // A client name for "HOST/PID".
 std::string DefaultClientName();
-
-// Builds a Client around a connection (tests build one over fakes).
-class ClientAccess {
- public:
-  static std::unique_ptr<Client> Make(std::shared_ptr<Connection> connection);
-};
 
 }  // namespace semaphored::internal
 

@@ -1,3 +1,6 @@
+// The library's own errors (lost, closed, no server, released, revoked) and the
+// checks of call arguments the library makes before sending.
+
 #include <algorithm>
 #include <cstdint>
 #include <string>

@@ -1,3 +1,5 @@
+// Executor: one background thread for posted and timed tasks.
+
 #include "executor.h"
 
 #include <utility>

@@ -1,3 +1,5 @@
+// The 4D facade (semaphored/fourd.h): Semaphore, ClearSemaphore, TestSemaphore.
+
 #include "semaphored/fourd.h"
 
 namespace semaphored {

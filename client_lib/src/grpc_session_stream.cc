@@ -1,3 +1,5 @@
+// GrpcSessionStream: one StreamSession call over gRPC's callback API.
+
 #include "grpc_session_stream.h"
 
 #include <utility>

@@ -15,8 +15,9 @@ namespace semaphored::internal {
 
 // A StreamSession call driven by gRPC's callback API. One read is always pending; at
 // most one write is in flight, and commands sent meanwhile are batched into the next
-// message (up to kMaxBatchBytes and kMaxBatchCommands); deferred commands wait for the next Send or Flush. The reactor never blocks: the observer's callbacks
-// must not block either.
+// message (up to kMaxBatchBytes and kMaxBatchCommands); deferred commands wait for
+// the next Send or Flush. The reactor never blocks: the observer's callbacks must not
+// block either.
 //
 // Lifetime: the object keeps itself alive until gRPC calls OnDone. Send/Finish may be
 // called from any thread, so the reactor holds a hold (AddHold) until the server has

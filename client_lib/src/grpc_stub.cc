@@ -1,3 +1,5 @@
+// GrpcStub: the library's transport over a gRPC channel (plain or TLS).
+
 #include "grpc_stub.h"
 
 #include <cerrno>

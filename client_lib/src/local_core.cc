@@ -1,3 +1,5 @@
+// ProcessLocalCore: the process-wide engine Core of '$' semaphores.
+
 #include "local_core.h"
 
 #include "engine/fencing.h"

@@ -1,10 +1,12 @@
+// Permit: a shared grant, given back to the session backend that holds it.
+
 #include "semaphored/permit.h"
 
 #include <utility>
 
 #include "errors_internal.h"
-#include "grant.h"
-#include "session_impl.h"
+#include "grant_holder.h"
+#include "grant_state.h"
 
 namespace semaphored {
 
@@ -31,7 +33,7 @@ Permit& Permit::operator=(Permit&& other) noexcept {
 
 void Permit::Drop() {
   if (grant_ == nullptr) return;
-  if (auto session = grant_->session.lock()) session->DropPermit(grant_);
+  if (auto holder = grant_->holder.lock()) holder->DropPermit(grant_);
   grant_.reset();
 }
 
@@ -54,7 +56,7 @@ absl::Time Permit::since() const {
 
 absl::Status Permit::Release() {
   if (grant_ == nullptr) return status();
-  if (auto session = grant_->session.lock()) return session->ReleaseGrant(grant_);
+  if (auto holder = grant_->holder.lock()) return holder->ReleaseGrant(grant_);
   return grant_->status();
 }
 

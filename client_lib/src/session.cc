@@ -1,31 +1,20 @@
+// Session: the public API of a session, over its SessionRouter.
+
 #include "semaphored/session.h"
 
 #include <utility>
 
 #include "absl/strings/string_view.h"
-#include "session_impl.h"
+#include "permit_access.h"
+#include "session_router.h"
 
 namespace semaphored {
 namespace {
 absl::string_view View(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 }  // namespace
 
-namespace internal {
-// Builds Permits (their constructor is private to the public API).
-class PermitAccess {
- public:
-  static Permit Make(std::string_view name, SetAnswer answer) {
-    Permit permit;
-    permit.name_ = std::string(name);
-    permit.already_held_ = answer.already_held;
-    permit.state_ = std::move(answer.state);
-    permit.grant_ = std::move(answer.grant);
-    return permit;
-  }
-};
-}  // namespace internal
-
-Session::Session(std::shared_ptr<internal::SessionImpl> impl) : impl_(std::move(impl)) {}
+Session::Session(std::shared_ptr<internal::SessionRouter> impl)
+    : impl_(std::move(impl)) {}
 
 Session::~Session() { impl_->Close().IgnoreError(); }
 

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client_access.h"
 #include "connection.h"
 #include "executor.h"
 #include "gtest/gtest.h"

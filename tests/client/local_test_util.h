@@ -10,6 +10,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client_access.h"
 #include "connection.h"
 #include "gtest/gtest.h"
 #include "local_core.h"

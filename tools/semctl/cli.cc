@@ -1,3 +1,5 @@
+// semctl's command line: parsing, help texts, exit codes and error reporting.
+
 #include "cli.h"
 
 #include <cstdio>

@@ -1,7 +1,8 @@
 #ifndef SEMAPHORED_TOOLS_SEMCTL_CLI_H_
 #define SEMAPHORED_TOOLS_SEMCTL_CLI_H_
 
-// semctl's command line: options, exit codes, help texts and error reporting.
+// semctl's command line: parsing (into Options, options.h), exit codes, help texts
+// and error reporting.
 
 #include <cstdint>
 #include <optional>
@@ -10,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "options.h"
 
 namespace semaphored::semctl {
 
@@ -24,34 +26,6 @@ enum ExitCode : int {
   kNotFound = 5,       // NOT_FOUND
   kSessionLost = 6,    // the session was lost (or the semaphore revoked) while held
   kOtherError = 7,
-};
-
-// Everything the command line says, global and per-subcommand options together.
-struct Options {
-  std::string server;  // --server, else $SEMAPHORED_SERVER, else 127.0.0.1:50051
-  bool json = false;
-  absl::Duration timeout = absl::Seconds(5);  // --timeout: connect timeout
-  bool tls = false;
-  std::string tls_ca, tls_cert, tls_key;
-  std::string client_name;
-  absl::Duration ttl = absl::ZeroDuration();  // zero: the server's default
-  std::string admin_token;  // --admin_token, else $SEMAPHORED_ADMIN_TOKEN
-  // --admin_socket, else $SEMAPHORED_ADMIN_SOCKET: a path, "auto" or empty (the
-  // server's default socket when --server is on this machine), "off" (TCP only).
-  std::string admin_socket;
-  // Subcommand options.
-  absl::Duration wait = absl::ZeroDuration();  // --wait / --wait-forever (infinite)
-  bool wait_given = false;
-  std::optional<int32_t> limit;
-  int32_t permits = 1;
-  std::string prefix;
-  int32_t page_size = 0;
-  std::string reason;
-  absl::Duration grace = absl::Seconds(5);  // run: SIGTERM→SIGKILL grace period
-  bool help = false;
-  std::string command;            // the subcommand
-  std::vector<std::string> args;  // its positional arguments
-  std::vector<std::string> argv;  // run: the COMMAND after "--"
 };
 
 // Parses argv. On error returns INVALID_ARGUMENT with a message for the user.

@@ -1,4 +1,5 @@
-// semctl: the command-line client of semaphored (SPEC §6). See `semctl --help`.
+// semctl: the command-line client of semaphored for scripts and operators; picks
+// the subcommand. See `semctl --help`.
 #include <cstdio>
 #include <string>
 

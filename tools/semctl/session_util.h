@@ -10,19 +10,13 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cli.h"
+#include "held_name.h"
 #include "semaphored/client.h"
 
 namespace semaphored::semctl {
 
 // Opens semctl's session (client name and TTL from the options).
 absl::StatusOr<std::unique_ptr<Session>> OpenCliSession(Client& client, const Options& o);
-// What `set` and `run` hold while they work: the connection, semctl's session and
-// the grant (destroyed in reverse order).
-struct HeldName {
-  std::unique_ptr<Client> client;
-  std::unique_ptr<Session> session;
-  std::optional<Permit> permit;
-};
 // Connects, opens semctl's session and acquires `name` as --wait/--limit/--permits
 // say; a SIGINT/SIGTERM/SIGHUP during the wait cancels it. Returns kOk with `held`
 // filled in, or the exit code after reporting why nothing is held.

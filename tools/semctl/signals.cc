@@ -1,3 +1,5 @@
+// Synchronous signal handling for semctl (see signals.h).
+
 #include "signals.h"
 
 #include <signal.h>

@@ -16,7 +16,7 @@
 namespace semaphored {
 
 namespace internal {
-class SessionImpl;
+class SessionRouter;
 }  // namespace internal
 
 // How to open a session.
@@ -120,9 +120,9 @@ class SEMAPHORED_EXPORT Session {
 
  private:
   friend class Client;
-  explicit Session(std::shared_ptr<internal::SessionImpl> impl);
+  explicit Session(std::shared_ptr<internal::SessionRouter> impl);
 
-  std::shared_ptr<internal::SessionImpl> impl_;
+  std::shared_ptr<internal::SessionRouter> impl_;
 };
 
 }  // namespace semaphored

@@ -1,5 +1,5 @@
-#ifndef SEMAPHORED_CLIENT_LIB_SRC_GRANT_H_
-#define SEMAPHORED_CLIENT_LIB_SRC_GRANT_H_
+#ifndef SEMAPHORED_CLIENT_LIB_SRC_GRANT_STATE_H_
+#define SEMAPHORED_CLIENT_LIB_SRC_GRANT_STATE_H_
 
 #include <cstdint>
 #include <memory>
@@ -14,25 +14,28 @@
 
 namespace semaphored::internal {
 
-class SessionImpl;
+class GrantHolder;
 
 // One grant a session holds on one name, shared by every Permit that acquired it
-// (see permit.h). The session changes the permit count and the pin only while holding
-// its own lock, so that its decisions to release see them consistently. Thread-safe.
+// (see permit.h). The session backend that made it (its `holder`) changes the permit
+// count and the pin only while holding its own lock, so that its decisions to release
+// see them consistently. Its lock is the last in the session's lock order (see
+// session_router.h): nothing else is taken while it is held. Thread-safe.
 struct GrantState {
   GrantState(std::string name, uint64_t fencing_token, int32_t permits,
-             absl::Time since, std::weak_ptr<SessionImpl> session)
+             absl::Time since, std::weak_ptr<GrantHolder> holder)
       : name(std::move(name)),
         fencing_token(fencing_token),
         permits(permits),
         since(since),
-        session(std::move(session)) {}
+        holder(std::move(holder)) {}
 
   const std::string name;
   const uint64_t fencing_token;
   const int32_t permits;
   const absl::Time since;
-  const std::weak_ptr<SessionImpl> session;
+  // The backend a Permit gives the grant back to.
+  const std::weak_ptr<GrantHolder> holder;
 
   bool held() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
@@ -79,6 +82,10 @@ struct GrantState {
   }
 
  private:
+  // Their locks are ordered before this one (ACQUIRED_BEFORE names it).
+  friend class LocalSession;
+  friend class RemoteSession;
+
   mutable absl::Mutex mu_;
   // State below is protected by mu_.
   absl::Status status_ ABSL_GUARDED_BY(mu_);
@@ -89,4 +96,4 @@ struct GrantState {
 
 }  // namespace semaphored::internal
 
-#endif  // SEMAPHORED_CLIENT_LIB_SRC_GRANT_H_
+#endif  // SEMAPHORED_CLIENT_LIB_SRC_GRANT_STATE_H_

@@ -1,5 +1,5 @@
-#ifndef SEMAPHORED_CLIENT_LIB_SRC_RETRY_H_
-#define SEMAPHORED_CLIENT_LIB_SRC_RETRY_H_
+#ifndef SEMAPHORED_CLIENT_LIB_SRC_RETRY_POLICY_H_
+#define SEMAPHORED_CLIENT_LIB_SRC_RETRY_POLICY_H_
 
 #include <algorithm>
 #include <functional>
@@ -44,4 +44,4 @@ absl::StatusOr<T> RetryIdempotent(const RetryPolicy& policy,
 
 }  // namespace semaphored::internal
 
-#endif  // SEMAPHORED_CLIENT_LIB_SRC_RETRY_H_
+#endif  // SEMAPHORED_CLIENT_LIB_SRC_RETRY_POLICY_H_

@@ -1,20 +1,20 @@
-// SessionImpl: answers and pushes from the session stream, applied in stream order.
+// RemoteSession: answers and pushes from the session stream, applied in stream order.
+
+#include "remote_session.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/names.h"
 #include "convert.h"
 #include "errors_internal.h"
 #include "semaphored/errors.h"
-#include "session_impl.h"
 #include "status_conversion.h"
 
 namespace semaphored::internal {
 
 namespace v1 = ::semaphored::v1;
 
-void SessionImpl::OnEvents(v1::StreamSessionResponse& response) {
+void RemoteSession::OnEvents(v1::StreamSessionResponse& response) {
   Followups followups;
   {
     absl::MutexLock lock(&mu_);
@@ -26,7 +26,7 @@ void SessionImpl::OnEvents(v1::StreamSessionResponse& response) {
   RunFollowups(followups);
 }
 
-void SessionImpl::OnClosed(const absl::Status& status) {
+void RemoteSession::OnClosed(const absl::Status& status) {
   Followups followups;
   {
     absl::MutexLock lock(&mu_);
@@ -42,7 +42,7 @@ void SessionImpl::OnClosed(const absl::Status& status) {
   RunFollowups(followups);
 }
 
-void SessionImpl::HandleEventLocked(v1::SessionEvent& event, Followups& followups) {
+void RemoteSession::HandleEventLocked(v1::SessionEvent& event, Followups& followups) {
   if (event.command_id() == 0) {
     if (event.has_session_ended()) {
       const v1::SessionEndedEvent& ended = event.session_ended();
@@ -61,13 +61,13 @@ void SessionImpl::HandleEventLocked(v1::SessionEvent& event, Followups& followup
   CompleteLocked(*call, event, followups);
 }
 
-void SessionImpl::CompleteLocked(Call& call, v1::SessionEvent& event,
+void RemoteSession::CompleteLocked(Call& call, v1::SessionEvent& event,
                                  Followups& followups) {
   absl::Status status;
   if (event.has_error()) {
     status = StatusFromCode(event.error().code(), event.error().message());
     if (status.code() == absl::StatusCode::kUnauthenticated) {
-      if (closing_ || closed_) {
+      if (ClosingLocked()) {
         status = SessionClosedError(id_);
       } else {
         // The server no longer knows the session: it is lost, for this call too.
@@ -103,7 +103,7 @@ void SessionImpl::CompleteLocked(Call& call, v1::SessionEvent& event,
   call.done.Notify();
 }
 
-void SessionImpl::ApplySetLocked(Call& call, const v1::SetSemaphoreResponse& set) {
+void RemoteSession::ApplySetLocked(Call& call, const v1::SetSemaphoreResponse& set) {
   if (!set.acquired()) return;
   std::shared_ptr<GrantState>& grant = grants_[call.name];
   // Already held: the new Permit shares the grant the session has (even one whose
@@ -124,7 +124,7 @@ void SessionImpl::ApplySetLocked(Call& call, const v1::SetSemaphoreResponse& set
   call.grant = grant;
 }
 
-void SessionImpl::ReleaseAnsweredLocked(Call& call, const absl::Status& status,
+void RemoteSession::ReleaseAnsweredLocked(Call& call, const absl::Status& status,
                                         Followups& followups) {
   auto it = grants_.find(call.name);
   if (it != grants_.end() && it->second == call.release) grants_.erase(it);
@@ -133,13 +133,13 @@ void SessionImpl::ReleaseAnsweredLocked(Call& call, const absl::Status& status,
   // on_revoked) or lost/closed (reported otherwise).
   if (status.code() == absl::StatusCode::kNotFound ||
       status.code() == absl::StatusCode::kPermissionDenied || IsSessionLost(status) ||
-      closing_ || closed_) {
+      ClosingLocked()) {
     return;
   }
   ReportReleaseErrorLocked(call.name, status, followups);
 }
 
-void SessionImpl::ReportReleaseErrorLocked(const std::string& name, absl::Status error,
+void RemoteSession::ReportReleaseErrorLocked(const std::string& name, absl::Status error,
                                            Followups& followups) {
   if (options_.on_release_error) {
     followups.callbacks.push_back(
@@ -150,7 +150,7 @@ void SessionImpl::ReportReleaseErrorLocked(const std::string& name, absl::Status
   }
 }
 
-void SessionImpl::RevokeLocked(const v1::SemaphoreRevokedEvent& revoked,
+void RemoteSession::RevokeLocked(const v1::SemaphoreRevokedEvent& revoked,
                                Followups& followups) {
   auto it = grants_.find(revoked.name());
   if (it == grants_.end()) return;
@@ -169,21 +169,18 @@ void SessionImpl::RevokeLocked(const v1::SemaphoreRevokedEvent& revoked,
   }
 }
 
-void SessionImpl::LoseLocked(absl::Status why, Followups& followups) {
-  if (closing_ || closed_ || !lost_.ok()) return;
+void RemoteSession::LoseLocked(absl::Status why, Followups& followups) {
+  if (ClosingLocked() || !lost_.ok()) return;
   lost_ = SessionLostError(std::move(why));
   for (auto& [id, call] : pending_) {
     call->status = lost_;
     call->done.Notify();
   }
   pending_.clear();
-  // Global grants are gone with the session; local ones stay (see session.h).
-  for (auto it = grants_.begin(); it != grants_.end();) {
-    auto current = it++;
-    if (IsLocalName(current->first)) continue;
-    current->second->End(lost_);
-    grants_.erase(current);
-  }
+  // The grants are gone with the session (those of '$' names stay: they are the
+  // LocalSession's).
+  for (auto& [name, grant] : grants_) grant->End(lost_);
+  grants_.clear();
   connection_->timers().Cancel(keepalive_timer_);
   followups.cancel_stream = true;
   if (options_.on_session_lost) {
