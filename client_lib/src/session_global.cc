@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cancel.h"
+#include "common/proto_time.h"
 #include "convert.h"
 #include "errors_internal.h"
 #include "session_impl.h"
@@ -72,7 +73,7 @@ absl::StatusOr<SetAnswer> SessionImpl::GlobalSet(absl::string_view name,
   if (options.timeout == absl::InfiniteDuration()) {
     set->set_wait_indefinitely(true);
   } else if (options.timeout > absl::ZeroDuration()) {
-    *set->mutable_timeout() = DurationToProto(options.timeout);
+    *set->mutable_timeout() = ToProtoDuration(options.timeout);
   }
   auto call = std::make_shared<Call>(Call::Kind::kSet, std::string(name));
   call->for_permit = for_permit;
@@ -112,7 +113,7 @@ absl::StatusOr<bool> SessionImpl::GlobalWaitClear(absl::string_view name,
   if (timeout == absl::InfiniteDuration()) {
     wait->set_wait_indefinitely(true);
   } else if (timeout > absl::ZeroDuration()) {
-    *wait->mutable_timeout() = DurationToProto(timeout);
+    *wait->mutable_timeout() = ToProtoDuration(timeout);
   }
   auto call = std::make_shared<Call>(Call::Kind::kWaitClear, std::string(name));
   if (absl::Status s = Roundtrip(std::move(command), call, cancel); !s.ok()) return s;

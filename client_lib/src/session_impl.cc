@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
 #include "common/session_id.h"
+#include "common/proto_time.h"
 #include "convert.h"
 #include "errors_internal.h"
 
@@ -59,7 +60,7 @@ absl::Status SessionImpl::OpenRemote() {
   v1::CreateSessionRequest request;
   request.set_client_name(client_name_);
   if (options_.ttl > absl::ZeroDuration()) {
-    *request.mutable_ttl() = DurationToProto(options_.ttl);
+    *request.mutable_ttl() = ToProtoDuration(options_.ttl);
   }
   absl::StatusOr<v1::CreateSessionResponse> created =
       connection_->stub()->CreateSession(request, connection_->options().call_timeout);
@@ -71,7 +72,7 @@ absl::Status SessionImpl::OpenRemote() {
                                                ": ", created.status().message()));
   }
   id_ = created->session_id();
-  ttl_ = DurationFromProto(created->ttl());
+  ttl_ = FromProtoDuration(created->ttl(), "ttl").value_or(absl::ZeroDuration());
   if (ttl_ <= absl::ZeroDuration()) ttl_ = absl::Seconds(10);  // a server bug; be safe
 
   std::shared_ptr<ClientStream> stream = connection_->stub()->OpenStream(

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
+#include "common/proto_time.h"
 #include "server/observability/server_events.h"
 #include "server/service/convert.h"
 #include "server/service/peer.h"

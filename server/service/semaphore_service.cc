@@ -5,6 +5,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/proto_time.h"
 #include "server/service/convert.h"
 #include "server/service/peer.h"
 #include "server/service/service_observer.h"

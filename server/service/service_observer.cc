@@ -1,6 +1,6 @@
 #include "server/service/service_observer.h"
 
-#include "server/service/convert.h"
+#include "common/wire_status.h"
 
 namespace semaphored::internal {
 

@@ -30,7 +30,7 @@ class ServiceObserver {
   static ServiceObserver* Null();
 };
 
-// The one way our services turn a status into an answer: convert.h's mapping
+// The one way our services turn a status into an answer: common/wire_status.h's mapping
 // (ToGrpcStatus / ToCommandError), with every error reported to `observer` first.
 grpc::Status AnswerStatus(ServiceObserver& observer, const absl::Status& status);
 v1::CommandError AnswerError(ServiceObserver& observer, const absl::Status& status);

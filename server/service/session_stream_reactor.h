@@ -20,6 +20,8 @@
 #include "grpcpp/grpcpp.h"
 #include "semaphored/v1/semaphore.pb.h"
 #include "common/clock.h"
+#include "common/proto_time.h"
+#include "common/wire_status.h"
 #include "engine/core.h"
 #include "server/service/convert.h"
 #include "server/service/service_limits.h"
