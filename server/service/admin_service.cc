@@ -1,3 +1,5 @@
+// AdminService: the administrators' methods, their credential check and audit.
+
 #include "server/service/admin_service.h"
 
 #include <algorithm>
@@ -16,7 +18,17 @@
 #include "server/service/peer.h"
 #include "server/service/unary_call.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FormatSessionId;
+using ::semaphored::internal::ParseSessionId;
+using ::semaphored::internal::QuoteName;
+using ::semaphored::internal::RealClock;
+using ::semaphored::internal::SessionId;
+using ::semaphored::internal::ToProtoTimestamp;
+using ::semaphored::internal::ValidateGlobalName;
+using ::semaphored::internal::ValidateText;
+using ::semaphored::internal::kMaxNameBytes;
 
 using engine::Core;
 using engine::HolderSnapshot;
@@ -159,7 +171,7 @@ AdminServiceImpl::AdminServiceImpl(Core* core, AdminServiceOptions options)
     : core_(core),
       options_(std::move(options)),
       observer_(options_.observer != nullptr ? options_.observer
-                                             : ServiceObserver::Null()),
+                                             : CallObserver::Null()),
       throttle_(options_.clock != nullptr ? options_.clock : RealClock::Get(),
                 options_.throttle) {}
 
@@ -370,4 +382,4 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Drain(grpc::CallbackServerContext* c
       });
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

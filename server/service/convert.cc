@@ -1,3 +1,5 @@
+// Conversions between the wire's requests and answers and the engine's types.
+
 #include "server/service/convert.h"
 
 #include <algorithm>
@@ -8,7 +10,17 @@
 #include "common/names.h"
 #include "common/proto_time.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FormatSessionId;
+using ::semaphored::internal::FromProtoDuration;
+using ::semaphored::internal::QuoteName;
+using ::semaphored::internal::ToProtoDuration;
+using ::semaphored::internal::ToProtoTimestamp;
+using ::semaphored::internal::ValidateClientName;
+using ::semaphored::internal::ValidateGlobalName;
+using ::semaphored::internal::kMaxLimit;
+using ::semaphored::internal::kMaxWait;
 
 using engine::GrantInfo;
 using engine::HolderSnapshot;
@@ -217,4 +229,4 @@ v1::WaitSemaphoreClearResponse ToWaitSemaphoreClearResponse(
   return out;
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -23,7 +23,7 @@
 #include "semaphored/v1/semaphore.pb.h"
 #include "engine/types.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // --- Scalars ---
 
@@ -76,6 +76,6 @@ v1::SetSemaphoreResponse ToSetSemaphoreResponse(const engine::SetOutcome& outcom
 v1::WaitSemaphoreClearResponse ToWaitSemaphoreClearResponse(
     const engine::WaitClearOutcome& outcome);
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_CONVERT_H_

@@ -8,7 +8,10 @@
 #include "server/service/convert.h"
 #include "server/service/peer.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::Clock;
+using ::semaphored::internal::SessionId;
 
 using engine::NewSession;
 using engine::SetArgs;
@@ -22,10 +25,10 @@ absl::StatusOr<SessionId> AuthenticateSecret(const engine::Core& core,
   return core.Authenticate(secret);
 }
 
-Operations::Operations(engine::Core* core, Clock* clock, ServiceObserver* observer)
+Operations::Operations(engine::Core* core, Clock* clock, CallObserver* observer)
     : core_(core),
       clock_(clock),
-      observer_(observer != nullptr ? observer : ServiceObserver::Null()) {}
+      observer_(observer != nullptr ? observer : CallObserver::Null()) {}
 
 absl::StatusOr<SessionId> Operations::Authenticate(absl::string_view secret) const {
   return AuthenticateSecret(*core_, secret);
@@ -152,4 +155,4 @@ void Operations::StreamEnded(SessionId session) {
   core_->CloseSession(session, engine::SessionEndReason::kStreamEnded).IgnoreError();
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

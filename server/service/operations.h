@@ -18,20 +18,21 @@
 #include "common/clock.h"
 #include "engine/core.h"
 #include "semaphored/v1/semaphore.pb.h"
-#include "server/service/service_observer.h"
+#include "server/service/call_observer.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // Resolves a request's session secret: UNAUTHENTICATED when it is missing, malformed
 // (CheckSecretFormat), unknown or belongs to a session that has ended.
-absl::StatusOr<SessionId> AuthenticateSecret(const engine::Core& core, absl::string_view secret);
+absl::StatusOr<internal::SessionId> AuthenticateSecret(const engine::Core& core,
+                                                       absl::string_view secret);
 
 // What the caller of an operation knows besides the request.
 struct CallInfo {
   // The session a session stream has authenticated: the request's session_secret is
   // then not looked at (the stream checks it against its own). nullopt (a unary call):
   // the operation authenticates the request's session_secret.
-  std::optional<SessionId> session;
+  std::optional<internal::SessionId> session;
   // The gRPC call's deadline: bounds the waits of Set and WaitClear.
   absl::Time deadline = absl::InfiniteFuture();
   // The gRPC peer string; CreateSession counts sessions per peer host and reports it.
@@ -59,11 +60,11 @@ using StatusDone = absl::AnyInvocable<void(absl::Status) &&>;
 class Operations {
  public:
   // `core`, `clock` (the engine's clock) and `observer` must outlive the operations
-  // and every answer they deliver. A null observer means ServiceObserver::Null().
-  Operations(engine::Core* core, Clock* clock, ServiceObserver* observer);
+  // and every answer they deliver. A null observer means CallObserver::Null().
+  Operations(engine::Core* core, internal::Clock* clock, CallObserver* observer);
 
   // Authenticates a session secret (see AuthenticateSecret).
-  absl::StatusOr<SessionId> Authenticate(absl::string_view secret) const;
+  absl::StatusOr<internal::SessionId> Authenticate(absl::string_view secret) const;
 
   // Opens a session for the caller's peer host; reports it (OnSessionCreated).
   void CreateSession(const v1::CreateSessionRequest& request, const CallInfo& call,
@@ -93,21 +94,22 @@ class Operations {
 
   // Sends `session`'s events (end, revocations) to `observer`, replacing the one a
   // previous stream attached.
-  absl::Status AttachStream(SessionId session,
+  absl::Status AttachStream(internal::SessionId session,
                             std::shared_ptr<engine::SessionObserver> observer);
   // The stream of `session` ended: the session is closed (SessionEndReason::
   // kStreamEnded); nothing to answer.
-  void StreamEnded(SessionId session);
+  void StreamEnded(internal::SessionId session);
 
  private:
   // The session the operation acts for: CallInfo::session, or `secret` authenticated.
-  absl::StatusOr<SessionId> SessionOf(const CallInfo& call, absl::string_view secret) const;
+  absl::StatusOr<internal::SessionId> SessionOf(const CallInfo& call,
+                                                absl::string_view secret) const;
 
   engine::Core* const core_;
-  Clock* const clock_;
-  ServiceObserver* const observer_;
+  internal::Clock* const clock_;
+  CallObserver* const observer_;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_OPERATIONS_H_

@@ -8,7 +8,9 @@
 #include "server/service/session_stream.h"
 #include "server/service/unary_call.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FromCallDeadline;
 
 namespace {
 
@@ -116,4 +118,4 @@ grpc::ServerBidiReactor<Raw, Raw>* SemaphoreServiceImpl::StreamSession(
   return NewSessionStream(&operations_, observer_, limits_, context);
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

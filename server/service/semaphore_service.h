@@ -7,9 +7,9 @@
 #include "engine/core.h"
 #include "server/service/operations.h"
 #include "server/service/service_limits.h"
-#include "server/service/service_observer.h"
+#include "server/service/call_observer.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // The generated service with every method taking raw bytes, which the service
 // parses itself (wire.h) so that unparsable requests get a useful error.
@@ -45,10 +45,11 @@ using SemaphoreServiceRawBase = v1::SemaphoreService::WithRawCallbackMethod_Crea
 class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
  public:
   // `core`, `clock` (the core's clock) and `observer` must outlive the service and
-  // every call it serves. A null observer means ServiceObserver::Null().
-  SemaphoreServiceImpl(engine::Core* core, Clock* clock, ServiceObserver* observer = nullptr,
+  // every call it serves. A null observer means CallObserver::Null().
+  SemaphoreServiceImpl(engine::Core* core, internal::Clock* clock,
+                       CallObserver* observer = nullptr,
                        ServiceLimits limits = ServiceLimits())
-      : observer_(observer != nullptr ? observer : ServiceObserver::Null()),
+      : observer_(observer != nullptr ? observer : CallObserver::Null()),
         operations_(core, clock, observer_),
         limits_(limits) {}
 
@@ -74,11 +75,11 @@ class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
       grpc::CallbackServerContext* context) override;
 
  private:
-  ServiceObserver* const observer_;
+  CallObserver* const observer_;
   Operations operations_;
   const ServiceLimits limits_;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_SEMAPHORE_SERVICE_H_

@@ -13,7 +13,11 @@
 #include "common/proto_time.h"
 #include "common/wire_status.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FromCallDeadline;
+using ::semaphored::internal::SessionId;
+using ::semaphored::internal::ToCommandError;
 
 using engine::WaiterId;
 
@@ -255,13 +259,13 @@ void SessionStream::Revoked(const std::string& name, uint64_t token,
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewSessionStream(
-    Operations* operations, ServiceObserver* observer, const ServiceLimits& limits,
+    Operations* operations, CallObserver* observer, const ServiceLimits& limits,
     grpc::CallbackServerContext* context) {
   auto stream = std::make_shared<SessionStream>(
-      operations, observer != nullptr ? observer : ServiceObserver::Null(), limits,
+      operations, observer != nullptr ? observer : CallObserver::Null(), limits,
       FromCallDeadline(context->deadline()));
   stream->Start();
   return stream.get();
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

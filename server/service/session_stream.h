@@ -23,10 +23,10 @@
 #include "semaphored/v1/semaphore.pb.h"
 #include "server/service/operations.h"
 #include "server/service/service_limits.h"
-#include "server/service/service_observer.h"
+#include "server/service/call_observer.h"
 #include "server/service/wire.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // The reactor of one SemaphoreService.StreamSession call: a long-lived stream that
 // carries one session's keepalives, commands and pushes.
@@ -112,7 +112,7 @@ class SessionStream final
   // Waiting commands one stream may have at a time.
   static constexpr size_t kMaxPendingCommands = 100'000;
 
-  SessionStream(Operations* operations, ServiceObserver* observer,
+  SessionStream(Operations* operations, CallObserver* observer,
                 const ServiceLimits& limits, absl::Time call_deadline)
       : operations_(operations),
         observer_(observer),
@@ -218,7 +218,7 @@ class SessionStream final
   }
   absl::Status CheckCommandSecret(absl::string_view secret) const
       ABSL_LOCKS_EXCLUDED(mu_);
-  SessionId session() const ABSL_LOCKS_EXCLUDED(mu_) {
+  internal::SessionId session() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return session_id_;
   }
@@ -266,7 +266,7 @@ class SessionStream final
   void TakeBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Operations* const operations_;
-  ServiceObserver* const observer_;
+  CallObserver* const observer_;
   const ServiceLimits limits_;
   const absl::Time call_deadline_;
   // Ends a stream whose first message is late; set once in Start (before any read),
@@ -282,7 +282,7 @@ class SessionStream final
   bool first_message_ ABSL_GUARDED_BY(mu_) = false;  // a message has arrived
   bool alarm_armed_ ABSL_GUARDED_BY(mu_) = false;    // first_message_alarm_ was set
   bool authenticated_ ABSL_GUARDED_BY(mu_) = false;
-  SessionId session_id_ ABSL_GUARDED_BY(mu_) = 0;
+  internal::SessionId session_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::string secret_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, PendingCommand> pending_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
@@ -336,11 +336,11 @@ class SessionEventForwarder final : public engine::SessionObserver {
 };
 
 // Starts the reactor of one StreamSession call (see above). `operations` and
-// `observer` must outlive the call; a null observer means ServiceObserver::Null().
+// `observer` must outlive the call; a null observer means CallObserver::Null().
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewSessionStream(
-    Operations* operations, ServiceObserver* observer, const ServiceLimits& limits,
+    Operations* operations, CallObserver* observer, const ServiceLimits& limits,
     grpc::CallbackServerContext* context);
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_SESSION_STREAM_H_

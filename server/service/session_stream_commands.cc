@@ -9,7 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::SessionId;
 
 using engine::WaiterId;
 
@@ -336,4 +338,4 @@ void SessionStream::HandleClose(uint64_t id, const v1::CloseSessionRequest& requ
       });
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -2,8 +2,8 @@
 
 #include "server/service/unary_call.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 absl::Status AdmitAll() { return absl::OkStatus(); }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

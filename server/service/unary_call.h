@@ -14,10 +14,10 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
-#include "server/service/service_observer.h"
+#include "server/service/call_observer.h"
 #include "server/service/wire.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // One unary call on a raw method: owns the parsed request and answers the call once.
 // Answer() may be called on any thread, before or after the start function returns;
@@ -29,7 +29,7 @@ namespace semaphored::internal {
 template <typename Request, typename Response>
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall(ServiceObserver* observer, grpc::ByteBuffer* out)
+  UnaryCall(CallObserver* observer, grpc::ByteBuffer* out)
       : observer_(observer), out_(out) {}
 
   Request request;
@@ -81,7 +81,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   void OnDone() override { delete this; }
 
  private:
-  ServiceObserver* const observer_;
+  CallObserver* const observer_;
   grpc::ByteBuffer* const out_;
   absl::Mutex mu_;
   absl::AnyInvocable<void() &&> cancel_ ABSL_GUARDED_BY(mu_);
@@ -97,7 +97,7 @@ absl::Status AdmitAll();
 // `start(UnaryCall*)` must see to it that the call's Answer() is called once. A
 // refused caller or a request that does not parse is answered at once.
 template <typename Request, typename Response, typename Admit, typename Start>
-grpc::ServerUnaryReactor* ServeUnary(ServiceObserver& observer, const char* method,
+grpc::ServerUnaryReactor* ServeUnary(CallObserver& observer, const char* method,
                                      Admit&& admit, const grpc::ByteBuffer* in,
                                      grpc::ByteBuffer* out, Start&& start) {
   observer.OnRequest(method);
@@ -115,7 +115,7 @@ grpc::ServerUnaryReactor* ServeUnary(ServiceObserver& observer, const char* meth
 // As ServeUnary, for methods answered at once: `handle(request, &response)` returns
 // the call's status.
 template <typename Request, typename Response, typename Admit, typename Handle>
-grpc::ServerUnaryReactor* ServeUnaryNow(ServiceObserver& observer, const char* method,
+grpc::ServerUnaryReactor* ServeUnaryNow(CallObserver& observer, const char* method,
                                         Admit&& admit, const grpc::ByteBuffer* in,
                                         grpc::ByteBuffer* out, Handle&& handle) {
   return ServeUnary<Request, Response>(
@@ -131,6 +131,6 @@ grpc::ServerUnaryReactor* ServeUnaryNow(ServiceObserver& observer, const char* m
       });
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_UNARY_CALL_H_

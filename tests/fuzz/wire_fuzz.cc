@@ -30,7 +30,18 @@
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/wire_oracles.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FormatSessionId;
+using ::semaphored::internal::FromProtoDuration;
+using ::semaphored::internal::ParseSessionId;
+using ::semaphored::internal::SessionId;
+using ::semaphored::internal::StatusFromCode;
+using ::semaphored::internal::ToCommandError;
+using ::semaphored::internal::ToGrpcStatus;
+using ::semaphored::internal::ToProtoDuration;
+using ::semaphored::internal::ToProtoTimestamp;
+using ::semaphored::internal::ValidateGlobalName;
 
 using engine::SetArgs;
 
@@ -320,9 +331,10 @@ void FuzzOne(absl::string_view bytes) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  semaphored::internal::FuzzOne(absl::string_view(reinterpret_cast<const char*>(data), size));
+  semaphored::server::FuzzOne(
+      absl::string_view(reinterpret_cast<const char*>(data), size));
   return 0;
 }

@@ -9,7 +9,10 @@
 #include "gtest/gtest.h"
 #include "tests/common/status_matchers.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FormatSessionId;
+using ::semaphored::internal::kMaxLimit;
 
 using engine::GrantInfo;
 using engine::HolderSnapshot;
@@ -343,4 +346,4 @@ TEST(ConvertTest, StatesCarryTheHolderCountBesideTheListedHolders) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
