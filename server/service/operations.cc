@@ -19,19 +19,14 @@ using engine::SetOutcome;
 using engine::WaitClearOutcome;
 using engine::WaiterId;
 
-absl::StatusOr<SessionId> AuthenticateSecret(const engine::Core& core,
-                                             absl::string_view secret) {
-  if (absl::Status s = CheckSecretFormat(secret); !s.ok()) return s;
-  return core.Authenticate(secret);
-}
-
 Operations::Operations(engine::Core* core, Clock* clock, CallObserver* observer)
     : core_(core),
       clock_(clock),
       observer_(observer != nullptr ? observer : CallObserver::Null()) {}
 
 absl::StatusOr<SessionId> Operations::Authenticate(absl::string_view secret) const {
-  return AuthenticateSecret(*core_, secret);
+  if (absl::Status s = CheckSecretFormat(secret); !s.ok()) return s;
+  return core_->Authenticate(secret);
 }
 
 absl::StatusOr<SessionId> Operations::SessionOf(const CallInfo& call,

@@ -22,11 +22,6 @@
 
 namespace semaphored::server {
 
-// Resolves a request's session secret: UNAUTHENTICATED when it is missing, malformed
-// (CheckSecretFormat), unknown or belongs to a session that has ended.
-absl::StatusOr<internal::SessionId> AuthenticateSecret(const engine::Core& core,
-                                                       absl::string_view secret);
-
 // What the caller of an operation knows besides the request.
 struct CallInfo {
   // The session a session stream has authenticated: the request's session_secret is
@@ -63,7 +58,8 @@ class Operations {
   // and every answer they deliver. A null observer means CallObserver::Null().
   Operations(engine::Core* core, internal::Clock* clock, CallObserver* observer);
 
-  // Authenticates a session secret (see AuthenticateSecret).
+  // Resolves a session secret: UNAUTHENTICATED when it is missing, malformed
+  // (CheckSecretFormat), unknown or belongs to a session that has ended.
   absl::StatusOr<internal::SessionId> Authenticate(absl::string_view secret) const;
 
   // Opens a session for the caller's peer host; reports it (OnSessionCreated).
