@@ -53,7 +53,7 @@ namespace semaphored::bench {
 namespace {
 
 // Drops the server's log lines (thousands of session starts and ends).
-class NullLogSink : public internal::LogSink {
+class NullLogSink : public ::semaphored::server::LogSink {
  public:
   void Write(absl::string_view) override {}
 };
@@ -78,11 +78,11 @@ int Main() {
     workloads.insert(std::string(w));
   }
   NullLogSink null_sink;
-  std::unique_ptr<internal::Server> server;
+  std::unique_ptr<::semaphored::server::Server> server;
   std::string address = absl::GetFlag(FLAGS_server);
   std::string admin_token = absl::GetFlag(FLAGS_admin_token);
   if (address.empty()) {
-    internal::ServerOptions options;
+    ::semaphored::server::ServerOptions options;
     // Admin over TCP needs a token (W3's FIFO check and W5's list use the admin
     // service): the in-process server gets a random one.
     if (admin_token.empty()) {
@@ -110,8 +110,8 @@ int Main() {
     options.core.max_semaphores =
         std::max<int64_t>(options.core.max_semaphores, w5_holds + 100'000);
     options.core.max_holds = std::max<int64_t>(options.core.max_holds, w5_holds + 100'000);
-    absl::StatusOr<std::unique_ptr<internal::Server>> started_server =
-        internal::Server::Start(options);
+    absl::StatusOr<std::unique_ptr<::semaphored::server::Server>> started_server =
+        ::semaphored::server::Server::Start(options);
     if (!started_server.ok()) {
       std::cerr << "cannot start the server: " << started_server.status() << "\n";
       return 1;

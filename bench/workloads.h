@@ -15,9 +15,9 @@
 #include "report.h"
 #include "semaphored/client.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 class Server;
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 namespace semaphored::bench {
 
@@ -41,7 +41,8 @@ struct BenchContext {
   std::string address;
   Client* client = nullptr;                 // connected to `address`
   std::shared_ptr<grpc::Channel> channel;   // raw channel for the generated stubs
-  internal::Server* server = nullptr;       // the in-process server; nullptr: --server
+  // The in-process server; nullptr: --server.
+  ::semaphored::server::Server* server = nullptr;
   std::string admin_token;                  // for AdminService calls; empty: none
   std::string self_path;                    // this binary, for W6's child holder
   Report* report = nullptr;

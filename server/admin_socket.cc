@@ -1,3 +1,5 @@
+// The admin Unix socket: accepts local administrators and hands them to gRPC.
+
 #include "server/admin_socket.h"
 
 #include <errno.h>
@@ -21,7 +23,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_posix.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 // While accept fails for want of descriptors, the loop waits this long before trying
@@ -310,4 +312,4 @@ std::optional<PeerCredentials> AdminSocket::CallerOf(absl::string_view grpc_peer
   return cred;
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -19,7 +19,7 @@ namespace grpc {
 class Server;
 }  // namespace grpc
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // Who is at the other end of a Unix socket connection (SO_PEERCRED).
 struct PeerCredentials {
@@ -110,6 +110,6 @@ class AdminSocket {
   absl::Time last_refusal_log_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_ADMIN_SOCKET_H_

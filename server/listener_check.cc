@@ -1,3 +1,5 @@
+// A self-check that the gRPC listener still accepts connections.
+
 #include "server/listener_check.h"
 
 #include <fcntl.h>
@@ -14,7 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 // The HTTP/2 client connection preface followed by an empty SETTINGS frame (RFC 9113
@@ -206,4 +208,4 @@ void ListenerCheck::Run() {
   }
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -19,7 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // Connects to HOST:PORT (a numeric address or a name; "[v6]" brackets allowed) and
 // waits, at most `timeout` in all, for the server to answer as only an accepting
@@ -70,6 +70,6 @@ class ListenerCheck {
   std::thread thread_;  // last: starts after everything above exists
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_LISTENER_CHECK_H_

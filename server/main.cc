@@ -38,13 +38,14 @@
 #include "server/observability/logger.h"
 #include "server/observability/metrics_http_server.h"
 #include "server/observability/server_events.h"
+#include "server/observability/trace_file_writer.h"
 #include "server/server.h"
 #include "server/server_config.h"
 
 namespace {
 const semaphored::engine::CoreOptions kDefaults;
-const semaphored::internal::TransportLimits kTransport;
-const semaphored::internal::ServerOptions kServerDefaults;
+const semaphored::server::TransportLimits kTransport;
+const semaphored::server::ServerOptions kServerDefaults;
 }  // namespace
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -105,7 +106,7 @@ ABSL_FLAG(std::string, admin_token_file, "",
           "File holding the admin token (trailing newline ignored); excludes "
           "--admin_token. Refused when its group or others may read or write it "
           "(chmod 600).");
-ABSL_FLAG(std::string, admin_socket, semaphored::internal::kAdminSocketAuto,
+ABSL_FLAG(std::string, admin_socket, semaphored::server::kAdminSocketAuto,
           "Unix socket serving every service to root and this server's own user (peer "
           "uid checked with SO_PEERCRED), the admin service without a token; semctl "
           "on this machine uses it by default. \"auto\": "
@@ -123,14 +124,14 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(std::string, metrics_address, "",
           "HOST:PORT serving Prometheus metrics at http://HOST:PORT/metrics (e.g. "
           "127.0.0.1:9090; port 0 picks a free one). Empty: no metrics endpoint.");
-ABSL_FLAG(semaphored::internal::LogFormat, log_format,
-          semaphored::internal::LogFormat::kText,
+ABSL_FLAG(semaphored::server::LogFormat, log_format,
+          semaphored::server::LogFormat::kText,
           "Log lines on stderr: text (human-readable key=value) or json (one object "
           "per line).");
 ABSL_FLAG(std::string, trace_file, "",
           "For testing: write every queue/grant/release/session-end record of the core "
           "to this file, one line each in the core's order (see TraceFileWriter in "
-          "server/observability/server_events.h). Empty: no trace.");
+          "server/observability/trace_file_writer.h). Empty: no trace.");
 ABSL_FLAG(int32_t, max_concurrent_streams, kTransport.max_concurrent_streams,
           "Most concurrent gRPC calls (HTTP/2 streams) on one client connection; more "
           "wait for one to end. Each client-library session keeps one open.");
@@ -183,19 +184,19 @@ ABSL_FLAG(int32_t, max_listed_holders, kDefaults.max_listed_holders,
           "grant order; the answer's holder_count gives the total, and the admin "
           "ListSemaphores lists all). At least 1.");
 ABSL_FLAG(int64_t, stream_answer_budget_bytes,
-          semaphored::internal::ServiceLimits().stream_answer_budget_bytes,
+          semaphored::server::ServiceLimits().stream_answer_budget_bytes,
           "Bytes of answers a StreamSession stream may have queued but not yet sent; past "
           "it the stream runs no further command and reads no further message until the "
           "client reads (backpressure). At least 65536.");
 ABSL_FLAG(absl::Duration, stream_first_message_timeout,
-          semaphored::internal::ServiceLimits().stream_first_message_timeout,
+          semaphored::server::ServiceLimits().stream_first_message_timeout,
           "How long a new StreamSession stream may take to send its first message (with "
           "the session secret) before it is ended with DEADLINE_EXCEEDED.");
 
 namespace {
 
-using semaphored::internal::Server;
-using semaphored::internal::ServerOptions;
+using semaphored::server::Server;
+using semaphored::server::ServerOptions;
 
 constexpr const char* kFlagNames[] = {"listen",
                                       "default_ttl",
@@ -268,8 +269,8 @@ absl::StatusOr<std::string> AdminTokenFromFlags() {
         "give the admin token once: --admin_token (SEMAPHORED_ADMIN_TOKEN) or "
         "--admin_token_file (SEMAPHORED_ADMIN_TOKEN_FILE), not both");
   }
-  if (!file.empty()) return semaphored::internal::ReadAdminTokenFile(file);
-  if (absl::Status s = semaphored::internal::ValidateAdminToken(token, "--admin_token");
+  if (!file.empty()) return semaphored::server::ReadAdminTokenFile(file);
+  if (absl::Status s = semaphored::server::ValidateAdminToken(token, "--admin_token");
       !s.ok()) {
     return s;
   }
@@ -287,11 +288,11 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
       absl::GetFlag(FLAGS_stream_answer_budget_bytes);
   options.service_limits.stream_first_message_timeout =
       absl::GetFlag(FLAGS_stream_first_message_timeout);
-  if (absl::Status s = semaphored::internal::CheckServiceLimits(options.service_limits);
+  if (absl::Status s = semaphored::server::CheckServiceLimits(options.service_limits);
       !s.ok()) {
     return s;
   }
-  semaphored::internal::TransportLimits& transport = options.transport;
+  semaphored::server::TransportLimits& transport = options.transport;
   transport.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   transport.memory_quota_bytes = absl::GetFlag(FLAGS_grpc_memory_quota_bytes);
   transport.max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
@@ -305,7 +306,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   transport.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   transport.max_metadata_bytes = absl::GetFlag(FLAGS_max_metadata_bytes);
   transport.allow_compression = absl::GetFlag(FLAGS_allow_compression);
-  if (absl::Status s = semaphored::internal::ValidateTransportLimits(transport); !s.ok()) {
+  if (absl::Status s = semaphored::server::ValidateTransportLimits(transport); !s.ok()) {
     return s;
   }
   options.listener_check_interval = absl::GetFlag(FLAGS_listener_check_interval);
@@ -314,7 +315,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   if (!token.ok()) return token.status();
   options.admin_token = *std::move(token);
   options.admin_socket = absl::GetFlag(FLAGS_admin_socket);
-  absl::StatusOr<semaphored::internal::TlsOptions> tls = semaphored::internal::LoadTlsFiles(
+  absl::StatusOr<semaphored::server::TlsOptions> tls = semaphored::server::LoadTlsFiles(
       absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
       absl::GetFlag(FLAGS_tls_client_ca));
   if (!tls.ok()) return tls.status();
@@ -415,8 +416,8 @@ constexpr absl::Duration kListenerDeadExitDeadline = absl::Seconds(15);
 // goes on with where to connect on this machine: "... on 0.0.0.0:PORT (all
 // addresses; locally 127.0.0.1:PORT)".
 void LogStarted(const Server& server, bool tls, bool mtls, bool admin_token) {
-  const semaphored::internal::Logger& logger = server.logger();
-  if (logger.format() == semaphored::internal::LogFormat::kText) {
+  const semaphored::server::Logger& logger = server.logger();
+  if (logger.format() == semaphored::server::LogFormat::kText) {
     const std::string listen = absl::GetFlag(FLAGS_listen);
     const std::string bound =
         absl::StrCat(listen.substr(0, listen.rfind(':')), ":", server.port());
@@ -429,12 +430,12 @@ void LogStarted(const Server& server, bool tls, bool mtls, bool admin_token) {
   }
   std::string metrics = "off";
   if (server.metrics_port() != 0) {
-    absl::StatusOr<semaphored::internal::HostPort> host =
-        semaphored::internal::ParseListenAddress(absl::GetFlag(FLAGS_metrics_address));
+    absl::StatusOr<semaphored::server::HostPort> host =
+        semaphored::server::ParseListenAddress(absl::GetFlag(FLAGS_metrics_address));
     metrics = absl::StrCat("http://", host.ok() ? host->host : "?", ":",
                            server.metrics_port(), "/metrics");
   }
-  logger.Log(semaphored::internal::LogLevel::kInfo, "server_start",
+  logger.Log(semaphored::server::LogLevel::kInfo, "server_start",
              {{"address", server.address()},
               {"tls", mtls ? "mutual" : (tls ? "on" : "off")},
               {"admin", admin_token ? "token" : "socket_only"},
@@ -485,9 +486,9 @@ int main(int argc, char** argv) {
   // libprotobuf and gRPC log through a logger of their own (never destroyed: gRPC's
   // threads may log until the process ends), in the server's format, on stderr.
   {
-    semaphored::internal::LoggerOptions library_log;
+    semaphored::server::LoggerOptions library_log;
     library_log.format = options->log_format;
-    semaphored::internal::RouteLibraryLogs(new semaphored::internal::Logger(library_log));
+    semaphored::server::RouteLibraryLogs(new semaphored::server::Logger(library_log));
   }
   const bool tls = options->tls.enabled();
   const bool mtls = !options->tls.client_ca_pem.empty();
@@ -503,10 +504,10 @@ int main(int argc, char** argv) {
 
   // The trace (if asked for) is installed before the core exists and removed only
   // after the server has stopped, so that it sees every event.
-  std::unique_ptr<semaphored::internal::TraceFileWriter> trace;
+  std::unique_ptr<semaphored::server::TraceFileWriter> trace;
   if (const std::string path = absl::GetFlag(FLAGS_trace_file); !path.empty()) {
-    absl::StatusOr<std::unique_ptr<semaphored::internal::TraceFileWriter>> opened =
-        semaphored::internal::TraceFileWriter::Open(path);
+    absl::StatusOr<std::unique_ptr<semaphored::server::TraceFileWriter>> opened =
+        semaphored::server::TraceFileWriter::Open(path);
     if (!opened.ok()) {
       std::fprintf(stderr, "semaphored: --trace_file: %s\n",
                    std::string(opened.status().message()).c_str());
@@ -531,8 +532,8 @@ int main(int argc, char** argv) {
   }
   LogStarted(server, tls, mtls, admin_token);
   server.logger().Log(
-      file_limit.after < 4096 ? semaphored::internal::LogLevel::kWarn
-                              : semaphored::internal::LogLevel::kInfo,
+      file_limit.after < 4096 ? semaphored::server::LogLevel::kWarn
+                              : semaphored::server::LogLevel::kInfo,
       "file_limit",
       {{"open_files", static_cast<uint64_t>(file_limit.after)},
        {"was", static_cast<uint64_t>(file_limit.before)},
@@ -547,7 +548,7 @@ int main(int argc, char** argv) {
   });
   // A signal or the admin Drain RPC; the shutdown runs here, never on a gRPC thread.
   const std::string trigger = server.AwaitShutdownRequest().value_or("shutdown");
-  server.logger().Log(semaphored::internal::LogLevel::kInfo, "shutdown",
+  server.logger().Log(semaphored::server::LogLevel::kInfo, "shutdown",
                       {{"trigger", trigger}});
   const bool listener_dead = trigger == "listener_check";
   if (listener_dead) {
@@ -563,7 +564,7 @@ int main(int argc, char** argv) {
   stopping.store(true);
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
-  server.logger().Log(semaphored::internal::LogLevel::kInfo, "stopped");
+  server.logger().Log(semaphored::server::LogLevel::kInfo, "stopped");
   started->reset();
   if (trace != nullptr) {
     semaphored::engine::SetCoreTracer(nullptr);

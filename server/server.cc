@@ -1,3 +1,5 @@
+// The Server: wires the engine, the gRPC services, the admin socket and metrics.
+
 #include "server/server.h"
 
 #include <chrono>
@@ -17,12 +19,15 @@
 #include "server/observability/metrics.h"
 #include "server/observability/metrics_http_server.h"
 #include "server/observability/server_events.h"
-#include "server/server_observer.h"
+#include "server/server_telemetry.h"
 #include "server/service/admin_service.h"
 #include "server/service/health_service.h"
 #include "server/service/semaphore_service.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::DefaultAdminSocketPath;
+using ::semaphored::internal::RealClock;
 
 using engine::Core;
 using engine::CounterTokenSource;
@@ -124,7 +129,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   server->logger_ = std::make_unique<Logger>(log);
   server->metrics_ = std::make_unique<Metrics>();
   server->observer_ =
-      std::make_unique<ServerObserver>(server->metrics_.get(), server->logger_.get());
+      std::make_unique<ServerTelemetry>(server->metrics_.get(), server->logger_.get());
 
   absl::StatusOr<std::unique_ptr<TokenSource>> tokens =
       MakeTokenSource(options.state_file);
@@ -310,4 +315,4 @@ void Server::Wait() {
   mu_.Await(absl::Condition(&shut_down_));
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

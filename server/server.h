@@ -25,7 +25,7 @@ namespace semaphored::engine {
 class Ticker;
 }  // namespace semaphored::engine
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 class AdminServiceImpl;
 class AdminSocket;
@@ -34,7 +34,7 @@ class ListenerCheck;
 class Metrics;
 class MetricsHttpServer;
 class SemaphoreServiceImpl;
-class ServerObserver;
+class ServerTelemetry;
 
 // ServerOptions::admin_socket: the default path for the bound port.
 inline constexpr char kAdminSocketAuto[] = "auto";
@@ -161,7 +161,7 @@ class Server {
   // the observer, metrics and logger the core and services report to.
   std::unique_ptr<Logger> logger_;
   std::unique_ptr<Metrics> metrics_;
-  std::unique_ptr<ServerObserver> observer_;
+  std::unique_ptr<ServerTelemetry> observer_;
   std::unique_ptr<engine::TokenSource> tokens_;
   std::unique_ptr<engine::Core> core_;
   std::unique_ptr<engine::Ticker> ticker_;
@@ -186,6 +186,6 @@ class Server {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVER_H_

@@ -1,3 +1,5 @@
+// Loading the server's secrets and certificates from files.
+
 #include "server/server_config.h"
 
 #include <fcntl.h>
@@ -17,7 +19,9 @@
 #include "absl/strings/strip.h"
 #include "common/local_admin.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::IsLoopbackHost;
 namespace {
 
 constexpr size_t kMaxTokenBytes = 4096;
@@ -210,4 +214,4 @@ std::optional<std::string> PlaintextTokenWarning(absl::string_view listen_host, 
       "administer through the admin socket");
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // TLS material, as PEM text. All empty: plaintext.
 struct TlsOptions {
@@ -58,6 +58,6 @@ absl::Status ValidateAdminToken(absl::string_view token, absl::string_view sourc
 std::optional<std::string> PlaintextTokenWarning(absl::string_view listen_host, bool tls,
                                                  bool has_token);
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVER_CONFIG_H_

@@ -1,3 +1,5 @@
+// The gRPC transport's limits, applied to a ServerBuilder and checked.
+
 #include "server/transport_limits.h"
 
 #include <climits>
@@ -8,7 +10,7 @@
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 // gRPC takes times as int milliseconds, INT_MAX meaning "never".
@@ -104,4 +106,4 @@ void ApplyTransportLimits(const TransportLimits& limits, grpc::ServerBuilder& bu
   }
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

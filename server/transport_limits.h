@@ -19,7 +19,7 @@ namespace grpc {
 class ServerBuilder;
 }  // namespace grpc
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 struct TransportLimits {
   // Most concurrent HTTP/2 streams on one connection (SETTINGS_MAX_CONCURRENT_STREAMS);
@@ -78,6 +78,6 @@ absl::Status ValidateTransportLimits(const TransportLimits& limits);
 // Sets every limit on `builder` (channel arguments, the resource quota, compression).
 void ApplyTransportLimits(const TransportLimits& limits, grpc::ServerBuilder& builder);
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_TRANSPORT_LIMITS_H_

@@ -3,27 +3,12 @@
 #include <algorithm>
 #include <string>
 
+#include "common/proto_time.h"
 #include "common/session_id.h"
 
 namespace semaphored::internal {
 
 using engine::SemaphoreSnapshot;
-
-absl::Time TimeFromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-absl::Duration DurationFromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-google::protobuf::Duration DurationToProto(absl::Duration d) {
-  google::protobuf::Duration out;
-  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
-  out.set_seconds(seconds);
-  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
-  return out;
-}
 
 SemaphoreInfo InfoFromProto(const semaphored::v1::SemaphoreState& state,
                             absl::string_view name) {
@@ -38,7 +23,7 @@ SemaphoreInfo InfoFromProto(const semaphored::v1::SemaphoreState& state,
     ::semaphored::HolderInfo holder;
     holder.session_id = h.session_id();
     holder.client_name = h.client_name();
-    holder.since = TimeFromProto(h.grant().grant_time());
+    holder.since = FromProtoTimestamp(h.grant().grant_time());
     holder.permits = h.grant().permits();
     holder.fencing_token = h.grant().fencing_token();
     info.holders.push_back(std::move(holder));

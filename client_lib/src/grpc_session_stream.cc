@@ -4,7 +4,7 @@
 
 #include <utility>
 
-#include "status_conversion.h"
+#include "common/wire_status.h"
 
 namespace semaphored::internal {
 
@@ -171,7 +171,7 @@ void GrpcSessionStream::OnWritesDoneDone(bool ok) {
 }
 
 void GrpcSessionStream::OnDone(const grpc::Status& status) {
-  if (auto observer = observer_.lock()) observer->OnClosed(StatusFromGrpc(status));
+  if (auto observer = observer_.lock()) observer->OnClosed(FromGrpcStatus(status));
   // Keep this object alive until the end of the function, whoever else lets go.
   std::shared_ptr<GrpcSessionStream> self = std::move(self_);
   absl::MutexLock lock(&mu_);

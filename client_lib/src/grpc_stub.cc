@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpc_session_stream.h"
-#include "status_conversion.h"
+#include "common/wire_status.h"
 
 namespace semaphored::internal {
 
@@ -110,7 +110,7 @@ absl::StatusOr<v1::CreateSessionResponse> GrpcStub::CreateSession(
   SetDeadline(context, timeout);
   v1::CreateSessionResponse response;
   absl::Status status =
-      StatusFromGrpc(stub_->CreateSession(&context, request, &response));
+      FromGrpcStatus(stub_->CreateSession(&context, request, &response));
   if (!status.ok()) return status;
   return response;
 }
@@ -121,7 +121,7 @@ absl::StatusOr<v1::TestSemaphoreResponse> GrpcStub::TestSemaphore(
   SetDeadline(context, timeout);
   v1::TestSemaphoreResponse response;
   absl::Status status =
-      StatusFromGrpc(stub_->TestSemaphore(&context, request, &response));
+      FromGrpcStatus(stub_->TestSemaphore(&context, request, &response));
   if (!status.ok()) return status;
   return response;
 }
@@ -130,7 +130,7 @@ absl::Status GrpcStub::Ping(absl::Duration timeout) {
   grpc::ClientContext context;
   SetDeadline(context, timeout);
   v1::PingResponse response;
-  return StatusFromGrpc(stub_->Ping(&context, v1::PingRequest(), &response));
+  return FromGrpcStatus(stub_->Ping(&context, v1::PingRequest(), &response));
 }
 
 std::shared_ptr<ClientStream> GrpcStub::OpenStream(

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cancel_registration.h"
+#include "common/proto_time.h"
 #include "convert.h"
 #include "errors_internal.h"
 #include "wait.h"
@@ -36,7 +37,7 @@ absl::Status RemoteSession::OpenStream(const std::string& client_name) {
   v1::CreateSessionRequest request;
   request.set_client_name(client_name);
   if (options_.ttl > absl::ZeroDuration()) {
-    *request.mutable_ttl() = DurationToProto(options_.ttl);
+    *request.mutable_ttl() = ToProtoDuration(options_.ttl);
   }
   absl::StatusOr<v1::CreateSessionResponse> created =
       connection_->stub()->CreateSession(request, connection_->options().call_timeout);
@@ -48,7 +49,7 @@ absl::Status RemoteSession::OpenStream(const std::string& client_name) {
                                                ": ", created.status().message()));
   }
   id_ = created->session_id();
-  ttl_ = DurationFromProto(created->ttl());
+  ttl_ = FromProtoDuration(created->ttl(), "ttl").value_or(absl::ZeroDuration());
   if (ttl_ <= absl::ZeroDuration()) ttl_ = absl::Seconds(10);  // a server bug; be safe
 
   std::shared_ptr<ClientStream> stream = connection_->stub()->OpenStream(
@@ -153,7 +154,7 @@ absl::StatusOr<GrantOrState> RemoteSession::Set(absl::string_view name,
   if (options.timeout == absl::InfiniteDuration()) {
     set->set_wait_indefinitely(true);
   } else if (options.timeout > absl::ZeroDuration()) {
-    *set->mutable_timeout() = DurationToProto(options.timeout);
+    *set->mutable_timeout() = ToProtoDuration(options.timeout);
   }
   auto call = std::make_shared<Call>(Call::Kind::kSet, std::string(name));
   call->for_permit = for_permit;
@@ -193,7 +194,7 @@ absl::StatusOr<bool> RemoteSession::WaitClear(absl::string_view name,
   if (timeout == absl::InfiniteDuration()) {
     wait->set_wait_indefinitely(true);
   } else if (timeout > absl::ZeroDuration()) {
-    *wait->mutable_timeout() = DurationToProto(timeout);
+    *wait->mutable_timeout() = ToProtoDuration(timeout);
   }
   auto call = std::make_shared<Call>(Call::Kind::kWaitClear, std::string(name));
   if (absl::Status s = Roundtrip(std::move(command), call, cancel); !s.ok()) return s;

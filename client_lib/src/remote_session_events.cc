@@ -5,10 +5,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
+#include "common/wire_status.h"
 #include "convert.h"
 #include "errors_internal.h"
 #include "semaphored/errors.h"
-#include "status_conversion.h"
 
 namespace semaphored::internal {
 
@@ -114,7 +115,7 @@ void RemoteSession::ApplySetLocked(Call& call, const v1::SetSemaphoreResponse& s
     if (grant != nullptr) grant->EndReleased();
     grant = std::make_shared<GrantState>(
         call.name, set.grant().fencing_token(), set.grant().permits(),
-        TimeFromProto(set.grant().grant_time()), weak_from_this());
+        FromProtoTimestamp(set.grant().grant_time()), weak_from_this());
   }
   if (call.for_permit) {
     grant->AddPermit();

@@ -1,3 +1,5 @@
+// Pieces of the Prometheus text exposition format.
+
 #include "server/observability/exposition.h"
 
 #include <cmath>
@@ -5,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 std::string Escape(absl::string_view text, bool quotes) {
@@ -47,4 +49,4 @@ std::string FormatDouble(double value) {
   return text;
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -6,7 +6,7 @@
 #include "absl/strings/string_view.h"
 
 // Pieces of the Prometheus text exposition format, version 0.0.4.
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // The Content-Type of a scrape answer.
 inline constexpr char kExpositionContentType[] = "text/plain; version=0.0.4; charset=utf-8";
@@ -22,6 +22,6 @@ std::string EscapeLabelValue(absl::string_view value);
 // "NaN", "+Inf" and "-Inf" for non-finite values.
 std::string FormatDouble(double value);
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_OBSERVABILITY_EXPOSITION_H_

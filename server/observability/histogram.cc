@@ -1,3 +1,5 @@
+// A lock-free duration histogram for the metrics.
+
 #include "server/observability/histogram.h"
 
 #include <algorithm>
@@ -8,7 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "server/observability/exposition.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 DurationHistogram::DurationHistogram(std::vector<absl::Duration> bounds)
     : bounds_(std::move(bounds)),
@@ -95,4 +97,4 @@ std::vector<absl::Duration> HoldTimeBuckets() {
           absl::Hours(1)};
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -10,7 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // A Prometheus histogram of durations, in seconds, with fixed bucket bounds.
 //
@@ -57,6 +57,6 @@ std::string FormatSeconds(absl::Duration d);
 std::vector<absl::Duration> AcquireWaitBuckets();
 std::vector<absl::Duration> HoldTimeBuckets();
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_OBSERVABILITY_HISTOGRAM_H_

@@ -1,9 +1,11 @@
+// The little of HTTP/1.x the metrics endpoint needs.
+
 #include "server/observability/http_request.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 absl::string_view Reason(int status) {
@@ -67,4 +69,4 @@ std::string HttpAnswer(int status, absl::string_view body, absl::string_view con
                       head_only ? absl::string_view() : body);
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

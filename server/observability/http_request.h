@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 struct RequestHead {
   std::string method;  // as sent, e.g. "GET"
@@ -32,6 +32,6 @@ std::string HttpAnswer(int status, absl::string_view body,
                        absl::string_view content_type = "text/plain; charset=utf-8",
                        bool head_only = false, absl::string_view extra_headers = "");
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_OBSERVABILITY_HTTP_REQUEST_H_

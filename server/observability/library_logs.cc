@@ -1,3 +1,5 @@
+// Routes libprotobuf's and gRPC core's own log lines through a Logger.
+
 #include "server/observability/library_logs.h"
 
 #include <atomic>
@@ -12,7 +14,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "grpc/support/log.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 constexpr size_t kMaxMessageBytes = 512;
@@ -122,4 +124,4 @@ void RouteLibraryLogs(const Logger* logger) {
   (void)installed;
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -20,7 +20,7 @@
 #include "absl/time/time.h"
 #include "server/observability/logger.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 inline constexpr int kLibraryLogBurst = 20;
 inline constexpr absl::Duration kLibraryLogWindow = absl::Seconds(10);
@@ -31,6 +31,6 @@ inline constexpr absl::Duration kLibraryLogWindow = absl::Seconds(10);
 // threads may log until the process ends). Thread-safe.
 void RouteLibraryLogs(const Logger* logger);
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_OBSERVABILITY_LIBRARY_LOGS_H_

@@ -1,10 +1,12 @@
+// Text building blocks of log lines (JSON strings, quoting).
+
 #include "server/observability/log_format.h"
 
 #include <cstdint>
 
 #include "absl/strings/str_format.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
@@ -98,4 +100,4 @@ std::string FormatLogTime(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -7,7 +7,7 @@
 #include "absl/time/time.h"
 
 // Text building blocks of log lines. Pure functions, thread-safe.
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // Appends `text` as a JSON string literal, quotes included: `"` and `\` escaped,
 // \n \r \t by name, other control characters (and DEL) as \u00XX, valid UTF-8 kept
@@ -25,6 +25,6 @@ void AppendTextValue(absl::string_view text, std::string* out);
 // RFC 3339 in UTC with milliseconds: 2026-11-23T10:00:00.123Z.
 std::string FormatLogTime(absl::Time t);
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_OBSERVABILITY_LOG_FORMAT_H_

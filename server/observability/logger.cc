@@ -1,3 +1,5 @@
+// The server's structured logger: levels, text or JSON lines, one write each.
+
 #include "server/observability/logger.h"
 
 #include <unistd.h>
@@ -6,7 +8,7 @@
 
 #include "server/observability/log_format.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 absl::string_view LogLevelName(LogLevel level) {
   switch (level) {
@@ -108,4 +110,4 @@ std::string Logger::FormatLine(LogFormat format, absl::Time t, LogLevel level,
   return line;
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

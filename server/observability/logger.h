@@ -13,7 +13,7 @@
 #include "absl/types/span.h"
 #include "common/clock.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 // "DEBUG", "INFO", "WARN", "ERROR".
@@ -86,7 +86,7 @@ struct LoggerOptions {
   LogFormat format = LogFormat::kText;
   LogLevel min_level = LogLevel::kInfo;  // lines below it are dropped
   LogSink* sink = nullptr;               // nullptr: stderr. Not owned; must outlive.
-  const Clock* clock = nullptr;          // nullptr: the real clock. Not owned.
+  const internal::Clock* clock = nullptr;          // nullptr: the real clock. Not owned.
 };
 
 // Structured log lines, one per event:
@@ -117,6 +117,6 @@ class Logger {
   mutable absl::Mutex mu_;  // serializes sink writes
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_OBSERVABILITY_LOGGER_H_

@@ -1,3 +1,5 @@
+// The server's metrics: counters and histograms, and their exposition.
+
 #include "server/observability/metrics.h"
 
 #include <algorithm>
@@ -7,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/observability/exposition.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 using engine::CoreCounts;
 using engine::SessionEnd;
@@ -159,4 +161,4 @@ void Metrics::RenderCounters(std::string* out) const {
   }
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

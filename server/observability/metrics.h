@@ -16,7 +16,7 @@
 #include "engine/types.h"
 #include "server/observability/histogram.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // The server's Prometheus metrics. Render() gives the text exposition (format 0.0.4)
 // of every metric below; no label ever carries a semaphore name or a session id.
@@ -95,6 +95,6 @@ class Metrics final : public engine::CoreListener {
   absl::flat_hash_map<std::string, uint64_t> requests_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_OBSERVABILITY_METRICS_H_

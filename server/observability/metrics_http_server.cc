@@ -1,3 +1,5 @@
+// The HTTP endpoint that serves the Prometheus metrics.
+
 #include "server/observability/metrics_http_server.h"
 
 #include <fcntl.h>
@@ -24,7 +26,7 @@
 #include "server/observability/exposition.h"
 #include "server/observability/http_request.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 // After the answer is sent (and our side shut down), how long the server waits for
@@ -392,4 +394,4 @@ MetricsHttpServer::Stats MetricsHttpServer::stats() const { return impl_->stats(
 
 void MetricsHttpServer::Stop() { impl_->Stop(); }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

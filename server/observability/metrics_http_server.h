@@ -12,7 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // A listen address split into host and port.
 struct HostPort {
@@ -90,6 +90,6 @@ class MetricsHttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_OBSERVABILITY_METRICS_HTTP_SERVER_H_

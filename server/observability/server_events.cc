@@ -1,3 +1,5 @@
+// The server's log events, one function per event.
+
 #include "server/observability/server_events.h"
 
 #include <time.h>
@@ -12,11 +14,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FormatSessionId;
+using ::semaphored::internal::SessionId;
 
 using engine::HolderSnapshot;
 using engine::SessionEndReason;
-using engine::WaiterId;
 
 absl::string_view SessionEndReasonName(SessionEndReason reason) {
   switch (reason) {
@@ -94,120 +98,4 @@ void LogDrain(const Logger& logger, absl::string_view trigger, int32_t woken_wai
               {"ended_sessions", ended_sessions}});
 }
 
-// --- TraceFileWriter ---
-
-namespace {
-
-// CLOCK_MONOTONIC in nanoseconds: one clock for the server and every client process.
-int64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<TraceFileWriter>> TraceFileWriter::Open(
-    const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "w");
-  if (file == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot open trace file ", path, ": ", std::strerror(errno)));
-  }
-  return std::unique_ptr<TraceFileWriter>(new TraceFileWriter(file));
-}
-
-TraceFileWriter::TraceFileWriter(std::FILE* file) : file_(file) {
-  writer_ = std::thread([this] { WriterLoop(); });
-}
-
-TraceFileWriter::~TraceFileWriter() { Close().IgnoreError(); }
-
-void TraceFileWriter::WriterLoop() {
-  while (true) {
-    std::string chunk;
-    bool stop = false;
-    {
-      absl::MutexLock lock(&mu_);
-      // Batches writes; wakes early when the buffer grows large or on Close().
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || pending_.size() > (1 << 20);
-      };
-      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(20));
-      chunk.swap(pending_);
-      stop = stopping_;
-    }
-    WriteOut(chunk);
-    if (stop) return;
-  }
-}
-
-void TraceFileWriter::WriteOut(const std::string& chunk) {
-  if (chunk.empty() || file_ == nullptr) return;
-  if (std::fwrite(chunk.data(), 1, chunk.size(), file_) != chunk.size() ||
-      std::fflush(file_) != 0) {
-    if (write_error_.ok()) {
-      write_error_ = absl::UnavailableError(
-          absl::StrCat("cannot write the trace file: ", std::strerror(errno)));
-    }
-  }
-}
-
-absl::Status TraceFileWriter::Close() {
-  absl::MutexLock close_lock(&close_mu_);
-  {
-    absl::MutexLock lock(&mu_);
-    if (closed_) return write_error_;
-    closed_ = true;
-    stopping_ = true;
-  }
-  writer_.join();  // it writes the last chunk on its way out
-  {
-    absl::MutexLock lock(&mu_);
-    WriteOut(pending_);  // anything appended while it wrote
-    pending_.clear();
-  }
-  if (std::fclose(file_) != 0 && write_error_.ok()) {
-    write_error_ = absl::UnavailableError(
-        absl::StrCat("cannot close the trace file: ", std::strerror(errno)));
-  }
-  file_ = nullptr;
-  return write_error_;
-}
-
-void TraceFileWriter::Append(absl::string_view fields, absl::string_view name) {
-  const int64_t now = MonotonicNanos();
-  absl::MutexLock lock(&mu_);
-  if (closed_) return;
-  absl::StrAppend(&pending_, now, " ", fields);
-  if (!name.empty()) absl::StrAppend(&pending_, " ", absl::CEscape(name));
-  pending_.push_back('\n');
-}
-
-void TraceFileWriter::OnQueued(absl::string_view name, SessionId session, WaiterId waiter,
-                               int32_t permits) {
-  Append(absl::StrCat("Q ", FormatSessionId(session), " ", waiter, " ", permits), name);
-}
-
-void TraceFileWriter::OnDequeued(absl::string_view name, SessionId session,
-                                 WaiterId waiter) {
-  Append(absl::StrCat("D ", FormatSessionId(session), " ", waiter), name);
-}
-
-void TraceFileWriter::OnGrant(absl::string_view name, SessionId session, uint64_t token,
-                              int32_t permits, int32_t limit) {
-  Append(absl::StrCat("G ", FormatSessionId(session), " ", token, " ", permits, " ", limit),
-         name);
-}
-
-void TraceFileWriter::OnRelease(absl::string_view name, SessionId session, uint64_t token,
-                                int32_t permits) {
-  Append(absl::StrCat("R ", FormatSessionId(session), " ", token, " ", permits), name);
-}
-
-void TraceFileWriter::OnSessionEnded(SessionId session, SessionEndReason reason) {
-  Append(absl::StrCat("E ", FormatSessionId(session), " ", SessionEndReasonName(reason)),
-         "");
-}
-
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -2,17 +2,13 @@
 #define SEMAPHORED_SERVER_OBSERVABILITY_SERVER_EVENTS_H_
 
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "engine/types.h"
 #include "server/observability/logger.h"
@@ -21,19 +17,21 @@
 // logs the same event the same way. Session ids are written as FormatSessionId
 // does; semaphore names and client names are quoted when needed (never truncated).
 // Thread-safe (as Logger).
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // "closed", "expired", "admin", "stream_ended", "drain".
 absl::string_view SessionEndReasonName(engine::SessionEndReason reason);
 
 // INFO session_start session=<id> client=<name> peer=<peer> ttl=<10s>
-void LogSessionStart(const Logger& logger, SessionId session, absl::string_view client,
-                     absl::string_view peer, absl::Duration ttl);
+void LogSessionStart(const Logger& logger, internal::SessionId session,
+                     absl::string_view client, absl::string_view peer,
+                     absl::Duration ttl);
 
 // INFO (WARN when expired) session_end session=<id> client=<name> reason=<reason>
 //   [released=<n>]   -- released: semaphores it held; omitted when negative (unknown)
-void LogSessionEnd(const Logger& logger, SessionId session, absl::string_view client,
-                   engine::SessionEndReason reason, int32_t released = -1);
+void LogSessionEnd(const Logger& logger, internal::SessionId session,
+                   absl::string_view client, engine::SessionEndReason reason,
+                   int32_t released = -1);
 
 // `by` says who acted (e.g. the admin's peer address); `why` is the operator's reason.
 
@@ -43,7 +41,7 @@ void LogAdminForceClear(const Logger& logger, absl::string_view by, absl::string
 
 // INFO admin_end_session session=<id> released=<n> by=<who> why=<why>
 void LogAdminEndSession(const Logger& logger, absl::string_view by, absl::string_view why,
-                        SessionId session, int32_t released);
+                        internal::SessionId session, int32_t released);
 
 // WARN admin_refused action=<action> [target=<name or id>] by=<who> [why=<why>]
 //   code=<CODE> error=<message>
@@ -61,69 +59,6 @@ void LogAdminDrain(const Logger& logger, absl::string_view by, absl::string_view
 void LogDrain(const Logger& logger, absl::string_view trigger, int32_t woken_waiters,
               int32_t ended_sessions);
 
-// `semaphored --trace_file=PATH`: the core's exact queue/grant/release records (see
-// CoreTracer), one line each, in the core's order, for history checkers:
-//   <ns> Q <session> <waiter> <permits> <name>        a set request queued
-//   <ns> D <session> <waiter> <name>                  it left the queue
-//   <ns> G <session> <token> <permits> <limit> <name> a grant
-//   <ns> R <session> <token> <permits> <name>         a release
-//   <ns> E <session> <reason>                         a session ended
-// <ns> is CLOCK_MONOTONIC in nanoseconds (system-wide, so comparable with client
-// processes' clocks); <session> as FormatSessionId; <name> is C-escaped and the rest
-// of the line. Under the core's lock a record is only appended to a memory buffer;
-// a background thread writes the buffer to the file every few milliseconds, so the
-// core never waits for the disk. Records still buffered are lost if the process is
-// killed; Close() (or the destructor) writes them all.
-//
-// Thread-safe.
-class TraceFileWriter final : public engine::CoreTracer {
- public:
-  // Creates (truncates) `path` and starts the writer thread. INVALID_ARGUMENT naming
-  // the file when it cannot be opened.
-  static absl::StatusOr<std::unique_ptr<TraceFileWriter>> Open(const std::string& path);
-  // Close()s.
-  ~TraceFileWriter() override;
-  TraceFileWriter(const TraceFileWriter&) = delete;
-  TraceFileWriter& operator=(const TraceFileWriter&) = delete;
-
-  // Stops the writer thread and writes what is buffered; returns the first write
-  // error, if any. Records arriving afterwards are dropped. Idempotent.
-  absl::Status Close() ABSL_LOCKS_EXCLUDED(mu_, close_mu_);
-
-  // --- CoreTracer (cheap: formats into the buffer) ---
-  void OnQueued(absl::string_view name, SessionId session, engine::WaiterId waiter,
-                int32_t permits) override ABSL_LOCKS_EXCLUDED(mu_);
-  void OnDequeued(absl::string_view name, SessionId session, engine::WaiterId waiter) override
-      ABSL_LOCKS_EXCLUDED(mu_);
-  void OnGrant(absl::string_view name, SessionId session, uint64_t token, int32_t permits,
-               int32_t limit) override ABSL_LOCKS_EXCLUDED(mu_);
-  void OnRelease(absl::string_view name, SessionId session, uint64_t token,
-                 int32_t permits) override ABSL_LOCKS_EXCLUDED(mu_);
-  void OnSessionEnded(SessionId session, engine::SessionEndReason reason) override
-      ABSL_LOCKS_EXCLUDED(mu_);
-
- private:
-  explicit TraceFileWriter(std::FILE* file);
-  // Appends one record: "<ns> <fields>[ <escaped name>]\n".
-  void Append(absl::string_view fields, absl::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
-  void WriterLoop() ABSL_LOCKS_EXCLUDED(mu_);
-  // Writes `chunk` to the file (only the writer thread, or Close after joining it).
-  void WriteOut(const std::string& chunk);
-
-  // Written only by the writer thread until Close() has joined it, then by Close()
-  // under close_mu_ (which also makes a second Close() wait for the first).
-  std::FILE* file_;
-  absl::Status write_error_;
-  std::thread writer_;
-  absl::Mutex close_mu_;
-
-  absl::Mutex mu_;
-  // State below is protected by mu_.
-  std::string pending_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_OBSERVABILITY_SERVER_EVENTS_H_

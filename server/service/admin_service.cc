@@ -1,3 +1,5 @@
+// AdminService: the administrators' methods, their credential check and audit.
+
 #include "server/service/admin_service.h"
 
 #include <algorithm>
@@ -10,12 +12,23 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
+#include "common/proto_time.h"
 #include "server/observability/server_events.h"
 #include "server/service/convert.h"
 #include "server/service/peer.h"
-#include "server/service/wire.h"
+#include "server/service/unary_call.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FormatSessionId;
+using ::semaphored::internal::ParseSessionId;
+using ::semaphored::internal::QuoteName;
+using ::semaphored::internal::RealClock;
+using ::semaphored::internal::SessionId;
+using ::semaphored::internal::ToProtoTimestamp;
+using ::semaphored::internal::ValidateGlobalName;
+using ::semaphored::internal::ValidateText;
+using ::semaphored::internal::kMaxNameBytes;
 
 using engine::Core;
 using engine::HolderSnapshot;
@@ -34,23 +47,6 @@ constexpr size_t kMaxReasonBytes = 1024;
 // bytes (it always holds one), so that pages of semaphores with many holders and
 // waiters stay far below a client's default 4 MiB receive limit.
 constexpr size_t kMaxPageBytes = 1 << 20;
-
-// Serves one admin call at once: the credential (`authorized`), then parsing, then
-// `handle(request, &response)`; the response is sent when everything is OK.
-template <typename Request, typename Response, typename Handle>
-grpc::ServerUnaryReactor* ServeAdmin(grpc::CallbackServerContext* context,
-                                     ServiceObserver& observer, absl::Status authorized,
-                                     const Raw* in, Raw* out, Handle handle) {
-  absl::Status status = std::move(authorized);
-  Request request;
-  Response response;
-  if (status.ok()) status = ParseMessage(BufferBytes(*in), &request);
-  if (status.ok()) status = handle(request, &response);
-  if (status.ok()) SerializeToBuffer(response, out);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(AnswerStatus(observer, status));
-  return reactor;
-}
 
 // A refused credential: the fields of LogAdminRefused, plus how many refusals from
 // the same host were not logged since the previous line.
@@ -175,7 +171,7 @@ AdminServiceImpl::AdminServiceImpl(Core* core, AdminServiceOptions options)
     : core_(core),
       options_(std::move(options)),
       observer_(options_.observer != nullptr ? options_.observer
-                                             : ServiceObserver::Null()),
+                                             : CallObserver::Null()),
       throttle_(options_.clock != nullptr ? options_.clock : RealClock::Get(),
                 options_.throttle) {}
 
@@ -222,10 +218,10 @@ void AdminServiceImpl::AuditFailure(absl::string_view action, absl::string_view 
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListSemaphores(
     grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
-  observer_->OnRequest("ListSemaphores");
   std::string by;
-  return ServeAdmin<v1::ListSemaphoresRequest, v1::ListSemaphoresResponse>(
-      context, *observer_, Authorize(context, "list_semaphores", &by), in, out,
+  return ServeUnaryNow<v1::ListSemaphoresRequest, v1::ListSemaphoresResponse>(
+      *observer_, "ListSemaphores",
+      [&] { return Authorize(context, "list_semaphores", &by); }, in, out,
       [&](const v1::ListSemaphoresRequest& request,
           v1::ListSemaphoresResponse* response) -> absl::Status {
         absl::StatusOr<int> size = PageSize(request.page_size());
@@ -266,10 +262,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListSemaphores(
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListSessions(
     grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
-  observer_->OnRequest("ListSessions");
   std::string by;
-  return ServeAdmin<v1::ListSessionsRequest, v1::ListSessionsResponse>(
-      context, *observer_, Authorize(context, "list_sessions", &by), in, out,
+  return ServeUnaryNow<v1::ListSessionsRequest, v1::ListSessionsResponse>(
+      *observer_, "ListSessions",
+      [&] { return Authorize(context, "list_sessions", &by); }, in, out,
       [&](const v1::ListSessionsRequest& request,
           v1::ListSessionsResponse* response) -> absl::Status {
         absl::StatusOr<int> size = PageSize(request.page_size());
@@ -291,10 +287,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListSessions(
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetSession(grpc::CallbackServerContext* context,
                                                        const Raw* in, Raw* out) {
-  observer_->OnRequest("GetSession");
   std::string by;
-  return ServeAdmin<v1::GetSessionRequest, v1::GetSessionResponse>(
-      context, *observer_, Authorize(context, "get_session", &by), in, out,
+  return ServeUnaryNow<v1::GetSessionRequest, v1::GetSessionResponse>(
+      *observer_, "GetSession",
+      [&] { return Authorize(context, "get_session", &by); }, in, out,
       [&](const v1::GetSessionRequest& request,
           v1::GetSessionResponse* response) -> absl::Status {
         absl::StatusOr<SessionId> id = ParseSessionIdField(request.session_id());
@@ -309,10 +305,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetSession(grpc::CallbackServerConte
 
 grpc::ServerUnaryReactor* AdminServiceImpl::EndSession(grpc::CallbackServerContext* context,
                                                        const Raw* in, Raw* out) {
-  observer_->OnRequest("EndSession");
   std::string peer;  // who, for the audit line: set by Authorize
-  return ServeAdmin<v1::EndSessionRequest, v1::EndSessionResponse>(
-      context, *observer_, Authorize(context, "end_session", &peer), in, out,
+  return ServeUnaryNow<v1::EndSessionRequest, v1::EndSessionResponse>(
+      *observer_, "EndSession",
+      [&] { return Authorize(context, "end_session", &peer); }, in, out,
       [&](const v1::EndSessionRequest& request,
           v1::EndSessionResponse* response) -> absl::Status {
         absl::StatusOr<SessionId> id = ParseSessionIdField(request.session_id());
@@ -335,10 +331,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::EndSession(grpc::CallbackServerConte
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ForceClearSemaphore(
     grpc::CallbackServerContext* context, const Raw* in, Raw* out) {
-  observer_->OnRequest("ForceClearSemaphore");
   std::string peer;  // who, for the audit line: set by Authorize
-  return ServeAdmin<v1::ForceClearSemaphoreRequest, v1::ForceClearSemaphoreResponse>(
-      context, *observer_, Authorize(context, "force_clear", &peer), in, out,
+  return ServeUnaryNow<v1::ForceClearSemaphoreRequest, v1::ForceClearSemaphoreResponse>(
+      *observer_, "ForceClearSemaphore",
+      [&] { return Authorize(context, "force_clear", &peer); }, in, out,
       [&](const v1::ForceClearSemaphoreRequest& request,
           v1::ForceClearSemaphoreResponse* response) -> absl::Status {
         absl::Status status = ValidateGlobalName(request.name());
@@ -366,10 +362,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ForceClearSemaphore(
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Drain(grpc::CallbackServerContext* context,
                                                   const Raw* in, Raw* out) {
-  observer_->OnRequest("Drain");
   std::string peer;  // who, for the audit line: set by Authorize
-  return ServeAdmin<v1::DrainRequest, v1::DrainResponse>(
-      context, *observer_, Authorize(context, "drain", &peer), in, out,
+  return ServeUnaryNow<v1::DrainRequest, v1::DrainResponse>(
+      *observer_, "Drain",
+      [&] { return Authorize(context, "drain", &peer); }, in, out,
       [&](const v1::DrainRequest& request, v1::DrainResponse* response) -> absl::Status {
         if (absl::Status s = CheckReason(request.reason(), /*required=*/false); !s.ok()) {
           AuditFailure("drain", peer, "", "", s);
@@ -386,4 +382,4 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Drain(grpc::CallbackServerContext* c
       });
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -13,9 +13,9 @@
 #include "engine/core.h"
 #include "server/observability/logger.h"
 #include "server/service/admin_throttle.h"
-#include "server/service/service_observer.h"
+#include "server/service/call_observer.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // Decides whether a caller's credential admits it to the admin service. A caller on the
 // server's admin socket (`on_admin_socket`, see AdminSocket::CallerOf) is admitted
@@ -39,7 +39,7 @@ struct AdminServiceOptions {
       admin_socket_caller;
   // Where the throttle of refused attempts (AdminThrottle) takes time from. nullptr:
   // the system clock.
-  const Clock* clock = nullptr;
+  const internal::Clock* clock = nullptr;
   AdminThrottle::Options throttle;
   // Where audit lines go (server_events.h): one per force-clear, end-session and
   // drain, whether it succeeded or failed, and one per refused credential on any
@@ -47,8 +47,8 @@ struct AdminServiceOptions {
   // "suppressed"). Read-only methods that succeed are not logged. nullptr: no audit
   // lines.
   const Logger* logger = nullptr;
-  // Told about requests and errors (see ServiceObserver). nullptr: none.
-  ServiceObserver* observer = nullptr;
+  // Told about requests and errors (see CallObserver). nullptr: none.
+  CallObserver* observer = nullptr;
   // Drains the whole server (health, core; the process then exits) and returns the
   // core's drain result. Called on a gRPC thread after the audit line: must not block
   // for long. Unset: only the core is drained.
@@ -123,10 +123,10 @@ class AdminServiceImpl final : public AdminServiceRawBase {
 
   engine::Core* const core_;
   const AdminServiceOptions options_;
-  ServiceObserver* const observer_;
+  CallObserver* const observer_;
   AdminThrottle throttle_;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_ADMIN_SERVICE_H_

@@ -1,3 +1,5 @@
+// The throttle of refused admin credentials, per peer host.
+
 #include "server/service/admin_throttle.h"
 
 #include <algorithm>
@@ -5,7 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::Clock;
 namespace {
 
 constexpr absl::string_view kOverflowHost = "*";
@@ -96,4 +100,4 @@ size_t AdminThrottle::HostCount() const {
   return hosts_.size();
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

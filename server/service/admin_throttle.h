@@ -13,7 +13,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // Slows down guessing of the admin token, and keeps refused attempts from flooding the
 // log, per peer host (PeerHost in peer.h). Plain C++ with an injectable clock.
@@ -45,8 +45,9 @@ class AdminThrottle {
   };
 
   // `clock` must outlive the throttle.
-  explicit AdminThrottle(const Clock* clock) : AdminThrottle(clock, Options()) {}
-  AdminThrottle(const Clock* clock, Options options);
+  explicit AdminThrottle(const internal::Clock* clock)
+      : AdminThrottle(clock, Options()) {}
+  AdminThrottle(const internal::Clock* clock, Options options);
 
   // Before looking at a caller's credential: OK, or RESOURCE_EXHAUSTED "too many failed
   // admin attempts from HOST (N refused in a row); retry in S s" while `host` is blocked.
@@ -76,7 +77,7 @@ class AdminThrottle {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Idle(const Record& r, absl::Time now) const;
 
-  const Clock* const clock_;
+  const internal::Clock* const clock_;
   const Options options_;
   mutable absl::Mutex mu_;
   // State below is protected by mu_.
@@ -84,6 +85,6 @@ class AdminThrottle {
   absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_ADMIN_THROTTLE_H_

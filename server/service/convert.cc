@@ -1,3 +1,5 @@
+// Conversions between the wire's requests and answers and the engine's types.
+
 #include "server/service/convert.h"
 
 #include <algorithm>
@@ -6,8 +8,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
+#include "common/proto_time.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FormatSessionId;
+using ::semaphored::internal::FromProtoDuration;
+using ::semaphored::internal::QuoteName;
+using ::semaphored::internal::ToProtoDuration;
+using ::semaphored::internal::ToProtoTimestamp;
+using ::semaphored::internal::ValidateClientName;
+using ::semaphored::internal::ValidateGlobalName;
+using ::semaphored::internal::kMaxLimit;
+using ::semaphored::internal::kMaxWait;
 
 using engine::GrantInfo;
 using engine::HolderSnapshot;
@@ -18,21 +31,6 @@ using engine::SetOutcome;
 using engine::WaitClearOutcome;
 
 namespace {
-
-// The range of google.protobuf.Duration and Timestamp (see their .proto files).
-constexpr int64_t kMaxDurationSeconds = 315'576'000'000;
-constexpr int32_t kMaxNanos = 999'999'999;
-constexpr int64_t kMinTimestampSeconds = -62'135'596'800;  // 0001-01-01T00:00:00Z
-constexpr int64_t kMaxTimestampSeconds = 253'402'300'799;  // 9999-12-31T23:59:59Z
-
-// Codes 0..16 are the canonical ones shared by absl, gRPC and google.rpc.Code.
-constexpr int kMaxCanonicalCode = 16;
-
-int CanonicalCodeOrUnknown(int code) {
-  return code >= 0 && code <= kMaxCanonicalCode
-             ? code
-             : static_cast<int>(absl::StatusCode::kUnknown);
-}
 
 // The range check shared by limit and permits: 1..kMaxLimit.
 absl::Status CheckCount(absl::string_view field, int32_t value, absl::string_view name) {
@@ -73,88 +71,7 @@ absl::StatusOr<absl::Time> WaitDeadline(bool has_timeout,
 
 }  // namespace
 
-// --- Errors ---
-
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  const int code = CanonicalCodeOrUnknown(static_cast<int>(status.code()));
-  return grpc::Status(static_cast<grpc::StatusCode>(code), std::string(status.message()));
-}
-
-v1::CommandError ToCommandError(const absl::Status& status) {
-  v1::CommandError error;
-  int code = CanonicalCodeOrUnknown(static_cast<int>(status.code()));
-  if (code == 0) code = static_cast<int>(absl::StatusCode::kUnknown);
-  error.set_code(code);
-  error.set_message(std::string(status.message()));
-  return error;
-}
-
-absl::Status FromCommandError(const v1::CommandError& error) {
-  int code = CanonicalCodeOrUnknown(error.code());
-  if (code == 0) code = static_cast<int>(absl::StatusCode::kUnknown);
-  return absl::Status(static_cast<absl::StatusCode>(code), error.message());
-}
-
 // --- Scalars ---
-
-absl::StatusOr<absl::Duration> FromProtoDuration(const google::protobuf::Duration& d,
-                                                 absl::string_view field) {
-  const int64_t seconds = d.seconds();
-  const int32_t nanos = d.nanos();
-  if (seconds < -kMaxDurationSeconds || seconds > kMaxDurationSeconds) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " is not a valid duration: ", seconds,
-                     " seconds is beyond +-", kMaxDurationSeconds));
-  }
-  if (nanos < -kMaxNanos || nanos > kMaxNanos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " is not a valid duration: nanos ", nanos,
-                     " is outside -999999999..999999999"));
-  }
-  if ((seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " is not a valid duration: seconds ", seconds, " and nanos ",
-                     nanos, " have opposite signs"));
-  }
-  return absl::Seconds(seconds) + absl::Nanoseconds(nanos);
-}
-
-google::protobuf::Duration ToProtoDuration(absl::Duration d) {
-  const absl::Duration max = absl::Seconds(kMaxDurationSeconds);
-  d = std::clamp(d, -max, max);
-  google::protobuf::Duration out;
-  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
-  out.set_seconds(seconds);
-  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
-  return out;
-}
-
-google::protobuf::Timestamp ToProtoTimestamp(absl::Time t) {
-  google::protobuf::Timestamp out;
-  const absl::Time min = absl::FromUnixSeconds(kMinTimestampSeconds);
-  const absl::Time max =
-      absl::FromUnixSeconds(kMaxTimestampSeconds) + absl::Nanoseconds(kMaxNanos);
-  t = std::clamp(t, min, max);
-  const absl::Duration since_epoch = t - absl::UnixEpoch();
-  absl::Duration rem;
-  int64_t seconds = absl::IDivDuration(since_epoch, absl::Seconds(1), &rem);
-  // Timestamp nanos are never negative: borrow a second for times before 1970.
-  if (rem < absl::ZeroDuration()) {
-    --seconds;
-    rem += absl::Seconds(1);
-  }
-  out.set_seconds(seconds);
-  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(rem)));
-  return out;
-}
-
-absl::Time FromCallDeadline(std::chrono::system_clock::time_point deadline) {
-  if (deadline == std::chrono::system_clock::time_point::max()) {
-    return absl::InfiniteFuture();
-  }
-  return absl::FromChrono(deadline);
-}
 
 absl::Status CheckSecretFormat(absl::string_view secret) {
   if (secret.empty()) {
@@ -312,4 +229,4 @@ v1::WaitSemaphoreClearResponse ToWaitSemaphoreClearResponse(
   return out;
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -1,8 +1,9 @@
 #ifndef SEMAPHORED_SERVER_SERVICE_CONVERT_H_
 #define SEMAPHORED_SERVER_SERVICE_CONVERT_H_
 
-// The edge between the wire (semaphored.v1 messages, gRPC statuses) and the server
-// core (plain C++ types, absl::Status). Pure functions: no gRPC server state, no
+// The edge between the wire (semaphored.v1 messages) and the engine (plain C++ types,
+// absl::Status); statuses and proto times convert in common/wire_status.h and
+// common/proto_time.h. Pure functions: no gRPC server state, no
 // clock of their own (callers pass `now`), no I/O. They accept any message the
 // protobuf parser can produce, however malformed, and never crash on it: the bad-input
 // fuzzer feeds them arbitrary parsed messages.
@@ -11,7 +12,6 @@
 // value; a missing or malformed session secret answers UNAUTHENTICATED. Secrets are
 // never echoed in messages.
 
-#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -20,42 +20,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "google/protobuf/duration.pb.h"
-#include "google/protobuf/timestamp.pb.h"
-#include "grpcpp/support/status.h"
 #include "semaphored/v1/semaphore.pb.h"
 #include "engine/types.h"
 
-namespace semaphored::internal {
-
-// --- Errors: the one mapping between absl::Status and the wire ---
-
-// The gRPC status for a core or validation status: same code, same message. Codes
-// outside the canonical range become UNKNOWN.
-grpc::Status ToGrpcStatus(const absl::Status& status);
-// The stream's error answer for a non-OK status (same code and message). An OK status
-// yields code UNKNOWN: an error answer never says OK.
-v1::CommandError ToCommandError(const absl::Status& status);
-// The inverse of ToCommandError: code 0 or codes outside the canonical range become
-// UNKNOWN, so the result is never OK.
-absl::Status FromCommandError(const v1::CommandError& error);
+namespace semaphored::server {
 
 // --- Scalars ---
-
-// A proto Duration as absl::Duration. INVALID_ARGUMENT (naming `field`) when the
-// message is not a valid Duration: nanos outside +-999999999, seconds beyond
-// +-315576000000, or seconds and nanos of opposite signs.
-absl::StatusOr<absl::Duration> FromProtoDuration(const google::protobuf::Duration& d,
-                                                 absl::string_view field);
-// absl::Duration as a proto Duration, clamped to the representable range.
-google::protobuf::Duration ToProtoDuration(absl::Duration d);
-// absl::Time as a proto Timestamp, clamped to years 0001..9999 (so infinite times
-// become the ends of that range).
-google::protobuf::Timestamp ToProtoTimestamp(absl::Time t);
-
-// The absl::Time of a gRPC call deadline given as a system_clock time point;
-// InfiniteFuture() for time_point::max() (no deadline).
-absl::Time FromCallDeadline(std::chrono::system_clock::time_point deadline);
 
 // Checks the format of a session secret (32 lowercase hex digits) without looking
 // it up. UNAUTHENTICATED when it is empty ("call CreateSession first") or malformed.
@@ -106,6 +76,6 @@ v1::SetSemaphoreResponse ToSetSemaphoreResponse(const engine::SetOutcome& outcom
 v1::WaitSemaphoreClearResponse ToWaitSemaphoreClearResponse(
     const engine::WaitClearOutcome& outcome);
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_CONVERT_H_

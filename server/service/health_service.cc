@@ -1,3 +1,5 @@
+// The gRPC health service, with per-service serving status and watches.
+
 #include "server/service/health_service.h"
 
 #include <optional>
@@ -5,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
@@ -219,4 +221,4 @@ grpc::ServerWriteReactor<HealthCheckResponse>* HealthServiceImpl::Watch(
   return watcher.get();
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

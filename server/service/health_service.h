@@ -12,7 +12,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // grpc.health.v1.Health, implemented on the code generated from grpc-proto's
 // health.proto (not gRPC's built-in health service), so that server reflection can
@@ -64,6 +64,6 @@ class HealthServiceImpl final : public grpc::health::v1::Health::CallbackService
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_HEALTH_SERVICE_H_

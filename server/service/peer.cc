@@ -1,3 +1,5 @@
+// Parsing gRPC peer strings: the caller's kind, host and port.
+
 #include "server/service/peer.h"
 
 #include <arpa/inet.h>
@@ -11,7 +13,9 @@
 #include "absl/strings/strip.h"
 #include "common/local_admin.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::IsLoopbackHost;
 namespace {
 
 // gRPC %-escapes the brackets (and a zone's '%') of IPv6 peers: "%5B::1%5D:4000".
@@ -115,4 +119,4 @@ bool IsLoopbackPeer(absl::string_view grpc_peer) {
          IsLoopbackHost(peer.host);
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

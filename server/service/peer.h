@@ -19,7 +19,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 struct Peer {
   enum class Kind { kIpv4, kIpv6, kUnix, kFd, kOther };
@@ -49,6 +49,6 @@ std::string PeerHost(absl::string_view grpc_peer);
 // IsLoopbackHost in common/local_admin.h.)
 bool IsLoopbackPeer(absl::string_view grpc_peer);
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_PEER_H_

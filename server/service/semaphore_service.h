@@ -1,20 +1,15 @@
 #ifndef SEMAPHORED_SERVER_SERVICE_SEMAPHORE_SERVICE_H_
 #define SEMAPHORED_SERVER_SERVICE_SEMAPHORE_SERVICE_H_
 
-#include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "grpcpp/grpcpp.h"
 #include "semaphored/v1/semaphore.grpc.pb.h"
 #include "common/clock.h"
 #include "engine/core.h"
+#include "server/service/operations.h"
 #include "server/service/service_limits.h"
-#include "server/service/service_observer.h"
+#include "server/service/call_observer.h"
 
-namespace semaphored::internal {
-
-// Resolves a request's session secret: UNAUTHENTICATED when it is missing, malformed
-// (CheckSecretFormat), unknown or belongs to a session that has ended.
-absl::StatusOr<SessionId> AuthenticateSecret(const engine::Core& core, absl::string_view secret);
+namespace semaphored::server {
 
 // The generated service with every method taking raw bytes, which the service
 // parses itself (wire.h) so that unparsable requests get a useful error.
@@ -29,32 +24,33 @@ using SemaphoreServiceRawBase = v1::SemaphoreService::WithRawCallbackMethod_Crea
                                 v1::SemaphoreService::WithRawCallbackMethod_StreamSession<
                                     v1::SemaphoreService::Service>>>>>>>>>;
 
-// semaphored.v1.SemaphoreService on the gRPC callback API. It only parses requests
-// (wire.h), converts them (convert.h) and delegates to the Core; every error goes
-// through ToGrpcStatus. A request that does not parse is answered INVALID_ARGUMENT
+// semaphored.v1.SemaphoreService on the gRPC callback API. Each unary method parses
+// its request (wire.h; ServeUnary) and hands it to the operation layer (Operations),
+// which authenticates, validates, calls the engine and answers; every error goes
+// through AnswerStatus. A request that does not parse is answered INVALID_ARGUMENT
 // naming the bad field (UNAUTHENTICATED for a malformed session_secret).
 //
-// Every method that acts for a session resolves request.session_secret with
-// Core::Authenticate after the request's own fields are validated.
-// SetSemaphore and WaitSemaphoreClear wait without holding a gRPC thread: the core's
-// callback finishes the call; a cancelled call (client gone, deadline passed, server
-// stopping) cancels its queued waiter at once, and the call's deadline also bounds
-// the wait given to the core. StreamSession: see session_stream.h. Answers list at
-// most limits.max_listed_holders holders (ServiceLimits).
+// Every method that acts for a session resolves request.session_secret after the
+// request's own fields are validated.
+// SetSemaphore and WaitSemaphoreClear wait without holding a gRPC thread: the
+// operation's completion finishes the call; a cancelled call (client gone, deadline
+// passed, server stopping) cancels its queued waiter at once, and the call's deadline
+// also bounds the wait given to the engine. StreamSession: see session_stream.h.
+// Answers list at most limits.max_listed_holders holders (ServiceLimits).
 //
 // Every request is reported to the observer (OnRequest), every error answer too
 // (through AnswerStatus / AnswerError), and every session opened (OnSessionCreated).
 //
-// Thread-safe; holds no state of its own beyond the pointers.
+// Thread-safe; holds no state of its own beyond the operation layer's pointers.
 class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
  public:
   // `core`, `clock` (the core's clock) and `observer` must outlive the service and
-  // every call it serves. A null observer means ServiceObserver::Null().
-  SemaphoreServiceImpl(engine::Core* core, Clock* clock, ServiceObserver* observer = nullptr,
+  // every call it serves. A null observer means CallObserver::Null().
+  SemaphoreServiceImpl(engine::Core* core, internal::Clock* clock,
+                       CallObserver* observer = nullptr,
                        ServiceLimits limits = ServiceLimits())
-      : core_(core),
-        clock_(clock),
-        observer_(observer != nullptr ? observer : ServiceObserver::Null()),
+      : observer_(observer != nullptr ? observer : CallObserver::Null()),
+        operations_(core, clock, observer_),
         limits_(limits) {}
 
   using Raw = grpc::ByteBuffer;
@@ -79,12 +75,11 @@ class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
       grpc::CallbackServerContext* context) override;
 
  private:
-  engine::Core* const core_;
-  Clock* const clock_;
-  ServiceObserver* const observer_;
+  CallObserver* const observer_;
+  Operations operations_;
   const ServiceLimits limits_;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_SEMAPHORE_SERVICE_H_

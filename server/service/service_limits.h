@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // The most commands one StreamSessionRequest may carry. Part of the protocol (see
 // semaphore.proto): a message with more ends its stream with RESOURCE_EXHAUSTED, so
@@ -83,6 +83,6 @@ inline absl::Status CheckServiceLimits(const ServiceLimits& limits) {
   return absl::OkStatus();
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_SERVICE_LIMITS_H_

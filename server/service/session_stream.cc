@@ -1,3 +1,6 @@
+// The StreamSession reactor: gRPC reactions, writing, the stream's end and session
+// events (see session_stream.h).
+
 #include "server/service/session_stream.h"
 
 #include <memory>
@@ -7,12 +10,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "server/service/session_stream_reactor.h"
+#include "common/proto_time.h"
+#include "common/wire_status.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
-using engine::Core;
-using engine::SessionEndReason;
+using ::semaphored::internal::FromCallDeadline;
+using ::semaphored::internal::SessionId;
+using ::semaphored::internal::ToCommandError;
+
 using engine::WaiterId;
 
 void SessionStream::Start() {
@@ -203,12 +209,10 @@ void SessionStream::EndStream(grpc::Status status) {
     }
     if (authenticated_) to_close = session_id_;
   }
-  // Without the lock: the core answers the cancelled waits and tells the observer
-  // from inside these calls.
-  for (WaiterId waiter : to_cancel) core_->Cancel(waiter);
-  if (to_close.has_value()) {
-    core_->CloseSession(*to_close, SessionEndReason::kStreamEnded).IgnoreError();
-  }
+  // Without the lock: the engine answers the cancelled waits and tells the session's
+  // forwarder from inside these calls.
+  for (WaiterId waiter : to_cancel) operations_->Cancel(waiter, nullptr);
+  if (to_close.has_value()) operations_->StreamEnded(*to_close);
   {
     absl::MutexLock lock(&mu_);
     --busy_;
@@ -222,7 +226,7 @@ void SessionStream::SessionEnded(const absl::Status& reason) {
   {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
-    // Answer what still waits before the push; the core's own (later) answers to
+    // Answer what still waits before the push; the engine's own (later) answers to
     // these commands then find nothing pending and are dropped.
     for (const auto& [id, command] : pending_) PushLocked(ErrorEvent(id, reason));
     pending_.clear();
@@ -255,13 +259,13 @@ void SessionStream::Revoked(const std::string& name, uint64_t token,
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewSessionStream(
-    Core* core, Clock* clock, ServiceObserver* observer, const ServiceLimits& limits,
+    Operations* operations, CallObserver* observer, const ServiceLimits& limits,
     grpc::CallbackServerContext* context) {
   auto stream = std::make_shared<SessionStream>(
-      core, clock, observer != nullptr ? observer : ServiceObserver::Null(), limits,
+      operations, observer != nullptr ? observer : CallObserver::Null(), limits,
       FromCallDeadline(context->deadline()));
   stream->Start();
   return stream.get();
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

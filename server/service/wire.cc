@@ -1,3 +1,5 @@
+// Parsing raw request bytes ourselves, explaining the ones that do not parse.
+
 #include "server/service/wire.h"
 
 #include <climits>
@@ -15,7 +17,10 @@
 #include "grpcpp/support/slice.h"
 #include "server/service/convert.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::ValidateClientName;
+using ::semaphored::internal::ValidateName;
 namespace {
 
 using google::protobuf::Descriptor;
@@ -175,4 +180,4 @@ int64_t CountStreamCommands(absl::string_view bytes) {
   return count;
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -22,7 +22,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "semaphored/v1/semaphore.pb.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // The bytes of a received message.
 std::string BufferBytes(const grpc::ByteBuffer& buffer);
@@ -61,6 +61,6 @@ absl::StatusOr<ParsedStreamRequest> ParseStreamRequest(absl::string_view bytes);
 // the first field that does not parse.
 int64_t CountStreamCommands(absl::string_view bytes);
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_SERVER_SERVICE_WIRE_H_

@@ -70,10 +70,10 @@ struct Seen {
 class ClientIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    internal::ServerOptions options;
+    ::semaphored::server::ServerOptions options;
     options.listen_address = "127.0.0.1:0";
     options.core.min_ttl = absl::Milliseconds(100);
-    auto server = internal::Server::Start(std::move(options));
+    auto server = ::semaphored::server::Server::Start(std::move(options));
     ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
     ClientOptions client_options;
@@ -110,7 +110,7 @@ class ClientIntegrationTest : public ::testing::Test {
     return internal::ParseSessionId(session.id()).value_or(0);
   }
 
-  std::unique_ptr<internal::Server> server_;
+  std::unique_ptr<::semaphored::server::Server> server_;
   std::unique_ptr<Client> client_;
 };
 

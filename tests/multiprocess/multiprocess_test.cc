@@ -30,10 +30,10 @@ constexpr absl::Duration kHolderTtl = absl::Seconds(1);
 class MultiProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    internal::ServerOptions options;
+    ::semaphored::server::ServerOptions options;
     options.listen_address = "127.0.0.1:0";
     options.core.min_ttl = absl::Milliseconds(100);
-    ASSERT_OK_AND_ASSIGN(server_, internal::Server::Start(options));
+    ASSERT_OK_AND_ASSIGN(server_, ::semaphored::server::Server::Start(options));
     ClientOptions client_options;
     client_options.address = server_->address();
     ASSERT_OK_AND_ASSIGN(client_, Client::Connect(client_options));
@@ -76,7 +76,7 @@ class MultiProcessTest : public ::testing::Test {
   }
 
   std::string name_ = "mp-" + std::to_string(::getpid());
-  std::unique_ptr<internal::Server> server_;
+  std::unique_ptr<::semaphored::server::Server> server_;
   std::unique_ptr<Client> client_;
   std::unique_ptr<Session> waiter_;
 };

@@ -13,7 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 struct Exposition {
   std::string error;                          // empty when the text is well formed
@@ -124,6 +124,6 @@ inline Exposition ParseExposition(const std::string& text) {
   return e;
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_TESTS_OBSERVABILITY_EXPOSITION_CHECK_H_

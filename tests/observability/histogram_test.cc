@@ -5,7 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 using ::testing::ElementsAre;
@@ -79,4 +79,4 @@ TEST(DurationHistogramTest, DefaultBucketsAreIncreasingAndSpanTheirRanges) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -13,7 +13,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 struct JsonValue {
   enum Kind { kString, kNumber, kBool } kind;
@@ -140,6 +140,6 @@ class FlatJsonParser {
   std::string error_;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
 #endif  // SEMAPHORED_TESTS_OBSERVABILITY_JSON_CHECK_H_

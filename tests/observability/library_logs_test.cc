@@ -14,7 +14,7 @@
 #include "gtest/gtest.h"
 #include "tests/observability/json_check.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 class CapturingSink final : public LogSink {
@@ -68,4 +68,4 @@ TEST(LibraryLogsTest, LinesBecomeStructuredAndAreRateLimitedPerLibrary) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -13,7 +13,9 @@
 #include "server/observability/log_format.h"
 #include "tests/observability/json_check.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FakeClock;
 namespace {
 
 using ::testing::ElementsAre;
@@ -215,4 +217,4 @@ TEST(LogFormatFlagTest, ParsesTextAndJsonOnly) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -20,7 +20,7 @@
 #include "gtest/gtest.h"
 #include "tests/common/status_matchers.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 using ::semaphored::testing::IsOk;
@@ -439,4 +439,4 @@ TEST(MetricsHttpServerTest, StartRejectsOptionsOutOfRange) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

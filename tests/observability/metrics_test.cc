@@ -13,7 +13,10 @@
 #include "engine/fencing.h"
 #include "tests/observability/exposition_check.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FakeClock;
+using ::semaphored::internal::FormatSessionId;
 
 using engine::Core;
 using engine::CoreCounts;
@@ -252,4 +255,4 @@ TEST(MetricsTest, HelpTextAndLabelValuesAreEscaped) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

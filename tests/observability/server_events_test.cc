@@ -7,7 +7,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FakeClock;
+using ::semaphored::internal::SessionId;
 
 using engine::HolderSnapshot;
 using engine::SessionEndReason;
@@ -113,4 +116,4 @@ TEST_F(ServerEventsTest, AdminRefusalsInText) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -16,7 +16,7 @@
 #include "server/service/admin_service.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::testing::AllOf;
@@ -255,4 +255,4 @@ TEST(CheckAdminCredentialTest, Matrix) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

@@ -29,7 +29,9 @@
 #include "tests/common/status_matchers.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
+
+using ::semaphored::internal::DefaultAdminSocketPath;
 namespace {
 
 using ::semaphored::testing::StatusIs;
@@ -275,4 +277,4 @@ TEST(AdminSocketTest, AutoUsesTheDefaultPathAndFailsSoftly) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

@@ -17,7 +17,7 @@
 #include "server/service/admin_service.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::testing::ElementsAre;
@@ -347,4 +347,4 @@ TEST_F(AdminTest, DrainWakesWaitersAnswersAndRequestsShutdown) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

@@ -12,7 +12,9 @@
 #include "common/clock.h"
 #include "tests/common/status_matchers.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FakeClock;
 namespace {
 
 using ::semaphored::testing::IsOk;
@@ -125,4 +127,4 @@ TEST(AdminThrottleTest, RemembersABoundedNumberOfHosts) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

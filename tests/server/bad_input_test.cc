@@ -11,7 +11,7 @@
 #include "gtest/gtest.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::testing::HasSubstr;
@@ -264,4 +264,4 @@ TEST(BadInputTest, EveryRpcRejectsBadInputAndTheServerKeepsServing) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

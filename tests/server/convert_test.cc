@@ -9,7 +9,10 @@
 #include "gtest/gtest.h"
 #include "tests/common/status_matchers.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
+
+using ::semaphored::internal::FormatSessionId;
+using ::semaphored::internal::kMaxLimit;
 
 using engine::GrantInfo;
 using engine::HolderSnapshot;
@@ -272,68 +275,6 @@ TEST(ConvertTest, SecretFormatIsCheckedWithoutEchoingTheSecret) {
   EXPECT_THAT(CheckSecretFormat("0123456789abcdef0123456789abcdef"), IsOk());
 }
 
-TEST(ConvertTest, ToGrpcStatusKeepsCodeAndMessage) {
-  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
-  for (int code = 1; code <= 16; ++code) {
-    SCOPED_TRACE(code);
-    const absl::Status status(static_cast<absl::StatusCode>(code), "what happened");
-    const grpc::Status got = ToGrpcStatus(status);
-    EXPECT_EQ(static_cast<int>(got.error_code()), code);
-    EXPECT_EQ(got.error_message(), "what happened");
-  }
-  const grpc::Status odd =
-      ToGrpcStatus(absl::Status(static_cast<absl::StatusCode>(42), "x"));
-  EXPECT_EQ(odd.error_code(), grpc::StatusCode::UNKNOWN);
-}
-
-TEST(ConvertTest, CommandErrorsRoundTripAndNeverSayOk) {
-  for (int code = 1; code <= 16; ++code) {
-    SCOPED_TRACE(code);
-    const absl::Status status(static_cast<absl::StatusCode>(code), "msg");
-    const v1::CommandError error = ToCommandError(status);
-    EXPECT_EQ(error.code(), code);
-    EXPECT_EQ(FromCommandError(error), status);
-  }
-  EXPECT_EQ(ToCommandError(absl::OkStatus()).code(),
-            static_cast<int>(absl::StatusCode::kUnknown));
-  for (int code : {0, -1, 17, 1 << 30}) {
-    SCOPED_TRACE(code);
-    v1::CommandError error;
-    error.set_code(code);
-    error.set_message("m");
-    EXPECT_THAT(FromCommandError(error), StatusIs(absl::StatusCode::kUnknown, "m"));
-  }
-}
-
-TEST(ConvertTest, TimesAndDurationsConvertAndClamp) {
-  const absl::Time t = absl::FromUnixNanos(1'700'000'000'123'456'789);
-  google::protobuf::Timestamp ts = ToProtoTimestamp(t);
-  EXPECT_EQ(ts.seconds(), 1'700'000'000);
-  EXPECT_EQ(ts.nanos(), 123'456'789);
-  ts = ToProtoTimestamp(absl::UnixEpoch() - absl::Milliseconds(1500));
-  EXPECT_EQ(ts.seconds(), -2);
-  EXPECT_EQ(ts.nanos(), 500'000'000);
-  ts = ToProtoTimestamp(absl::InfiniteFuture());
-  EXPECT_EQ(ts.seconds(), 253'402'300'799);
-  EXPECT_EQ(ts.nanos(), 999'999'999);
-  ts = ToProtoTimestamp(absl::InfinitePast());
-  EXPECT_EQ(ts.seconds(), -62'135'596'800);
-  EXPECT_EQ(ts.nanos(), 0);
-
-  google::protobuf::Duration d = ToProtoDuration(absl::Milliseconds(-2500));
-  EXPECT_EQ(d.seconds(), -2);
-  EXPECT_EQ(d.nanos(), -500'000'000);
-  EXPECT_THAT(FromProtoDuration(d, "d"), IsOk());
-  EXPECT_EQ(*FromProtoDuration(d, "d"), absl::Milliseconds(-2500));
-  d = ToProtoDuration(absl::InfiniteDuration());
-  EXPECT_EQ(d.seconds(), 315'576'000'000);
-
-  EXPECT_EQ(FromCallDeadline(std::chrono::system_clock::time_point::max()),
-            absl::InfiniteFuture());
-  const auto tp = std::chrono::system_clock::from_time_t(1'700'000'000);
-  EXPECT_EQ(FromCallDeadline(tp), absl::FromUnixSeconds(1'700'000'000));
-}
-
 TEST(ConvertTest, SnapshotsBecomeStatesWithPublicSessionIds) {
   SemaphoreSnapshot snap;
   snap.name = "printer";
@@ -405,4 +346,4 @@ TEST(ConvertTest, StatesCarryTheHolderCountBesideTheListedHolders) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

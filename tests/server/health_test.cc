@@ -9,7 +9,7 @@
 #include "gtest/gtest.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using grpc::health::v1::Health;
@@ -112,4 +112,4 @@ TEST_F(HealthTest, ShutdownEndsWatchesAndCompletes) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

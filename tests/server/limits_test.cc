@@ -11,7 +11,7 @@
 
 using ::semaphored::engine::CoreOptions;
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::testing::AllOf;
@@ -185,4 +185,4 @@ TEST(LimitsTest, BadOptionsAreRefusedAtStart) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

@@ -20,7 +20,7 @@
 #include "tests/server/test_certs.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::semaphored::testing::IsOk;
@@ -170,4 +170,4 @@ TEST(ListenerCheckTest, ServerLeavesAHealthyListenerAlone) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

@@ -13,7 +13,7 @@
 #include "absl/time/time.h"
 #include "server/observability/logger.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 
 class CapturingLogSink final : public LogSink {
  public:
@@ -63,6 +63,6 @@ class CapturingLogSink final : public LogSink {
   std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing
 
 #endif  // SEMAPHORED_TESTS_SERVER_LOG_CAPTURE_H_

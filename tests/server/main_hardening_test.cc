@@ -29,7 +29,7 @@
 #include "tests/observability/json_check.h"
 #include "tests/server/server_process.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::testing::HasSubstr;
@@ -247,4 +247,4 @@ TEST(MainHardeningTest, FrequentChecksLeaveAHealthyServerRunning) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

@@ -22,7 +22,7 @@
 #include "tests/server/test_certs.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::testing::HasSubstr;
@@ -229,4 +229,4 @@ TEST(MainOpsTest, CapsAndPeerLimitsComeFromFlagsAndTheEnvironment) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

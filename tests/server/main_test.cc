@@ -14,7 +14,7 @@
 #include "tests/server/server_process.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::testing::HasSubstr;
@@ -182,4 +182,4 @@ TEST(MainTest, HelpListsEveryFlag) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

@@ -18,7 +18,7 @@
 #include "tests/observability/json_check.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::testing::HasSubstr;
@@ -217,4 +217,4 @@ TEST(ServerLogTest, JsonLinesAreFlatJsonObjects) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

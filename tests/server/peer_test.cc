@@ -19,7 +19,9 @@
 #include "gtest/gtest.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
+
+using ::semaphored::internal::IsLoopbackHost;
 namespace {
 
 using ::testing::MatchesRegex;
@@ -166,4 +168,4 @@ TEST(PeerCaptureTest, AdminSocketCallersAreFdPeers) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

@@ -24,7 +24,7 @@
 
 extern char** environ;
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 
 // A semaphored child process whose stderr is read through a pipe.
 class ServerProcess {
@@ -138,6 +138,6 @@ inline std::unique_ptr<grpc::ClientContext> BearerCtx(const std::string& token) 
   return context;
 }
 
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing
 
 #endif  // SEMAPHORED_TESTS_SERVER_SERVER_PROCESS_H_

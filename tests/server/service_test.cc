@@ -11,7 +11,7 @@
 
 using ::semaphored::engine::CoreOptions;
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::testing::AllOf;
@@ -400,4 +400,4 @@ TEST_F(ServiceTest, DrainWakesWaitersAndRefusesNewWork) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

@@ -20,7 +20,7 @@
 #include "server/service/service_limits.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::testing::AllOf;
@@ -273,4 +273,4 @@ TEST(StreamLimitsTest, AClientThatDoesNotReadCannotGrowTheUnsentAnswers) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

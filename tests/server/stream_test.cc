@@ -10,7 +10,10 @@
 #include "gtest/gtest.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
+
+using ::semaphored::internal::ParseSessionId;
+using ::semaphored::internal::SessionId;
 namespace {
 
 using ::testing::HasSubstr;
@@ -415,4 +418,4 @@ TEST_F(StreamTest, ContendingStreamsThatVanishHandTheSemaphoreOn) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

@@ -18,7 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 
 class TestCerts {
  public:
@@ -103,6 +103,6 @@ class TestCerts {
   bool ok_ = false;
 };
 
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing
 
 #endif  // SEMAPHORED_TESTS_SERVER_TEST_CERTS_H_

@@ -22,7 +22,7 @@
 #include "server/server.h"
 #include "tests/server/log_capture.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 
 // The bound on every RPC and every wait in these tests: far above what a healthy run
 // needs, so that a hang fails instead of blocking ctest.
@@ -265,6 +265,6 @@ inline v1::SessionCommand* AddCommand(v1::StreamSessionRequest& request, uint64_
   return command;
 }
 
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing
 
 #endif  // SEMAPHORED_TESTS_SERVER_TEST_SERVER_H_

@@ -17,7 +17,7 @@
 #include "tests/server/test_certs.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using ::testing::HasSubstr;
@@ -236,4 +236,4 @@ TEST_F(TlsTest, ReadAdminTokenFile) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

@@ -21,7 +21,7 @@
 #include "tests/common/status_matchers.h"
 #include "tests/server/test_server.h"
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
 namespace {
 
 using grpc::health::v1::Health;
@@ -366,4 +366,4 @@ TEST(TransportLimitsTest, SynchronousCallsBeyondTheThreadLimitAreRefused) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing

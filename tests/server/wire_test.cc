@@ -7,7 +7,7 @@
 #include "gtest/gtest.h"
 #include "tests/common/status_matchers.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 namespace {
 
 using ::semaphored::testing::IsOk;
@@ -170,4 +170,4 @@ TEST(WireTest, BuffersRoundTrip) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

@@ -20,7 +20,7 @@
 #include "common/clock.h"
 #include "engine/core.h"
 #include "engine/fencing.h"
-#include "server/observability/server_events.h"
+#include "server/observability/trace_file_writer.h"
 #include "tests/common/status_matchers.h"
 #include "tests/torture/checker.h"
 #include "tests/torture/history.h"
@@ -38,7 +38,7 @@ using ::semaphored::engine::SetOutcome;
 using ::semaphored::engine::WaiterId;
 using ::semaphored::internal::FakeClock;
 using ::semaphored::internal::SessionId;
-using ::semaphored::internal::TraceFileWriter;
+using ::semaphored::server::TraceFileWriter;
 using ::semaphored::testing::IsOk;
 using ::semaphored::testing::StatusIs;
 using ::testing::ElementsAre;

@@ -20,7 +20,7 @@
 #include "grpc_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "semaphored/v1/admin.grpc.pb.h"
-#include "status_conversion.h"
+#include "common/wire_status.h"
 
 namespace semaphored::semctl {
 
@@ -105,7 +105,7 @@ void Prepare(grpc::ClientContext& context, const Options& o, bool via_socket) {
 }
 
 int FailGrpc(const grpc::Status& status) {
-  return FailWith(internal::StatusFromGrpc(status));
+  return FailWith(internal::FromGrpcStatus(status));
 }
 
 std::string ToJson(const google::protobuf::Message& message) {

@@ -1,20 +1,18 @@
 // The StreamSession reactor's request and command handling (see session_stream.h).
 
+#include "server/service/session_stream.h"
+
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/service/semaphore_service.h"
-#include "server/service/session_stream_reactor.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
-using engine::SessionEndReason;
-using engine::SetArgs;
-using engine::SetOutcome;
-using engine::WaitClearOutcome;
+using ::semaphored::internal::SessionId;
+
 using engine::WaiterId;
 
 namespace {
@@ -131,8 +129,7 @@ bool SessionStream::AuthenticateFirst(const ParsedStreamRequest& parsed) {
                                    "session_secret (from CreateSession)"));
     return false;
   }
-  absl::StatusOr<SessionId> session =
-      AuthenticateSecret(*core_, request.session_secret());
+  absl::StatusOr<SessionId> session = operations_->Authenticate(request.session_secret());
   if (!session.ok()) {
     EndStreamWithError(session.status());
     return false;
@@ -147,11 +144,11 @@ bool SessionStream::AuthenticateFirst(const ParsedStreamRequest& parsed) {
   }
   if (ended_meanwhile) {
     // The call was cancelled while we authenticated: the session ends with it.
-    core_->CloseSession(*session, SessionEndReason::kStreamEnded).IgnoreError();
+    operations_->StreamEnded(*session);
     return false;
   }
-  absl::Status observed =
-      core_->SetObserver(*session, std::make_shared<StreamObserver>(weak_from_this()));
+  absl::Status observed = operations_->AttachStream(
+      *session, std::make_shared<SessionEventForwarder>(weak_from_this()));
   if (!observed.ok()) {
     EndStreamWithError(observed);
     return false;
@@ -185,44 +182,35 @@ void SessionStream::HandleCommand(const v1::SessionCommand& command) {
       return;
     }
   }
-  v1::SessionEvent event;
-  event.set_command_id(id);
   switch (command.command_case()) {
     case v1::SessionCommand::kRefresh: {
       absl::Status s = CheckCommandSecret(command.refresh().session_secret());
-      absl::StatusOr<absl::Time> expire = s.ok() ? core_->Refresh(session()) : s;
-      if (!expire.ok()) return Push(ErrorEvent(id, expire.status()));
-      *event.mutable_refresh() = ToRefreshSessionResponse(*expire);
-      return Push(std::move(event));
+      if (!s.ok()) return Push(ErrorEvent(id, s));
+      return operations_->Refresh(command.refresh(), CommandCall(),
+                                  AnswerTo(id, &v1::SessionEvent::mutable_refresh));
     }
     case v1::SessionCommand::kSet:
       return HandleSet(id, command.set());
     case v1::SessionCommand::kClear: {
       absl::Status s = CheckCommandSecret(command.clear().session_secret());
-      absl::StatusOr<std::string> name = ToClearName(command.clear());
-      if (s.ok()) s = name.status();
-      absl::StatusOr<int32_t> released = s.ok() ? core_->Clear(session(), *name) : s;
-      if (!released.ok()) return Push(ErrorEvent(id, released.status()));
-      event.mutable_clear()->set_released_permits(*released);
-      return Push(std::move(event));
+      if (!s.ok()) return Push(ErrorEvent(id, s));
+      return operations_->Clear(command.clear(), CommandCall(),
+                                AnswerTo(id, &v1::SessionEvent::mutable_clear));
     }
-    case v1::SessionCommand::kTest: {
-      absl::StatusOr<std::string> name = ToTestName(command.test());
-      if (!name.ok()) return Push(ErrorEvent(id, name.status()));
-      *event.mutable_test()->mutable_state() = ToSemaphoreState(core_->Test(*name));
-      return Push(std::move(event));
-    }
+    case v1::SessionCommand::kTest:
+      return operations_->Test(command.test(),
+                               AnswerTo(id, &v1::SessionEvent::mutable_test));
     case v1::SessionCommand::kWaitClear:
       return HandleWaitClear(id, command.wait_clear());
     case v1::SessionCommand::kCancel:
       return HandleCancel(id, command.cancel().target_command_id());
     case v1::SessionCommand::kPing:
-      event.mutable_ping();
-      return Push(std::move(event));
+      return operations_->Ping(command.ping(),
+                               AnswerTo(id, &v1::SessionEvent::mutable_ping));
     case v1::SessionCommand::kClose: {
       absl::Status s = CheckCommandSecret(command.close().session_secret());
       if (!s.ok()) return Push(ErrorEvent(id, s));
-      return HandleClose(id);
+      return HandleClose(id, command.close());
     }
     case v1::SessionCommand::COMMAND_NOT_SET:
       break;
@@ -255,7 +243,7 @@ void SessionStream::SetPendingWaiter(uint64_t id, uint64_t seq, WaiterId waiter)
     it->second.waiter = waiter;
     cancel = stream_ended_;
   }
-  if (cancel) core_->Cancel(waiter);
+  if (cancel) operations_->Cancel(waiter, nullptr);
 }
 
 void SessionStream::Complete(uint64_t id, uint64_t seq, v1::SessionEvent event) {
@@ -270,51 +258,27 @@ void SessionStream::Complete(uint64_t id, uint64_t seq, v1::SessionEvent event) 
 }
 
 void SessionStream::HandleSet(uint64_t id, const v1::SetSemaphoreRequest& request) {
-  absl::Status s = CheckCommandSecret(request.session_secret());
-  absl::StatusOr<SetArgs> args = ToSetArgs(request, clock_->Now(), call_deadline_);
-  if (s.ok()) s = args.status();
-  if (!s.ok()) return Push(ErrorEvent(id, s));
+  if (absl::Status s = CheckCommandSecret(request.session_secret()); !s.ok()) {
+    return Push(ErrorEvent(id, s));
+  }
+  // Pending before the operation runs: its answer may come at any time from now on.
   const uint64_t seq = AddPending(id);
   if (seq == 0) return;
-  const WaiterId waiter = core_->Set(
-      session(), *std::move(args),
-      [weak = weak_from_this(), id, seq](absl::StatusOr<SetOutcome> outcome) {
-        std::shared_ptr<SessionStream> stream = weak.lock();
-        if (stream == nullptr) return;
-        if (!outcome.ok()) {
-          return stream->Complete(id, seq, stream->ErrorEvent(id, outcome.status()));
-        }
-        v1::SessionEvent event;
-        event.set_command_id(id);
-        *event.mutable_set() =
-            ToSetSemaphoreResponse(*outcome);
-        stream->Complete(id, seq, std::move(event));
-      });
+  const WaiterId waiter = operations_->Set(
+      request, CommandCall(), CompletePending(id, seq, &v1::SessionEvent::mutable_set));
   if (waiter != 0) SetPendingWaiter(id, seq, waiter);
 }
 
 void SessionStream::HandleWaitClear(uint64_t id,
                                     const v1::WaitSemaphoreClearRequest& request) {
-  absl::Status s = CheckCommandSecret(request.session_secret());
-  absl::StatusOr<WaitClearArgs> args =
-      ToWaitClearArgs(request, clock_->Now(), call_deadline_);
-  if (s.ok()) s = args.status();
-  if (!s.ok()) return Push(ErrorEvent(id, s));
+  if (absl::Status s = CheckCommandSecret(request.session_secret()); !s.ok()) {
+    return Push(ErrorEvent(id, s));
+  }
   const uint64_t seq = AddPending(id);
   if (seq == 0) return;
-  const WaiterId waiter = core_->WaitClear(
-      session(), std::move(args->name), args->deadline,
-      [weak = weak_from_this(), id, seq](absl::StatusOr<WaitClearOutcome> outcome) {
-        std::shared_ptr<SessionStream> stream = weak.lock();
-        if (stream == nullptr) return;
-        if (!outcome.ok())
-          return stream->Complete(id, seq, stream->ErrorEvent(id, outcome.status()));
-        v1::SessionEvent event;
-        event.set_command_id(id);
-        *event.mutable_wait_clear() =
-            ToWaitSemaphoreClearResponse(*outcome);
-        stream->Complete(id, seq, std::move(event));
-      });
+  const WaiterId waiter =
+      operations_->WaitClear(request, CommandCall(),
+                             CompletePending(id, seq, &v1::SessionEvent::mutable_wait_clear));
   if (waiter != 0) SetPendingWaiter(id, seq, waiter);
 }
 
@@ -331,33 +295,47 @@ void SessionStream::HandleCancel(uint64_t id, uint64_t target) {
                                              " is not pending on this stream (it may "
                                              "have been answered already)"))));
   }
-  // The target's callback answers it CANCELLED, before the acknowledgement below.
-  core_->Cancel(waiter);
-  v1::SessionEvent event;
-  event.set_command_id(id);
-  event.mutable_ping();
-  Push(std::move(event));
+  // The target's completion answers it CANCELLED before this one acknowledges (with an
+  // empty `ping`: the proto has no dedicated answer).
+  operations_->Cancel(waiter, [weak = weak_from_this(), id](absl::Status status) {
+    std::shared_ptr<SessionStream> stream = weak.lock();
+    if (stream == nullptr) return;
+    v1::SessionEvent event;
+    if (status.ok()) {
+      event.set_command_id(id);
+      event.mutable_ping();
+    } else {
+      event = stream->ErrorEvent(id, status);
+    }
+    stream->Push(std::move(event));
+    stream->Pump();
+  });
 }
 
-void SessionStream::HandleClose(uint64_t id) {
+void SessionStream::HandleClose(uint64_t id, const v1::CloseSessionRequest& request) {
   {
     absl::MutexLock lock(&mu_);
     holding_ended_ = true;
   }
-  absl::StatusOr<int32_t> released = core_->CloseSession(session());
-  v1::SessionEvent event =
-      released.ok() ? v1::SessionEvent() : ErrorEvent(id, released.status());
-  if (released.ok()) {
-    event.set_command_id(id);
-    event.mutable_close()->set_released_count(*released);
-  }
-  absl::MutexLock lock(&mu_);
-  holding_ended_ = false;
-  PushLocked(std::move(event));
-  if (held_ended_.has_value()) {
-    PushLocked(*std::move(held_ended_));
-    held_ended_.reset();
-  }
+  operations_->Close(
+      request, CommandCall(),
+      [weak = weak_from_this(), id](absl::StatusOr<v1::CloseSessionResponse> answer) {
+        std::shared_ptr<SessionStream> stream = weak.lock();
+        if (stream == nullptr) return;
+        v1::SessionEvent event =
+            stream->AnswerEvent(id, std::move(answer), &v1::SessionEvent::mutable_close);
+        {
+          // The answer goes out before the session_ended push it held back.
+          absl::MutexLock lock(&stream->mu_);
+          stream->holding_ended_ = false;
+          stream->PushLocked(std::move(event));
+          if (stream->held_ended_.has_value()) {
+            stream->PushLocked(*std::move(stream->held_ended_));
+            stream->held_ended_.reset();
+          }
+        }
+        stream->Pump();
+      });
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

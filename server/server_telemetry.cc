@@ -1,22 +1,24 @@
-#include "server/server_observer.h"
+// ServerTelemetry: turns engine and call events into metrics and session logs.
+
+#include "server/server_telemetry.h"
 
 #include "server/observability/server_events.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 using engine::NewSession;
 using engine::SessionEnd;
 
-void ServerObserver::OnSessionEnded(const SessionEnd& end) {
+void ServerTelemetry::OnSessionEnded(const SessionEnd& end) {
   metrics_->OnSessionEnded(end);
   LogSessionEnd(*logger_, end.id, end.client_name, end.reason, end.released);
 }
 
-void ServerObserver::OnSessionCreated(const NewSession& session,
+void ServerTelemetry::OnSessionCreated(const NewSession& session,
                                       absl::string_view client_name,
                                       absl::string_view peer) {
   metrics_->RecordSessionCreated();
   LogSessionStart(*logger_, session.id, client_name, peer, session.ttl);
 }
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server

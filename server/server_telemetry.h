@@ -1,17 +1,17 @@
-#ifndef SEMAPHORED_SERVER_SERVER_OBSERVER_H_
-#define SEMAPHORED_SERVER_SERVER_OBSERVER_H_
+#ifndef SEMAPHORED_SERVER_SERVER_TELEMETRY_H_
+#define SEMAPHORED_SERVER_SERVER_TELEMETRY_H_
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "engine/types.h"
 #include "server/observability/logger.h"
 #include "server/observability/metrics.h"
-#include "server/service/service_observer.h"
+#include "server/service/call_observer.h"
 
-namespace semaphored::internal {
+namespace semaphored::server {
 
 // The server's one listener: told by the core (as its CoreListener) and by the gRPC
-// services (as their ServiceObserver), it updates the Metrics and writes the session
+// services (as their CallObserver), it updates the Metrics and writes the session
 // log lines:
 //   session_start  on every CreateSession
 //   session_end    on every session end, whatever the reason (closed, expired --
@@ -19,10 +19,10 @@ namespace semaphored::internal {
 //
 // Thread-safe. The core's "locked" callbacks only touch Metrics' lock-free counters;
 // OnSessionEnded (called without the core's lock) writes a log line.
-class ServerObserver final : public engine::CoreListener, public ServiceObserver {
+class ServerTelemetry final : public engine::CoreListener, public CallObserver {
  public:
   // Both must outlive the observer.
-  ServerObserver(Metrics* metrics, const Logger* logger)
+  ServerTelemetry(Metrics* metrics, const Logger* logger)
       : metrics_(metrics), logger_(logger) {}
 
   // --- CoreListener ---
@@ -32,7 +32,7 @@ class ServerObserver final : public engine::CoreListener, public ServiceObserver
   void OnForceClear() override { metrics_->OnForceClear(); }
   void OnSessionEnded(const engine::SessionEnd& end) override;
 
-  // --- ServiceObserver ---
+  // --- CallObserver ---
   void OnRequest(absl::string_view method) override { metrics_->RecordRequest(method); }
   void OnError(absl::StatusCode code) override { metrics_->RecordRejected(code); }
   void OnSessionCreated(const engine::NewSession& session, absl::string_view client_name,
@@ -43,6 +43,6 @@ class ServerObserver final : public engine::CoreListener, public ServiceObserver
   const Logger* const logger_;
 };
 
-}  // namespace semaphored::internal
+}  // namespace semaphored::server
 
-#endif  // SEMAPHORED_SERVER_SERVER_OBSERVER_H_
+#endif  // SEMAPHORED_SERVER_SERVER_TELEMETRY_H_

@@ -1,6 +1,6 @@
-// ServerObserver: the core's and the services' events become metrics and log lines.
+// ServerTelemetry: the core's and the services' events become metrics and log lines.
 
-#include "server/server_observer.h"
+#include "server/server_telemetry.h"
 
 #include <string>
 
@@ -14,23 +14,26 @@ using ::semaphored::engine::NewSession;
 using ::semaphored::engine::SessionEnd;
 using ::semaphored::engine::SessionEndReason;
 
-namespace semaphored::internal::testing {
+namespace semaphored::server::testing {
+
+using ::semaphored::internal::FakeClock;
+using ::semaphored::internal::SessionId;
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
-class ServerObserverTest : public ::testing::Test {
+class ServerTelemetryTest : public ::testing::Test {
  protected:
   FakeClock clock_{absl::FromUnixMillis(1795428000123)};
   CapturingLogSink sink_;
   Logger logger_{LoggerOptions{LogFormat::kText, LogLevel::kInfo, &sink_, &clock_}};
   Metrics metrics_;
-  ServerObserver observer_{&metrics_, &logger_};
+  ServerTelemetry observer_{&metrics_, &logger_};
 };
 
-TEST_F(ServerObserverTest, EverySessionEndIsLoggedAndCounted) {
+TEST_F(ServerTelemetryTest, EverySessionEndIsLoggedAndCounted) {
   const SessionEndReason reasons[] = {SessionEndReason::kClosed, SessionEndReason::kExpired,
                                       SessionEndReason::kAdmin,
                                       SessionEndReason::kStreamEnded,
@@ -56,7 +59,7 @@ TEST_F(ServerObserverTest, EverySessionEndIsLoggedAndCounted) {
   EXPECT_THAT(text, HasSubstr("semaphored_sessions_ended_total{reason=\"closed\"} 4\n"));
 }
 
-TEST_F(ServerObserverTest, ServiceEventsReachMetricsAndLog) {
+TEST_F(ServerTelemetryTest, ServiceEventsReachMetricsAndLog) {
   NewSession session;
   session.id = 0xabc;
   session.ttl = absl::Seconds(30);
@@ -75,7 +78,7 @@ TEST_F(ServerObserverTest, ServiceEventsReachMetricsAndLog) {
                         "semaphored_rejected_requests_total{code=\"PERMISSION_DENIED\"} 1\n"));
 }
 
-TEST_F(ServerObserverTest, CoreEventsReachMetrics) {
+TEST_F(ServerTelemetryTest, CoreEventsReachMetrics) {
   CoreListener& listener = observer_;
   listener.OnGrant(absl::Milliseconds(20));
   listener.OnRelease(absl::Seconds(2));
@@ -91,4 +94,4 @@ TEST_F(ServerObserverTest, CoreEventsReachMetrics) {
 }
 
 }  // namespace
-}  // namespace semaphored::internal::testing
+}  // namespace semaphored::server::testing
