@@ -53,15 +53,37 @@ struct SemaphoreSnapshot {
   bool set() const { return permits_held > 0; }
 };
 
+// How long a set or wait-for-clear request may wait (checked by the engine, see
+// engine/request_checks.h). The engine computes the end of the wait from its own
+// clock when the request arrives: min(now + timeout, deadline); when that is not
+// after now, the request tries once.
+struct WaitLimit {
+  // Zero (the default): try once, whatever `deadline` says. absl::InfiniteDuration():
+  // wait until answered, cancelled, `deadline` passes or the session ends. Otherwise
+  // 0 to kMaxWait.
+  absl::Duration timeout = absl::ZeroDuration();
+  // A bound from outside the request, such as the gRPC call's deadline:
+  // absl::InfiniteFuture() (the default) when there is none.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Wait without a limit of its own, as for an infinite timeout, whatever `timeout`
+  // says; `timeout` is still checked (the wire's wait_indefinitely does not excuse a
+  // bad timeout).
+  bool indefinitely = false;
+};
+
 // What a set request asks for. The name is assumed valid (the edges validate names);
-// limit and permits are checked by the core.
+// limit, permits and the wait are checked by the engine.
 struct SetArgs {
   std::string name;
   std::optional<int32_t> limit;  // nullopt: the existing limit, or 1
   int32_t permits = 1;
-  // When to give up waiting. absl::InfinitePast() (or any time not after now): try
-  // once. absl::InfiniteFuture(): wait until granted, cancelled or the session ends.
-  absl::Time deadline = absl::InfinitePast();
+  WaitLimit wait;  // try once by default
+};
+
+// What a wait-for-clear request asks for; as SetArgs.
+struct WaitClearArgs {
+  std::string name;
+  WaitLimit wait;  // check once by default
 };
 
 struct SetOutcome {

@@ -71,7 +71,7 @@ absl::StatusOr<SetAnswer> SessionImpl::GlobalSet(absl::string_view name,
   set->set_permits(options.permits);
   if (options.timeout == absl::InfiniteDuration()) {
     set->set_wait_indefinitely(true);
-  } else if (options.timeout > absl::ZeroDuration()) {
+  } else if (options.timeout != absl::ZeroDuration()) {  // the server checks it
     *set->mutable_timeout() = DurationToProto(options.timeout);
   }
   auto call = std::make_shared<Call>(Call::Kind::kSet, std::string(name));
@@ -111,7 +111,7 @@ absl::StatusOr<bool> SessionImpl::GlobalWaitClear(absl::string_view name,
   wait->set_name(std::string(name));
   if (timeout == absl::InfiniteDuration()) {
     wait->set_wait_indefinitely(true);
-  } else if (timeout > absl::ZeroDuration()) {
+  } else if (timeout != absl::ZeroDuration()) {  // the server checks it
     *wait->mutable_timeout() = DurationToProto(timeout);
   }
   auto call = std::make_shared<Call>(Call::Kind::kWaitClear, std::string(name));

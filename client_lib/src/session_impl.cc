@@ -32,16 +32,11 @@ absl::StatusOr<std::shared_ptr<SessionImpl>> SessionImpl::Open(
                                 : options.client_name;
   if (client_name.empty()) client_name = DefaultClientName();
   if (absl::Status s = ValidateClientName(client_name); !s.ok()) return s;
-  if (options.ttl < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "session TTL must not be negative (got ", absl::FormatDuration(options.ttl),
-        ")"));
-  }
   std::shared_ptr<SessionImpl> session(
       new SessionImpl(std::move(connection), std::move(options), std::move(client_name)));
 
   absl::StatusOr<NewSession> local =
-      session->local_core_->CreateSession(session->client_name_, absl::ZeroDuration());
+      session->local_core_->CreateSession(session->client_name_, session->options_.ttl);
   if (!local.ok()) return local.status();
   session->local_session_ = local->id;
   session->local_id_text_ = FormatSessionId(local->id);
@@ -128,7 +123,6 @@ absl::StatusOr<SetAnswer> SessionImpl::Set(absl::string_view name,
                                            const AcquireOptions& options,
                                            bool for_permit) {
   if (absl::Status s = ValidateName(name); !s.ok()) return s;
-  if (absl::Status s = ValidateTimeout(options.timeout); !s.ok()) return s;
   if (IsLocalName(name)) return LocalSet(name, options, for_permit);
   return GlobalSet(name, options, for_permit);
 }
@@ -155,7 +149,6 @@ absl::StatusOr<bool> SessionImpl::WaitClear(absl::string_view name,
                                             absl::Duration timeout,
                                             std::shared_ptr<CancelToken> cancel) {
   if (absl::Status s = ValidateName(name); !s.ok()) return s;
-  if (absl::Status s = ValidateTimeout(timeout); !s.ok()) return s;
   if (IsLocalName(name)) return LocalWaitClear(name, timeout, std::move(cancel));
   return GlobalWaitClear(name, timeout, std::move(cancel));
 }

@@ -50,8 +50,9 @@ absl::StatusOr<SetAnswer> SessionImpl::LocalSet(absl::string_view name,
   args.name = std::string(name);
   args.limit = options.limit;
   args.permits = options.permits;
-  args.deadline = DeadlineFor(*connection_->local().clock, options.timeout);
-  if (args.deadline != absl::InfinitePast()) call.done.emplace();
+  args.wait.timeout = options.timeout;  // checked by the core
+  // A zero or bad timeout is answered inside Core::Set, on this thread.
+  if (options.timeout > absl::ZeroDuration()) call.done.emplace();
   WaiterId waiter;
   {
     absl::MutexLock local(&local_mu_);
@@ -164,9 +165,11 @@ absl::StatusOr<bool> SessionImpl::LocalWaitClear(absl::string_view name,
     absl::Notification done;
   };
   auto call = std::make_shared<WaitCall>();
+  engine::WaitClearArgs args;
+  args.name = std::string(name);
+  args.wait.timeout = timeout;  // checked by the core
   const WaiterId waiter = local_core_->WaitClear(
-      local_session_, std::string(name),
-      DeadlineFor(*connection_->local().clock, timeout),
+      local_session_, std::move(args),
       [call](absl::StatusOr<WaitClearOutcome> outcome) {
         call->outcome = std::move(outcome);
         call->done.Notify();

@@ -17,6 +17,7 @@ using engine::Core;
 using engine::NewSession;
 using engine::SetArgs;
 using engine::SetOutcome;
+using engine::WaitClearArgs;
 using engine::WaitClearOutcome;
 using engine::WaiterId;
 
@@ -181,8 +182,8 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::SetSemaphore(
   using Call = UnaryCall<v1::SetSemaphoreRequest, v1::SetSemaphoreResponse>;
   return Serve<v1::SetSemaphoreRequest, v1::SetSemaphoreResponse>(
       CallEnv{core_, observer_, "SetSemaphore"}, in, out, [&](Call* call) {
-        absl::StatusOr<SetArgs> args = ToSetArgs(call->request, clock_->Now(),
-                                                 FromCallDeadline(context->deadline()));
+        absl::StatusOr<SetArgs> args =
+            ToSetArgs(call->request, FromCallDeadline(context->deadline()));
         if (!args.ok()) return call->Answer(args.status());
         absl::StatusOr<SessionId> session =
             AuthenticateSecret(*core_, call->request.session_secret());
@@ -232,14 +233,14 @@ grpc::ServerUnaryReactor* SemaphoreServiceImpl::WaitSemaphoreClear(
   using Call = UnaryCall<v1::WaitSemaphoreClearRequest, v1::WaitSemaphoreClearResponse>;
   return Serve<v1::WaitSemaphoreClearRequest, v1::WaitSemaphoreClearResponse>(
       CallEnv{core_, observer_, "WaitSemaphoreClear"}, in, out, [&](Call* call) {
-        absl::StatusOr<WaitClearArgs> args = ToWaitClearArgs(
-            call->request, clock_->Now(), FromCallDeadline(context->deadline()));
+        absl::StatusOr<WaitClearArgs> args =
+            ToWaitClearArgs(call->request, FromCallDeadline(context->deadline()));
         if (!args.ok()) return call->Answer(args.status());
         absl::StatusOr<SessionId> session =
             AuthenticateSecret(*core_, call->request.session_secret());
         if (!session.ok()) return call->Answer(session.status());
         const WaiterId waiter =
-            core_->WaitClear(*session, std::move(args->name), args->deadline,
+            core_->WaitClear(*session, *std::move(args),
                              [call](absl::StatusOr<WaitClearOutcome> outcome) {
                                if (outcome.ok()) {
                                  call->response = ToWaitSemaphoreClearResponse(*outcome);

@@ -14,6 +14,7 @@ namespace semaphored::internal {
 using engine::SessionEndReason;
 using engine::SetArgs;
 using engine::SetOutcome;
+using engine::WaitClearArgs;
 using engine::WaitClearOutcome;
 using engine::WaiterId;
 
@@ -271,7 +272,7 @@ void SessionStream::Complete(uint64_t id, uint64_t seq, v1::SessionEvent event) 
 
 void SessionStream::HandleSet(uint64_t id, const v1::SetSemaphoreRequest& request) {
   absl::Status s = CheckCommandSecret(request.session_secret());
-  absl::StatusOr<SetArgs> args = ToSetArgs(request, clock_->Now(), call_deadline_);
+  absl::StatusOr<SetArgs> args = ToSetArgs(request, call_deadline_);
   if (s.ok()) s = args.status();
   if (!s.ok()) return Push(ErrorEvent(id, s));
   const uint64_t seq = AddPending(id);
@@ -297,13 +298,13 @@ void SessionStream::HandleWaitClear(uint64_t id,
                                     const v1::WaitSemaphoreClearRequest& request) {
   absl::Status s = CheckCommandSecret(request.session_secret());
   absl::StatusOr<WaitClearArgs> args =
-      ToWaitClearArgs(request, clock_->Now(), call_deadline_);
+      ToWaitClearArgs(request, call_deadline_);
   if (s.ok()) s = args.status();
   if (!s.ok()) return Push(ErrorEvent(id, s));
   const uint64_t seq = AddPending(id);
   if (seq == 0) return;
   const WaiterId waiter = core_->WaitClear(
-      session(), std::move(args->name), args->deadline,
+      session(), *std::move(args),
       [weak = weak_from_this(), id, seq](absl::StatusOr<WaitClearOutcome> outcome) {
         std::shared_ptr<SessionStream> stream = weak.lock();
         if (stream == nullptr) return;

@@ -84,7 +84,7 @@ TEST(CoreMemoryTest, PerItemHeapStaysWithinTheDocumentedBudget) {
   for (int i = 0; i < kCount; ++i) {
     SetArgs args;
     args.name = absl::StrCat("app/lock/", (i + 1) % kCount);
-    args.deadline = clock.Now() + absl::Seconds(30);
+    args.wait = {absl::InfiniteDuration(), clock.Now() + absl::Seconds(30)};
     void* state = &core;
     ASSERT_NE(core.Set(sessions[i], std::move(args), [state](absl::StatusOr<SetOutcome>) {
       (void)state;

@@ -69,7 +69,7 @@ struct Fixture {
                 absl::Time deadline = absl::InfiniteFuture()) {
     SetArgs args;
     args.name = name;
-    args.deadline = deadline;
+    args.wait = {absl::InfiniteDuration(), deadline};
     answers.push_back(std::make_unique<SetAnswer>());
     WaiterId id = core.Set(s, std::move(args), answers.back()->Callback());
     EXPECT_NE(id, 0u) << "expected " << name << " to be queued";

@@ -89,7 +89,7 @@ SetArgs Args(const std::string& name, absl::Time deadline, int32_t permits = 1,
   a.name = name;
   a.limit = limit;
   a.permits = permits;
-  a.deadline = deadline;
+  a.wait = {absl::InfiniteDuration(), deadline};  // wait until `deadline`
   return a;
 }
 
