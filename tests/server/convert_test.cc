@@ -205,6 +205,36 @@ TEST(ConvertTest, SetDefaultsAndExplicitCounts) {
   EXPECT_EQ(args->permits, kMaxLimit);
 }
 
+// Conversion copies the values; the engine checks them (so that the library's local
+// path and the server answer alike).
+TEST(ConvertTest, ValuesPassUncheckedToTheEngine) {
+  v1::SetSemaphoreRequest set;
+  set.set_name("s");
+  set.set_limit(0);
+  set.set_permits(-3);
+  *set.mutable_timeout() = Dur(-1);
+  absl::StatusOr<SetArgs> args = ToSetArgs(set, kNow);
+  ASSERT_THAT(args, IsOk());
+  EXPECT_EQ(args->limit, 0);
+  EXPECT_EQ(args->permits, -3);
+  EXPECT_EQ(args->wait.timeout, absl::Seconds(-1));
+  EXPECT_EQ(args->wait.deadline, kNow);
+  EXPECT_FALSE(args->wait.indefinitely);
+  v1::WaitSemaphoreClearRequest wait;
+  wait.set_name("s");
+  *wait.mutable_timeout() = Dur(25 * 3600);
+  wait.set_wait_indefinitely(true);
+  absl::StatusOr<WaitClearArgs> wargs = ToWaitClearArgs(wait, absl::InfiniteFuture());
+  ASSERT_THAT(wargs, IsOk());
+  EXPECT_EQ(wargs->wait.timeout, absl::Hours(25));
+  EXPECT_TRUE(wargs->wait.indefinitely);
+  v1::CreateSessionRequest create;
+  *create.mutable_ttl() = Dur(-1);
+  absl::StatusOr<SessionArgs> session = ToSessionArgs(create);
+  ASSERT_THAT(session, IsOk());
+  EXPECT_EQ(session->ttl, absl::Seconds(-1));
+}
+
 TEST(ConvertTest, WaitsRejectBadTimeouts) {
   struct Case {
     std::string label;
