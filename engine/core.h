@@ -19,7 +19,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
-#include "engine/fencing.h"
+#include "engine/core_listener.h"
+#include "engine/core_tracer.h"
+#include "engine/session_observer.h"
+#include "engine/token_source.h"
 #include "engine/types.h"
 
 namespace semaphored::engine {

@@ -10,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "engine/core.h"
+#include "engine/counter_token_source.h"
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal {

@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "common/limits.h"
 #include "engine/core.h"
+#include "engine/counter_token_source.h"
 #include "tests/common/status_matchers.h"
 #include "tests/engine/core_test_util.h"
 

@@ -2,6 +2,7 @@
 // short, bounded waits (it is the one unit whose job is real time).
 
 #include "engine/ticker.h"
+#include "engine/counter_token_source.h"
 
 #include <atomic>
 

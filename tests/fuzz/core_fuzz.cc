@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/core.h"
+#include "engine/counter_token_source.h"
 #include "tests/fuzz/byte_reader.h"
 #include "tests/fuzz/fuzz_check.h"
 

@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "common/clock.h"
 #include "engine/core.h"
-#include "engine/fencing.h"
+#include "engine/counter_token_source.h"
 #include "tests/observability/exposition_check.h"
 
 namespace semaphored::internal {

@@ -19,7 +19,7 @@
 #include "gtest/gtest.h"
 #include "common/clock.h"
 #include "engine/core.h"
-#include "engine/fencing.h"
+#include "engine/counter_token_source.h"
 #include "server/observability/server_events.h"
 #include "tests/common/status_matchers.h"
 #include "tests/torture/checker.h"
