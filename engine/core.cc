@@ -1,3 +1,5 @@
+// The Core: sessions, the set and wait-for-clear queues, grants, expiry and hand-on.
+
 #include "engine/core.h"
 
 #include <sys/random.h>
