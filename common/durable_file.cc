@@ -1,3 +1,5 @@
+// Atomic, durable file replacement and reads that never follow a symbolic link.
+
 #include "common/durable_file.h"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// The default admin socket path and the addresses that name this machine.
+
 #include "common/local_admin.h"
 
 #include <arpa/inet.h>

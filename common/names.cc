@@ -1,3 +1,5 @@
+// Name rules (semaphores, client names, free text) and how messages quote names.
+
 #include "common/names.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// Session ids as text: 16 lowercase hex digits.
+
 #include "common/session_id.h"
 
 #include <cstdio>

@@ -1,3 +1,5 @@
+// The Core: sessions, the set and wait-for-clear queues, grants, expiry and hand-on.
+
 #include "engine/core.h"
 
 #include <sys/random.h>
@@ -13,13 +15,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
 #include "engine/core_internal.h"
+#include "engine/request_checks.h"
 
 namespace semaphored::engine {
 
 using internal::FormatSessionId;
 using internal::LazyNow;
 using internal::QuoteName;
-using internal::kMaxLimit;
 
 namespace {
 
@@ -164,12 +166,14 @@ SemaphoreSnapshot Core::Snapshot(const Semaphore& sem, bool with_waiters,
 
 absl::StatusOr<NewSession> Core::CreateSession(std::string client_name, absl::Duration ttl,
                                                std::string peer) {
+  if (absl::Status s = CheckTtlNotNegative(ttl); !s.ok()) return s;
   if (ttl == absl::ZeroDuration()) ttl = options_.default_ttl;
-  if (ttl < options_.min_ttl || ttl > options_.max_ttl) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "session TTL ", absl::FormatDuration(ttl), " is outside this server's range ",
-        absl::FormatDuration(options_.min_ttl), " to ",
-        absl::FormatDuration(options_.max_ttl)));
+  // Sessions that never expire (in-process) have no use for the TTL: any is accepted.
+  if (options_.sessions_expire) {
+    if (absl::Status s = CheckTtlInRange(ttl, options_.min_ttl, options_.max_ttl);
+        !s.ok()) {
+      return s;
+    }
   }
   unsigned char secret_bytes[16];
   SecureRandom(secret_bytes, sizeof secret_bytes);
@@ -364,6 +368,12 @@ void Core::RememberEnded(SessionId id, const std::string& secret, const absl::St
 
 WaiterId Core::Set(SessionId session_id, SetArgs args, SetCallback done) {
   std::optional<absl::StatusOr<SetOutcome>> answer;
+  // Checked before the lock, and before the session and draining are: a bad request
+  // is bad whatever the engine's state.
+  if (absl::Status s = CheckSetArgs(args); !s.ok()) {
+    done(std::move(s));
+    return 0;
+  }
   {
     absl::MutexLock lock(&mu_);
     answer = SetLocked(session_id, args, done);
@@ -383,16 +393,6 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
   absl::StatusOr<Session*> found = LiveSession(session_id);
   if (!found.ok()) return found.status();
   Session* session = *found;
-  if (args.permits < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("permits must be at least 1 (got ", args.permits, ") for semaphore ",
-                     QuoteName(args.name)));
-  }
-  if (args.limit && (*args.limit < 1 || *args.limit > kMaxLimit)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit must be 1 to ", kMaxLimit, " (got ", *args.limit,
-                     ") for semaphore ", QuoteName(args.name)));
-  }
   Semaphore* sem = FindSemaphore(args.name);
   if (sem != nullptr && args.limit && *args.limit != sem->limit) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -402,10 +402,8 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
         sem->limit, ")"));
   }
   const int32_t limit = sem != nullptr ? sem->limit : args.limit.value_or(1);
-  if (args.permits > limit) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("asks for ", args.permits, " permits but semaphore ",
-                     QuoteName(args.name), " has limit ", limit));
+  if (absl::Status s = CheckPermitsWithinLimit(args.name, args.permits, limit); !s.ok()) {
+    return s;
   }
   if (sem != nullptr) {
     if (int32_t i = HolderIndex(*sem, *session); i >= 0) {
@@ -442,7 +440,8 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
     listener_->OnGrant(absl::ZeroDuration());
     return out;
   }
-  if (args.deadline <= now) {
+  const absl::Time wait_end = WaitEnd(args.wait, now);
+  if (wait_end <= now) {
     SetOutcome out;
     out.state = Snapshot(*sem, /*with_waiters=*/false, options_.max_listed_holders);
     return out;
@@ -454,7 +453,7 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
   w->session = session;
   w->sem = sem;
   w->permits = args.permits;
-  w->deadline = args.deadline;
+  w->deadline = wait_end;
   w->enqueue_time = now;
   w->set_done = std::move(done);
   Enqueue(std::move(w));
@@ -629,8 +628,13 @@ SemaphoreSnapshot Core::Test(absl::string_view name) const {
   return snap;
 }
 
-WaiterId Core::WaitClear(SessionId session_id, std::string name, absl::Time deadline,
+WaiterId Core::WaitClear(SessionId session_id, WaitClearArgs args,
                          WaitClearCallback done) {
+  // Checked before the session and draining are, as in Set.
+  if (absl::Status s = CheckWaitClearArgs(args); !s.ok()) {
+    done(std::move(s));
+    return 0;
+  }
   Deferred deferred;
   absl::MutexLock lock(&mu_);
   auto answer = [&](absl::StatusOr<WaitClearOutcome> a) {
@@ -640,14 +644,18 @@ WaiterId Core::WaitClear(SessionId session_id, std::string name, absl::Time dead
   if (draining_) return answer(ShuttingDown("waits are refused"));
   absl::StatusOr<Session*> found = LiveSession(session_id);
   if (!found.ok()) return answer(found.status());
-  Semaphore* sem = FindSemaphore(name);
-  if (sem == nullptr || sem->held == 0 || deadline <= clock_->Now()) {
+  Semaphore* sem = FindSemaphore(args.name);
+  const bool clear = sem == nullptr || sem->held == 0;
+  // The clock is read only when the answer may have to wait.
+  const absl::Time now = clear ? absl::InfinitePast() : clock_->Now();
+  const absl::Time wait_end = clear ? now : WaitEnd(args.wait, now);
+  if (clear || wait_end <= now) {
     WaitClearOutcome out;
-    out.clear = sem == nullptr || sem->held == 0;
+    out.clear = clear;
     if (sem != nullptr) {
       out.state = Snapshot(*sem, false, options_.max_listed_holders);
     } else {
-      out.state.name = std::move(name);
+      out.state.name = std::move(args.name);
     }
     return answer(std::move(out));
   }
@@ -659,8 +667,8 @@ WaiterId Core::WaitClear(SessionId session_id, std::string name, absl::Time dead
   w->is_set = false;
   w->session = *found;
   w->sem = sem;
-  w->deadline = deadline;
-  w->enqueue_time = clock_->Now();
+  w->deadline = wait_end;
+  w->enqueue_time = now;
   w->clear_done = std::move(done);
   const WaiterId id = w->id;
   Enqueue(std::move(w));

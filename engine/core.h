@@ -19,7 +19,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
-#include "engine/fencing.h"
+#include "engine/core_listener.h"
+#include "engine/core_tracer.h"
+#include "engine/session_observer.h"
+#include "engine/token_source.h"
 #include "engine/types.h"
 
 namespace semaphored::engine {
@@ -76,7 +79,7 @@ struct CoreOptions {
 // Error codes (messages name the semaphore or session and say what to do):
 //   UNAUTHENTICATED      unknown session, or a session that has ended
 //   UNAVAILABLE          the core is draining
-//   INVALID_ARGUMENT     permits < 1, limit outside 1..kMaxLimit, permits > limit, bad ttl
+//   INVALID_ARGUMENT     a bad limit, permits, timeout or TTL: engine/request_checks.h
 //   FAILED_PRECONDITION  the request's limit differs from the semaphore's
 //   PERMISSION_DENIED    clearing a semaphore another session holds
 //   NOT_FOUND            clearing a semaphore that is not set; unknown session id (admin)
@@ -102,7 +105,8 @@ class Core {
 
   // --- Sessions ---
 
-  // `ttl` of zero means the default. `peer` identifies the caller for the per-peer
+  // `ttl` of zero means the default; a negative one, or one outside
+  // [min_ttl, max_ttl] when sessions expire, is INVALID_ARGUMENT. `peer` identifies the caller for the per-peer
   // limits (sessions and creation rate; callers with the same string share them) and
   // is shown by admin listings.
   absl::StatusOr<NewSession> CreateSession(std::string client_name, absl::Duration ttl,
@@ -134,7 +138,8 @@ class Core {
   // Sets `args.name` for `session`. Grants at once when permits are free and nobody
   // waits; otherwise a try answers "not acquired" and a wait joins the FIFO queue.
   // `done` gets exactly one answer: acquired; not acquired (try, or deadline passed);
-  // or an error (validation, CANCELLED, the session ended, draining). Returns the
+  // or an error (the checks of engine/request_checks.h, made before anything else;
+  // CANCELLED, the session ended, draining). Returns the
   // waiter id when the request was queued, else 0 (and `done` has already run).
   WaiterId Set(SessionId session, SetArgs args, SetCallback done)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -145,9 +150,10 @@ class Core {
   // The semaphore as it stands (limit 0 when it does not exist). Never blocks on
   // waiters; needs no session.
   SemaphoreSnapshot Test(absl::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
-  // Waits until `name` has no permits held, or `deadline` passes (see SetArgs).
-  WaiterId WaitClear(SessionId session, std::string name, absl::Time deadline,
-                     WaitClearCallback done) ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until `args.name` has no permits held, or its wait ends (see WaitLimit).
+  // `done` gets exactly one answer, as for Set.
+  WaiterId WaitClear(SessionId session, WaitClearArgs args, WaitClearCallback done)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Removes a queued waiter; its callback gets `why` (CANCELLED by default). Does
   // nothing when the waiter has already been answered.
   void Cancel(WaiterId waiter, absl::Status why = absl::CancelledError())

@@ -1,3 +1,5 @@
+// Ticker: the thread that calls Core::Tick() when the core's next deadline passes.
+
 #include "engine/ticker.h"
 
 namespace semaphored::engine {

@@ -53,15 +53,37 @@ struct SemaphoreSnapshot {
   bool set() const { return permits_held > 0; }
 };
 
+// How long a set or wait-for-clear request may wait (checked by the engine, see
+// engine/request_checks.h). The engine computes the end of the wait from its own
+// clock when the request arrives: min(now + timeout, deadline); when that is not
+// after now, the request tries once.
+struct WaitLimit {
+  // Zero (the default): try once, whatever `deadline` says. absl::InfiniteDuration():
+  // wait until answered, cancelled, `deadline` passes or the session ends. Otherwise
+  // 0 to kMaxWait.
+  absl::Duration timeout = absl::ZeroDuration();
+  // A bound from outside the request, such as the gRPC call's deadline:
+  // absl::InfiniteFuture() (the default) when there is none.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Wait without a limit of its own, as for an infinite timeout, whatever `timeout`
+  // says; `timeout` is still checked (the wire's wait_indefinitely does not excuse a
+  // bad timeout).
+  bool indefinitely = false;
+};
+
 // What a set request asks for. The name is assumed valid (the edges validate names);
-// limit and permits are checked by the core.
+// limit, permits and the wait are checked by the engine.
 struct SetArgs {
   std::string name;
   std::optional<int32_t> limit;  // nullopt: the existing limit, or 1
   int32_t permits = 1;
-  // When to give up waiting. absl::InfinitePast() (or any time not after now): try
-  // once. absl::InfiniteFuture(): wait until granted, cancelled or the session ends.
-  absl::Time deadline = absl::InfinitePast();
+  WaitLimit wait;  // try once by default
+};
+
+// What a wait-for-clear request asks for; as SetArgs.
+struct WaitClearArgs {
+  std::string name;
+  WaitLimit wait;  // check once by default
 };
 
 struct SetOutcome {
@@ -99,18 +121,6 @@ struct SessionSnapshot {
   std::vector<std::string> held_names;  // filled by GetSession only, in name order
 };
 
-// Told about events on one session. Called without the core's lock held, from
-// whichever thread caused the event; implementations must not block.
-class SessionObserver {
- public:
-  virtual ~SessionObserver() = default;
-  // The session ended; `reason` is the status later calls on it get.
-  virtual void OnSessionEnded(const absl::Status& reason) = 0;
-  // A semaphore the session held was taken away.
-  virtual void OnRevoked(const std::string& name, uint64_t fencing_token,
-                         const std::string& reason) = 0;
-};
-
 // Why a session ended.
 enum class SessionEndReason {
   kClosed,       // the client closed it
@@ -126,51 +136,6 @@ struct SessionEnd {
   SessionEndReason reason = SessionEndReason::kClosed;
   int32_t released = 0;  // semaphores it held
 };
-
-// Told about every event, for metrics and logs. The On* methods marked "locked" are
-// called with the core's lock held: they must be cheap and must not call back into
-// the core. OnSessionEnded is called without the lock, after the session ended.
-class CoreListener {
- public:
-  virtual ~CoreListener() = default;
-  virtual void OnGrant(absl::Duration waited) {}     // locked
-  virtual void OnRelease(absl::Duration held) {}     // locked
-  virtual void OnWaitTimeout() {}                    // locked
-  virtual void OnForceClear() {}                     // locked
-  virtual void OnSessionEnded(const SessionEnd& end) {}
-};
-
-// Exact records of what the core did to its FIFO queues and grants, in the core's own
-// order, for history checkers (the torture test, `semaphored --trace_file`). Every
-// method is called WITH the core's lock held, so the calls of all cores in the process
-// form one total order: implementations must be cheap, must not block for long and
-// must not call back into a core. Only set requests are traced as queued/dequeued
-// (wait-for-clear requests are not).
-class CoreTracer {
- public:
-  virtual ~CoreTracer() = default;
-  // A set request joined the FIFO queue of `name`.
-  virtual void OnQueued(absl::string_view name, SessionId session, WaiterId waiter,
-                        int32_t permits) = 0;
-  // A queued set request left the queue, whatever the reason. When it left because it
-  // was granted, the OnGrant for it (same name and session) is the very next call.
-  virtual void OnDequeued(absl::string_view name, SessionId session, WaiterId waiter) = 0;
-  // `permits` of `name` (limit `limit`) were granted to `session` with `token`.
-  virtual void OnGrant(absl::string_view name, SessionId session, uint64_t token,
-                       int32_t permits, int32_t limit) = 0;
-  // The grant with `token` was released (clear, session end, force-clear).
-  virtual void OnRelease(absl::string_view name, SessionId session, uint64_t token,
-                         int32_t permits) = 0;
-  // The session ended; the dequeues and releases this causes follow.
-  virtual void OnSessionEnded(SessionId session, SessionEndReason reason) = 0;
-};
-
-// Installs `tracer` for every Core in this process from now on; nullptr uninstalls.
-// Process-wide (not a Core option) so that the binary can trace its core without
-// plumbing; meant for `semaphored --trace_file` and tests. Not owned: it must stay
-// alive until every core has stopped calling it (uninstall after the cores are idle,
-// then destroy it). Costs one atomic load per event when no tracer is installed.
-void SetCoreTracer(CoreTracer* tracer);
 
 // Gauges, read at any time.
 struct CoreCounts {

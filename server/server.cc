@@ -13,7 +13,8 @@
 #include "common/local_admin.h"
 #include "server/admin_socket.h"
 #include "common/clock.h"
-#include "engine/fencing.h"
+#include "engine/counter_token_source.h"
+#include "engine/durable_token_source.h"
 #include "engine/ticker.h"
 #include "server/listener_check.h"
 #include "server/observability/metrics.h"
@@ -158,7 +159,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
 
 absl::Status Server::StartGrpc(const ServerOptions& options) {
   semaphore_service_ = std::make_unique<SemaphoreServiceImpl>(
-      core_.get(), RealClock::Get(), observer_.get(), options.service_limits);
+      core_.get(), observer_.get(), options.service_limits);
   AdminServiceOptions admin;
   admin.admin_token = options.admin_token;
   if (!options.admin_socket.empty()) {

@@ -4,6 +4,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "engine/types.h"
+#include "engine/core_listener.h"
 #include "server/observability/logger.h"
 #include "server/observability/metrics.h"
 #include "server/service/call_observer.h"

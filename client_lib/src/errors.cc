@@ -7,7 +7,6 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "common/limits.h"
 #include "common/names.h"
 #include "errors_internal.h"
 #include "semaphored/errors.h"
@@ -65,27 +64,6 @@ absl::Status ReleasedError(absl::string_view name) {
 absl::Status RevokedError(absl::string_view name, absl::string_view reason) {
   return absl::AbortedError(absl::StrCat("semaphore ", QuoteName(name),
                                          " was revoked: ", reason));
-}
-
-absl::Status ValidateTimeout(absl::Duration timeout) {
-  if (timeout == absl::InfiniteDuration()) return absl::OkStatus();
-  if (timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "timeout must not be negative (got ", absl::FormatDuration(timeout), ")"));
-  }
-  if (timeout > kMaxWait) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "timeout must be at most ", absl::FormatDuration(kMaxWait),
-        ", or infinite to wait without limit (got ", absl::FormatDuration(timeout),
-        ")"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Time DeadlineFor(const Clock& clock, absl::Duration timeout) {
-  if (timeout == absl::InfiniteDuration()) return absl::InfiniteFuture();
-  if (timeout <= absl::ZeroDuration()) return absl::InfinitePast();
-  return clock.Now() + timeout;
 }
 
 }  // namespace internal

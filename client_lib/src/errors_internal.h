@@ -23,11 +23,6 @@ absl::Status NotAcquiredError(absl::string_view name, const SemaphoreInfo& state
 absl::Status ReleasedError(absl::string_view name);
 // ABORTED: the grant was revoked by an operator.
 absl::Status RevokedError(absl::string_view name, absl::string_view reason);
-// INVALID_ARGUMENT unless `timeout` is zero, positive up to 24 hours, or infinite.
-absl::Status ValidateTimeout(absl::Duration timeout);
-// When a wait of `timeout` starting now gives up: InfinitePast() for a try,
-// InfiniteFuture() for no limit (neither reads the clock).
-absl::Time DeadlineFor(const Clock& clock, absl::Duration timeout);
 
 }  // namespace semaphored::internal
 

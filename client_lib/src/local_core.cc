@@ -2,7 +2,7 @@
 
 #include "local_core.h"
 
-#include "engine/fencing.h"
+#include "engine/counter_token_source.h"
 #include "engine/ticker.h"
 
 namespace semaphored::internal {

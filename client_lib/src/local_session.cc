@@ -41,9 +41,10 @@ struct LocalSession::SetCall {
 };
 
 absl::StatusOr<std::shared_ptr<LocalSession>> LocalSession::Open(
-    LocalCore local, const std::string& client_name) {
-  absl::StatusOr<NewSession> created =
-      local.core->CreateSession(client_name, absl::ZeroDuration());
+    LocalCore local, const std::string& client_name, absl::Duration ttl) {
+  // The in-process engine only checks the TTL (sessions never expire), so that a
+  // bad TTL gets the engine's message with or without a server.
+  absl::StatusOr<NewSession> created = local.core->CreateSession(client_name, ttl);
   if (!created.ok()) return created.status();
   return std::shared_ptr<LocalSession>(new LocalSession(local, created->id));
 }
@@ -71,8 +72,9 @@ absl::StatusOr<GrantOrState> LocalSession::Set(absl::string_view name,
   args.name = std::string(name);
   args.limit = options.limit;
   args.permits = options.permits;
-  args.deadline = DeadlineFor(*local_.clock, options.timeout);
-  if (args.deadline != absl::InfinitePast()) call.done.emplace();
+  args.wait.timeout = options.timeout;  // checked by the engine
+  // A zero or bad timeout is answered inside Core::Set, on this thread.
+  if (options.timeout > absl::ZeroDuration()) call.done.emplace();
   WaiterId waiter;
   {
     absl::MutexLock op(&op_mu_);
@@ -167,8 +169,11 @@ absl::StatusOr<bool> LocalSession::WaitClear(absl::string_view name,
     absl::Notification done;
   };
   auto call = std::make_shared<WaitCall>();
+  engine::WaitClearArgs args;
+  args.name = std::string(name);
+  args.wait.timeout = timeout;  // checked by the engine
   const WaiterId waiter = local_.core->WaitClear(
-      session_, std::string(name), DeadlineFor(*local_.clock, timeout),
+      session_, std::move(args),
       [call](absl::StatusOr<WaitClearOutcome> outcome) {
         call->outcome = std::move(outcome);
         call->done.Notify();

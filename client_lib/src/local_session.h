@@ -35,7 +35,8 @@ class LocalSession final : public SessionBackend,
  public:
   // Opens a session of `local.core` for `client_name`.
   static absl::StatusOr<std::shared_ptr<LocalSession>> Open(
-      LocalCore local, const std::string& client_name);
+      LocalCore local, const std::string& client_name,
+      absl::Duration ttl);
   ~LocalSession() override;
 
   // The id that errors about the closed session show (the public session id). Call

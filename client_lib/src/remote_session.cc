@@ -153,7 +153,7 @@ absl::StatusOr<GrantOrState> RemoteSession::Set(absl::string_view name,
   set->set_permits(options.permits);
   if (options.timeout == absl::InfiniteDuration()) {
     set->set_wait_indefinitely(true);
-  } else if (options.timeout > absl::ZeroDuration()) {
+  } else if (options.timeout != absl::ZeroDuration()) {  // the server checks it
     *set->mutable_timeout() = ToProtoDuration(options.timeout);
   }
   auto call = std::make_shared<Call>(Call::Kind::kSet, std::string(name));
@@ -193,7 +193,7 @@ absl::StatusOr<bool> RemoteSession::WaitClear(absl::string_view name,
   wait->set_name(std::string(name));
   if (timeout == absl::InfiniteDuration()) {
     wait->set_wait_indefinitely(true);
-  } else if (timeout > absl::ZeroDuration()) {
+  } else if (timeout != absl::ZeroDuration()) {  // the server checks it
     *wait->mutable_timeout() = ToProtoDuration(timeout);
   }
   auto call = std::make_shared<Call>(Call::Kind::kWaitClear, std::string(name));

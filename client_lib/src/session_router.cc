@@ -27,16 +27,12 @@ absl::StatusOr<std::shared_ptr<SessionRouter>> SessionRouter::Open(
                                 : options.client_name;
   if (client_name.empty()) client_name = DefaultClientName();
   if (absl::Status s = ValidateClientName(client_name); !s.ok()) return s;
-  if (options.ttl < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "session TTL must not be negative (got ", absl::FormatDuration(options.ttl),
-        ")"));
-  }
   std::shared_ptr<SessionRouter> session(new SessionRouter(
       std::move(connection), std::move(options), std::move(client_name)));
 
   absl::StatusOr<std::shared_ptr<LocalSession>> local =
-      LocalSession::Open(session->connection_->local(), session->client_name_);
+      LocalSession::Open(session->connection_->local(), session->client_name_,
+                         session->options_.ttl);
   if (!local.ok()) return local.status();
   session->local_ = *std::move(local);
   session->id_ = session->local_->local_id();
@@ -71,7 +67,6 @@ absl::StatusOr<GrantOrState> SessionRouter::Set(absl::string_view name,
                                                 const AcquireOptions& options,
                                                 bool for_permit) {
   if (absl::Status s = ValidateName(name); !s.ok()) return s;
-  if (absl::Status s = ValidateTimeout(options.timeout); !s.ok()) return s;
   SessionBackend* backend = BackendFor(name);
   if (backend == nullptr) return NoBackendError(name);
   return backend->Set(name, options, for_permit);
@@ -95,7 +90,6 @@ absl::StatusOr<bool> SessionRouter::WaitClear(absl::string_view name,
                                               absl::Duration timeout,
                                               std::shared_ptr<CancelToken> cancel) {
   if (absl::Status s = ValidateName(name); !s.ok()) return s;
-  if (absl::Status s = ValidateTimeout(timeout); !s.ok()) return s;
   SessionBackend* backend = BackendFor(name);
   if (backend == nullptr) return NoBackendError(name);
   return backend->WaitClear(name, timeout, std::move(cancel));

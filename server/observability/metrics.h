@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/types.h"
+#include "engine/core_listener.h"
 #include "server/observability/histogram.h"
 
 namespace semaphored::server {

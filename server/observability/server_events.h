@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/types.h"
+#include "engine/core_tracer.h"
 #include "server/observability/logger.h"
 
 // The server's log events, one call (and one line) each, so that every call site

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/core_tracer.h"
 #include "engine/types.h"
 
 namespace semaphored::server {

@@ -14,13 +14,10 @@ namespace semaphored::server {
 
 using ::semaphored::internal::FormatSessionId;
 using ::semaphored::internal::FromProtoDuration;
-using ::semaphored::internal::QuoteName;
 using ::semaphored::internal::ToProtoDuration;
 using ::semaphored::internal::ToProtoTimestamp;
 using ::semaphored::internal::ValidateClientName;
 using ::semaphored::internal::ValidateGlobalName;
-using ::semaphored::internal::kMaxLimit;
-using ::semaphored::internal::kMaxWait;
 
 using engine::GrantInfo;
 using engine::HolderSnapshot;
@@ -28,45 +25,25 @@ using engine::NewSession;
 using engine::SemaphoreSnapshot;
 using engine::SetArgs;
 using engine::SetOutcome;
+using engine::WaitClearArgs;
 using engine::WaitClearOutcome;
 
 namespace {
 
-// The range check shared by limit and permits: 1..kMaxLimit.
-absl::Status CheckCount(absl::string_view field, int32_t value, absl::string_view name) {
-  if (value >= 1 && value <= kMaxLimit) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, " ", value, " for semaphore ", QuoteName(name),
-                   " is out of range: it must be 1 to ", kMaxLimit));
-}
-
-// Computes the deadline of a wait: see ToSetArgs.
-absl::StatusOr<absl::Time> WaitDeadline(bool has_timeout,
-                                        const google::protobuf::Duration& timeout,
-                                        bool wait_indefinitely, absl::string_view name,
-                                        absl::Time now, absl::Time call_deadline) {
-  absl::Duration wait = absl::ZeroDuration();
+// The wait of a set or wait-for-clear request: see ToSetArgs.
+absl::StatusOr<engine::WaitLimit> ToWaitLimit(bool has_timeout,
+                                              const google::protobuf::Duration& timeout,
+                                              bool wait_indefinitely,
+                                              absl::Time call_deadline) {
+  engine::WaitLimit wait;
+  wait.deadline = call_deadline;
+  wait.indefinitely = wait_indefinitely;
   if (has_timeout) {
     absl::StatusOr<absl::Duration> d = FromProtoDuration(timeout, "timeout");
     if (!d.ok()) return d.status();
-    if (*d < absl::ZeroDuration() || *d > kMaxWait) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "timeout ", absl::FormatDuration(*d), " for semaphore ", QuoteName(name),
-          " is out of range: it must be 0 to ", absl::FormatDuration(kMaxWait),
-          " (use wait_indefinitely to wait without a limit)"));
-    }
-    wait = *d;
+    wait.timeout = *d;
   }
-  absl::Time deadline;
-  if (wait_indefinitely) {
-    deadline = absl::InfiniteFuture();
-  } else if (wait == absl::ZeroDuration()) {
-    // Try once, whatever the call's deadline.
-    return absl::InfinitePast();
-  } else {
-    deadline = now + wait;
-  }
-  return std::min(deadline, call_deadline);
+  return wait;
 }
 
 }  // namespace
@@ -101,58 +78,38 @@ absl::StatusOr<SessionArgs> ToSessionArgs(const v1::CreateSessionRequest& reques
   if (request.has_ttl()) {
     absl::StatusOr<absl::Duration> ttl = FromProtoDuration(request.ttl(), "ttl");
     if (!ttl.ok()) return ttl.status();
-    if (*ttl < absl::ZeroDuration()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ttl ", absl::FormatDuration(*ttl),
-          " is negative: give a positive session TTL, or leave it unset for the "
-          "server's default"));
-    }
     args.ttl = *ttl;
   }
   return args;
 }
 
-absl::StatusOr<SetArgs> ToSetArgs(const v1::SetSemaphoreRequest& request, absl::Time now,
+absl::StatusOr<SetArgs> ToSetArgs(const v1::SetSemaphoreRequest& request,
                                   absl::Time call_deadline) {
   const std::string& name = request.name();
   if (absl::Status s = ValidateGlobalName(name); !s.ok()) return s;
+  absl::StatusOr<engine::WaitLimit> wait =
+      ToWaitLimit(request.has_timeout(), request.timeout(), request.wait_indefinitely(),
+                  call_deadline);
+  if (!wait.ok()) return wait.status();
   SetArgs args;
   args.name = name;
-  if (request.has_limit()) {
-    if (absl::Status s = CheckCount("limit", request.limit(), name); !s.ok()) return s;
-    args.limit = request.limit();
-  }
-  if (request.has_permits()) {
-    if (absl::Status s = CheckCount("permits", request.permits(), name); !s.ok()) {
-      return s;
-    }
-    args.permits = request.permits();
-  }
-  if (args.limit.has_value() && args.permits > *args.limit) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "permits ", args.permits, " for semaphore ", QuoteName(name),
-        " is more than its limit ", *args.limit, ": ask for at most the limit"));
-  }
-  absl::StatusOr<absl::Time> deadline =
-      WaitDeadline(request.has_timeout(), request.timeout(), request.wait_indefinitely(),
-                   name, now, call_deadline);
-  if (!deadline.ok()) return deadline.status();
-  args.deadline = *deadline;
+  if (request.has_limit()) args.limit = request.limit();
+  if (request.has_permits()) args.permits = request.permits();
+  args.wait = *wait;
   return args;
 }
 
-absl::StatusOr<WaitClearArgs> ToWaitClearArgs(
-    const v1::WaitSemaphoreClearRequest& request, absl::Time now,
-    absl::Time call_deadline) {
+absl::StatusOr<WaitClearArgs> ToWaitClearArgs(const v1::WaitSemaphoreClearRequest& request,
+                                              absl::Time call_deadline) {
   const std::string& name = request.name();
   if (absl::Status s = ValidateGlobalName(name); !s.ok()) return s;
-  absl::StatusOr<absl::Time> deadline =
-      WaitDeadline(request.has_timeout(), request.timeout(), request.wait_indefinitely(),
-                   name, now, call_deadline);
-  if (!deadline.ok()) return deadline.status();
+  absl::StatusOr<engine::WaitLimit> wait =
+      ToWaitLimit(request.has_timeout(), request.timeout(), request.wait_indefinitely(),
+                  call_deadline);
+  if (!wait.ok()) return wait.status();
   WaitClearArgs args;
   args.name = name;
-  args.deadline = *deadline;
+  args.wait = *wait;
   return args;
 }
 

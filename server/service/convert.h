@@ -4,12 +4,15 @@
 // The edge between the wire (semaphored.v1 messages) and the engine (plain C++ types,
 // absl::Status); statuses and proto times convert in common/wire_status.h and
 // common/proto_time.h. Pure functions: no gRPC server state, no
-// clock of their own (callers pass `now`), no I/O. They accept any message the
+// clock, no I/O. They accept any message the
 // protobuf parser can produce, however malformed, and never crash on it: the bad-input
 // fuzzer feeds them arbitrary parsed messages.
 //
-// Validation answers INVALID_ARGUMENT naming the field, the rule and the offending
-// value; a missing or malformed session secret answers UNAUTHENTICATED. Secrets are
+// They convert and check only what conversion needs (names, valid Durations, the
+// secret's format): INVALID_ARGUMENT naming the field, the rule and the offending
+// value; a missing or malformed session secret answers UNAUTHENTICATED. The values of
+// limits, permits, timeouts and TTLs are the engine's to check
+// (engine/request_checks.h), so that both sides answer alike. Secrets are
 // never echoed in messages.
 
 #include <cstdint>
@@ -37,28 +40,20 @@ struct SessionArgs {
   std::string client_name;
   absl::Duration ttl;  // zero: the server's default
 };
-// client_name must pass ValidateClientName; ttl unset or zero means the default,
-// negative or invalid is INVALID_ARGUMENT (the core checks the min/max range).
+// client_name must pass ValidateClientName; ttl unset means zero, the default. An
+// invalid Duration is INVALID_ARGUMENT; its value is the engine's to check.
 absl::StatusOr<SessionArgs> ToSessionArgs(const v1::CreateSessionRequest& request);
 
-// Validates a set request (name, limit, permits, timeout; not the secret) and computes
-// its deadline: try once (InfinitePast) when the timeout is unset or zero and
-// wait_indefinitely is false; else now + timeout, or InfiniteFuture for
-// wait_indefinitely; either bounded by `call_deadline`.
-//   limit: unset = existing or 1; else 1..kMaxLimit.
-//   permits: unset = 1; else 1..kMaxLimit and, when limit is given, at most limit.
-//   timeout: 0..kMaxWait.
-absl::StatusOr<engine::SetArgs> ToSetArgs(const v1::SetSemaphoreRequest& request, absl::Time now,
+// Converts a set request (not the secret), checking only what conversion needs: the
+// name (a global name) and that the timeout is a valid Duration. Limit and permits are
+// copied as given (unset: nullopt and 1); so are the timeout (unset: zero, try once)
+// and wait_indefinitely, bounded by `call_deadline` (see engine::WaitLimit).
+// The engine checks the values (engine/request_checks.h).
+absl::StatusOr<engine::SetArgs> ToSetArgs(const v1::SetSemaphoreRequest& request,
                                           absl::Time call_deadline);
-
-struct WaitClearArgs {
-  std::string name;
-  absl::Time deadline = absl::InfinitePast();
-};
 // As ToSetArgs, for wait-for-clear.
-absl::StatusOr<WaitClearArgs> ToWaitClearArgs(
-    const v1::WaitSemaphoreClearRequest& request, absl::Time now,
-    absl::Time call_deadline);
+absl::StatusOr<engine::WaitClearArgs> ToWaitClearArgs(
+    const v1::WaitSemaphoreClearRequest& request, absl::Time call_deadline);
 
 // The validated name of a clear or test request.
 absl::StatusOr<std::string> ToClearName(const v1::ClearSemaphoreRequest& request);

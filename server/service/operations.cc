@@ -16,12 +16,12 @@ using ::semaphored::internal::SessionId;
 using engine::NewSession;
 using engine::SetArgs;
 using engine::SetOutcome;
+using engine::WaitClearArgs;
 using engine::WaitClearOutcome;
 using engine::WaiterId;
 
-Operations::Operations(engine::Core* core, Clock* clock, CallObserver* observer)
+Operations::Operations(engine::Core* core, CallObserver* observer)
     : core_(core),
-      clock_(clock),
       observer_(observer != nullptr ? observer : CallObserver::Null()) {}
 
 absl::StatusOr<SessionId> Operations::Authenticate(absl::string_view secret) const {
@@ -70,7 +70,7 @@ void Operations::Close(const v1::CloseSessionRequest& request, const CallInfo& c
 
 WaiterId Operations::Set(const v1::SetSemaphoreRequest& request, const CallInfo& call,
                          Done<v1::SetSemaphoreResponse> done) {
-  absl::StatusOr<SetArgs> args = ToSetArgs(request, clock_->Now(), call.deadline);
+  absl::StatusOr<SetArgs> args = ToSetArgs(request, call.deadline);
   if (!args.ok()) {
     std::move(done)(args.status());
     return 0;
@@ -113,7 +113,7 @@ WaiterId Operations::WaitClear(const v1::WaitSemaphoreClearRequest& request,
                                const CallInfo& call,
                                Done<v1::WaitSemaphoreClearResponse> done) {
   absl::StatusOr<WaitClearArgs> args =
-      ToWaitClearArgs(request, clock_->Now(), call.deadline);
+      ToWaitClearArgs(request, call.deadline);
   if (!args.ok()) {
     std::move(done)(args.status());
     return 0;
@@ -124,7 +124,7 @@ WaiterId Operations::WaitClear(const v1::WaitSemaphoreClearRequest& request,
     return 0;
   }
   return core_->WaitClear(
-      *session, std::move(args->name), args->deadline,
+      *session, *std::move(args),
       [done = std::move(done)](absl::StatusOr<WaitClearOutcome> outcome) mutable {
         if (!outcome.ok()) return std::move(done)(outcome.status());
         std::move(done)(ToWaitSemaphoreClearResponse(*outcome));

@@ -47,16 +47,16 @@ using StatusDone = absl::AnyInvocable<void(absl::Status) &&>;
 // any thread, before or after the function returns, and must not hold a lock `done`
 // takes. Validation and authentication errors are answered like the engine's own.
 //
-// Order of checks, as the service contract states them: a request's own fields are
-// converted first (INVALID_ARGUMENT), then the session is resolved
-// (UNAUTHENTICATED), then the engine decides.
+// Order of checks: a request's fields are converted first (INVALID_ARGUMENT for a
+// bad name or a malformed Duration), then the session is resolved (UNAUTHENTICATED),
+// then the engine checks the values (limit, permits, timeout, TTL) and decides.
 //
 // Thread-safe; holds no state of its own beyond the pointers.
 class Operations {
  public:
-  // `core`, `clock` (the engine's clock) and `observer` must outlive the operations
-  // and every answer they deliver. A null observer means CallObserver::Null().
-  Operations(engine::Core* core, internal::Clock* clock, CallObserver* observer);
+  // `core` and `observer` must outlive the operations and every answer they
+  // deliver. A null observer means CallObserver::Null().
+  Operations(engine::Core* core, CallObserver* observer);
 
   // Resolves a session secret: UNAUTHENTICATED when it is missing, malformed
   // (CheckSecretFormat), unknown or belongs to a session that has ended.
@@ -102,7 +102,6 @@ class Operations {
                                                 absl::string_view secret) const;
 
   engine::Core* const core_;
-  internal::Clock* const clock_;
   CallObserver* const observer_;
 };
 

@@ -44,13 +44,12 @@ using SemaphoreServiceRawBase = v1::SemaphoreService::WithRawCallbackMethod_Crea
 // Thread-safe; holds no state of its own beyond the operation layer's pointers.
 class SemaphoreServiceImpl final : public SemaphoreServiceRawBase {
  public:
-  // `core`, `clock` (the core's clock) and `observer` must outlive the service and
-  // every call it serves. A null observer means CallObserver::Null().
-  SemaphoreServiceImpl(engine::Core* core, internal::Clock* clock,
-                       CallObserver* observer = nullptr,
+  // `core` and `observer` must outlive the service and every call it serves. A
+  // null observer means CallObserver::Null().
+  explicit SemaphoreServiceImpl(engine::Core* core, CallObserver* observer = nullptr,
                        ServiceLimits limits = ServiceLimits())
       : observer_(observer != nullptr ? observer : CallObserver::Null()),
-        operations_(core, clock, observer_),
+        operations_(core, observer_),
         limits_(limits) {}
 
   using Raw = grpc::ByteBuffer;

@@ -17,7 +17,7 @@
 #include "semaphored/client.h"
 #include "common/clock.h"
 #include "engine/core.h"
-#include "engine/fencing.h"
+#include "engine/counter_token_source.h"
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal::testing {

@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "engine/core.h"
+#include "engine/counter_token_source.h"
 #include "tests/common/status_matchers.h"
 #include "tests/engine/core_test_util.h"
 
@@ -130,7 +131,7 @@ TEST_F(GlobalCapsTest, WaiterCapsPerSessionAndInTotal) {
       StatusIs(kExhausted, AllOf(HasSubstr("2 queued requests"),
                                  HasSubstr("--max_waiters_per_session"), HasSubstr("\"z\""))));
   ClearAnswer cleared;
-  EXPECT_EQ(core_.WaitClear(a, "z", absl::InfiniteFuture(), cleared.Callback()), 0u);
+  EXPECT_EQ(core_.WaitClear(a, {"z", {absl::InfiniteDuration()}}, cleared.Callback()), 0u);
   ASSERT_TRUE(cleared.done());
   EXPECT_THAT(*cleared.value, StatusIs(kExhausted, HasSubstr("max_waiters_per_session")));
   // In total: 3.
@@ -300,7 +301,7 @@ TEST(FencingExhaustionTest, GrantsAreRefusedInsteadOfWrappingAndNothingIsLeftBeh
   EXPECT_EQ((*first.value)->grant.fencing_token, kMaxFencingToken);
   // A queued request is answered with the error when its turn comes.
   SetArgs wait = x;
-  wait.deadline = absl::InfiniteFuture();
+  wait.wait = {absl::InfiniteDuration(), absl::InfiniteFuture()};
   SetAnswer queued;
   ASSERT_NE(core.Set(b.id, wait, queued.Callback()), 0u);
   ASSERT_THAT(core.Clear(a.id, "x"), IsOk());

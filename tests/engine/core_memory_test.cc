@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "engine/core.h"
+#include "engine/counter_token_source.h"
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal {
@@ -84,7 +85,7 @@ TEST(CoreMemoryTest, PerItemHeapStaysWithinTheDocumentedBudget) {
   for (int i = 0; i < kCount; ++i) {
     SetArgs args;
     args.name = absl::StrCat("app/lock/", (i + 1) % kCount);
-    args.deadline = clock.Now() + absl::Seconds(30);
+    args.wait = {absl::InfiniteDuration(), clock.Now() + absl::Seconds(30)};
     void* state = &core;
     ASSERT_NE(core.Set(sessions[i], std::move(args), [state](absl::StatusOr<SetOutcome>) {
       (void)state;

@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "engine/core.h"
+#include "engine/counter_token_source.h"
 #include "tests/common/status_matchers.h"
 #include "tests/engine/core_test_util.h"
 
@@ -90,7 +91,7 @@ class CoreSlicedEndTest : public ::testing::Test {
             std::vector<std::unique_ptr<SetAnswer>>& answers) {
     SetArgs args;
     args.name = name;
-    args.deadline = absl::InfiniteFuture();
+    args.wait = {absl::InfiniteDuration(), absl::InfiniteFuture()};
     answers.push_back(std::make_unique<SetAnswer>());
     EXPECT_NE(core_.Set(s, std::move(args), answers.back()->Callback()), 0u);
   }
@@ -292,7 +293,7 @@ TEST(CoreSlicedEndWaitersTest, WaitersOfAnEndedSessionAreNeverGranted) {
   auto set = [&](SessionId s, const std::string& name, absl::Time deadline, SetAnswer& a) {
     SetArgs args;
     args.name = name;
-    args.deadline = deadline;
+    args.wait = {absl::InfiniteDuration(), deadline};
     return core.Set(s, std::move(args), a.Callback());
   };
   for (int i = 0; i < kNames; ++i) {
@@ -309,7 +310,7 @@ TEST(CoreSlicedEndWaitersTest, WaitersOfAnEndedSessionAreNeverGranted) {
   ClearAnswer big_c;
   ASSERT_NE(set(big->id, "w", absl::InfiniteFuture(), big_w), 0u);
   ASSERT_NE(set(big->id, "d", clock.Now() + absl::Seconds(1), big_d), 0u);
-  ASSERT_NE(core.WaitClear(big->id, "c", absl::InfiniteFuture(), big_c.Callback()), 0u);
+  ASSERT_NE(core.WaitClear(big->id, {"c", {absl::InfiniteDuration()}}, big_c.Callback()), 0u);
   ASSERT_NE(set(late->id, "w", absl::InfiniteFuture(), late_w), 0u);
 
   ASSERT_THAT(core.CloseSession(big->id).status(), IsOk());
@@ -365,7 +366,7 @@ TEST(CoreSlicedEndThresholdTest, SessionsUpToTheSliceEndAtOnce) {
     auto set = [&](SessionId id, const std::string& name, absl::Time deadline) {
       SetArgs args;
       args.name = name;
-      args.deadline = deadline;
+      args.wait = {absl::InfiniteDuration(), deadline};
       answers.push_back(std::make_unique<SetAnswer>());
       core.Set(id, std::move(args), answers.back()->Callback());
     };

@@ -160,8 +160,8 @@ TEST_F(CoreTest, BadPermitsAndLimitsAreRejected) {
   } cases[] = {
       {"zero permits", 0, std::nullopt, "at least 1"},
       {"negative permits", -2, std::nullopt, "at least 1"},
-      {"permits above limit", 3, 2, "has limit 2"},
-      {"permits above default limit", 2, std::nullopt, "has limit 1"},
+      {"permits above limit", 3, 2, "more than its limit 2"},
+      {"permits above default limit", 2, std::nullopt, "more than its limit 1"},
       {"zero limit", 1, 0, "limit must be 1 to"},
       {"negative limit", 1, -1, "limit must be 1 to"},
       {"huge limit", 1, kMaxLimit + 1, "limit must be 1 to"},
@@ -230,13 +230,13 @@ TEST_F(CoreTest, WaitClearAnswersAtOnceWhenNotSetAndOnReleaseOtherwise) {
   SessionId a = Open();
   SessionId b = Open();
   ClearAnswer now;
-  EXPECT_EQ(core_.WaitClear(b, "x", absl::InfiniteFuture(), now.Callback()), 0u);
+  EXPECT_EQ(core_.WaitClear(b, {"x", {absl::InfiniteDuration()}}, now.Callback()), 0u);
   ASSERT_TRUE(now.done());
   EXPECT_TRUE(now.value->value().clear);
 
   ASSERT_THAT(SetNow(a, Args("x")), IsOk());
   ClearAnswer later;
-  EXPECT_NE(core_.WaitClear(b, "x", absl::InfiniteFuture(), later.Callback()), 0u);
+  EXPECT_NE(core_.WaitClear(b, {"x", {absl::InfiniteDuration()}}, later.Callback()), 0u);
   EXPECT_FALSE(later.done());
   EXPECT_FALSE(core_.Test("x").waiter_count) << "wait-for-clear does not count as a set waiter";
   ASSERT_THAT(core_.Clear(a, "x"), IsOk());
@@ -249,7 +249,7 @@ TEST_F(CoreTest, WaitClearTimesOutWhileStillSet) {
   SessionId a = Open();
   ASSERT_THAT(SetNow(a, Args("x")), IsOk());
   ClearAnswer answer;
-  core_.WaitClear(Open(), "x", clock_.Now() + absl::Seconds(1), answer.Callback());
+  core_.WaitClear(Open(), {"x", {absl::Seconds(1)}}, answer.Callback());
   Advance(absl::Seconds(1));
   ASSERT_TRUE(answer.done());
   EXPECT_FALSE(answer.value->value().clear);
@@ -263,7 +263,7 @@ TEST_F(CoreTest, WaitClearIsNotAnsweredWhileTheSemaphoreIsHandedOn) {
   SetAnswer next;
   SetWait(b, "x", next);
   ClearAnswer clear;
-  core_.WaitClear(Open(), "x", absl::InfiniteFuture(), clear.Callback());
+  core_.WaitClear(Open(), {"x", {absl::InfiniteDuration()}}, clear.Callback());
   ASSERT_THAT(core_.Clear(a, "x"), IsOk());
   EXPECT_TRUE(next.done());
   EXPECT_FALSE(clear.done()) << "the semaphore went straight to the next waiter";

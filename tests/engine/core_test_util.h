@@ -10,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "engine/core.h"
+#include "engine/counter_token_source.h"
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::internal {
@@ -56,7 +57,7 @@ class CoreTestBase : public ::testing::Test {
                        int32_t permits = 1, std::optional<int32_t> limit = std::nullopt) {
     engine::SetArgs a;
     a.name = std::move(name);
-    a.deadline = deadline;
+    a.wait = {absl::InfiniteDuration(), deadline};  // wait until `deadline`
     a.permits = permits;
     a.limit = limit;
     return a;
@@ -75,9 +76,9 @@ class CoreTestBase : public ::testing::Test {
   engine::WaiterId SetWait(SessionId s, const std::string& name, SetAnswer& answer,
                            absl::Duration timeout = absl::InfiniteDuration(),
                            int32_t permits = 1) {
-    absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
-                                                              : clock_.Now() + timeout;
-    engine::WaiterId id = core_.Set(s, Args(name, deadline, permits), answer.Callback());
+    engine::SetArgs args = Args(name, absl::InfiniteFuture(), permits);
+    args.wait.timeout = timeout;
+    engine::WaiterId id = core_.Set(s, std::move(args), answer.Callback());
     EXPECT_NE(id, 0u) << "answered at once, expected to wait";
     return id;
   }

@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "engine/core.h"
+#include "engine/counter_token_source.h"
 #include "tests/common/status_matchers.h"
 #include "tests/engine/core_test_util.h"
 
@@ -69,7 +70,7 @@ struct Fixture {
                 absl::Time deadline = absl::InfiniteFuture()) {
     SetArgs args;
     args.name = name;
-    args.deadline = deadline;
+    args.wait = {absl::InfiniteDuration(), deadline};
     answers.push_back(std::make_unique<SetAnswer>());
     WaiterId id = core.Set(s, std::move(args), answers.back()->Callback());
     EXPECT_NE(id, 0u) << "expected " << name << " to be queued";

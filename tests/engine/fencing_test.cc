@@ -1,4 +1,5 @@
-#include "engine/fencing.h"
+#include "engine/counter_token_source.h"
+#include "engine/durable_token_source.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -2,6 +2,7 @@
 // short, bounded waits (it is the one unit whose job is real time).
 
 #include "engine/ticker.h"
+#include "engine/counter_token_source.h"
 
 #include <atomic>
 
@@ -35,7 +36,7 @@ TEST(TickerTest, AnswersATimedWaitAtItsDeadline) {
   core.Set(a->id, args, [](absl::StatusOr<SetOutcome>) {});
   absl::Notification done;
   bool acquired = true;
-  args.deadline = absl::Now() + absl::Milliseconds(50);
+  args.wait = {absl::InfiniteDuration(), absl::Now() + absl::Milliseconds(50)};
   const absl::Time start = absl::Now();
   core.Set(b->id, args, [&](absl::StatusOr<SetOutcome> out) {
     acquired = out.ok() && out->acquired;
@@ -82,7 +83,7 @@ TEST(TickerTest, ReleasesALargeEndedSessionWithoutWaitingForADeadline) {
   // when the session's holds are released.
   absl::Notification all_granted;
   std::atomic<int> granted{0};
-  args.deadline = absl::InfiniteFuture();
+  args.wait = {absl::InfiniteDuration(), absl::InfiniteFuture()};
   for (int i = 0; i < names; ++i) {
     args.name = absl::StrCat("n", i);
     ASSERT_NE(core.Set(other->id, args,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/core.h"
+#include "engine/counter_token_source.h"
 #include "tests/fuzz/byte_reader.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -161,9 +162,9 @@ void RunOne(ByteReader& in) {
         const uint32_t lim = in.Below(4);
         if (lim > 0) args.limit = static_cast<int32_t>(lim);
         const uint32_t mode = in.Below(3);
-        args.deadline = mode == 0   ? absl::InfinitePast()
-                        : mode == 1 ? clock.Now() + absl::Milliseconds(in.Below(1000))
-                                    : absl::InfiniteFuture();
+        args.wait.timeout = mode == 0   ? absl::ZeroDuration()
+                            : mode == 1 ? absl::Milliseconds(in.Below(1000))
+                                        : absl::InfiniteDuration();
         auto id = std::make_shared<WaiterId>(0);
         if (WaiterId got = core.Set(s, args, set_callback(s, name, id)); got != 0) {
           *id = got;
@@ -181,8 +182,10 @@ void RunOne(ByteReader& in) {
         break;
       case 6: {
         auto id = std::make_shared<WaiterId>(0);
-        const absl::Time deadline = clock.Now() + absl::Milliseconds(in.Below(500));
-        WaiterId got = core.WaitClear(s, name, deadline,
+        engine::WaitClearArgs wait;
+        wait.name = name;
+        wait.wait.timeout = absl::Milliseconds(in.Below(500));
+        WaiterId got = core.WaitClear(s, std::move(wait),
                                       [&model, id](absl::StatusOr<WaitClearOutcome>) {
                                         ++model.answers;
                                         if (*id != 0) model.outstanding.erase(*id);

@@ -5,10 +5,12 @@
 //   - a parse failure is INVALID_ARGUMENT or UNAUTHENTICATED with a printable message
 //     and leaves the message empty; a parse success survives a serialize/parse round
 //     trip unchanged;
-//   - validation accepts exactly the requests the contract calls valid (names,
-//     client names, secrets, limits, permits, timeouts: wire_oracles.h), and what it
-//     returns for them is what the contract says (the same name, the default TTL for
-//     an unset one, the deadline rule of ToSetArgs under three call deadlines);
+//   - conversion followed by the engine's checks (engine/request_checks.h) accepts
+//     exactly the requests the contract calls valid (names, client names, secrets,
+//     limits, permits, timeouts, TTLs: wire_oracles.h), conversion itself refusing
+//     only bad names and malformed Durations; and what they make of a valid request
+//     is what the contract says (the same name, the default TTL for an unset one, the
+//     deadline rule under three call deadlines);
 //   - rejections are validation errors, and a malformed secret is never echoed.
 // The first 16 bytes also drive the scalar conversions the responses use.
 
@@ -22,6 +24,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "semaphored/v1/admin.pb.h"
 #include "semaphored/v1/semaphore.pb.h"
+#include "engine/request_checks.h"
 #include "engine/types.h"
 #include "common/proto_time.h"
 #include "common/wire_status.h"
@@ -44,6 +47,7 @@ using ::semaphored::internal::ToProtoTimestamp;
 using ::semaphored::internal::ValidateGlobalName;
 
 using engine::SetArgs;
+using engine::WaitClearArgs;
 
 namespace {
 
@@ -103,12 +107,15 @@ void CheckName(const absl::StatusOr<std::string>& name, const std::string& reque
 
 void CheckSessionArgs(const v1::CreateSessionRequest& request) {
   absl::StatusOr<SessionArgs> args = ToSessionArgs(request);
-  const bool ttl_ok = !request.has_ttl() || (IsValidDuration(request.ttl()) &&
-                                             fuzz::AsDuration(request.ttl()) >=
-                                                 absl::ZeroDuration());
-  FUZZ_CHECK(args.ok() == (IsValidClientName(request.client_name()) && ttl_ok),
-             "CreateSession: %s", args.status().ToString().c_str());
+  const bool converts = IsValidClientName(request.client_name()) &&
+                        (!request.has_ttl() || IsValidDuration(request.ttl()));
+  FUZZ_CHECK(args.ok() == converts, "CreateSession: %s", args.status().ToString().c_str());
   if (!args.ok()) return CheckValidationError(args.status(), "CreateSession");
+  // The engine refuses a negative TTL (its range depends on the server's options).
+  const absl::Status ttl = engine::CheckTtlNotNegative(args->ttl);
+  FUZZ_CHECK(ttl.ok() == (args->ttl >= absl::ZeroDuration()), "CreateSession ttl: %s",
+             ttl.ToString().c_str());
+  if (!ttl.ok()) return CheckValidationError(ttl, "CreateSession ttl");
   FUZZ_CHECK(args->client_name == request.client_name(), "client name changed");
   const absl::Duration want =
       request.has_ttl() ? fuzz::AsDuration(request.ttl()) : absl::ZeroDuration();
@@ -121,7 +128,9 @@ void CheckSessionArgs(const v1::CreateSessionRequest& request) {
 }
 
 void CheckSetArgs(const v1::SetSemaphoreRequest& request) {
-  bool valid = IsValidGlobalName(request.name()) &&
+  const bool converts = IsValidGlobalName(request.name()) &&
+                        (!request.has_timeout() || IsValidDuration(request.timeout()));
+  bool valid = converts &&
                IsValidTimeout(request.has_timeout(), request.timeout()) &&
                (!request.has_limit() || IsValidCount(request.limit())) &&
                (!request.has_permits() || IsValidCount(request.permits()));
@@ -129,8 +138,8 @@ void CheckSetArgs(const v1::SetSemaphoreRequest& request) {
     valid = request.permits() <= request.limit();
   }
   for (absl::Time call_deadline : kCallDeadlines) {
-    absl::StatusOr<SetArgs> args = ToSetArgs(request, kNow, call_deadline);
-    FUZZ_CHECK(args.ok() == valid, "SetSemaphore: %s", args.status().ToString().c_str());
+    absl::StatusOr<SetArgs> args = ToSetArgs(request, call_deadline);
+    FUZZ_CHECK(args.ok() == converts, "SetSemaphore: %s", args.status().ToString().c_str());
     if (!args.ok()) {
       CheckValidationError(args.status(), "SetSemaphore");
       continue;
@@ -141,28 +150,42 @@ void CheckSetArgs(const v1::SetSemaphoreRequest& request) {
                "set: limit changed");
     FUZZ_CHECK(args->permits == (request.has_permits() ? request.permits() : 1),
                "set: permits %d", args->permits);
-    FUZZ_CHECK(args->deadline == ExpectedDeadline(request.has_timeout(), request.timeout(),
-                                                  request.wait_indefinitely(), kNow,
-                                                  call_deadline),
-               "set: deadline %s", absl::FormatTime(args->deadline).c_str());
+    const absl::Status checked = engine::CheckSetArgs(*args);
+    FUZZ_CHECK(checked.ok() == valid, "SetSemaphore checks: %s",
+               checked.ToString().c_str());
+    if (!checked.ok()) {
+      CheckValidationError(checked, "SetSemaphore checks");
+      continue;
+    }
+    const absl::Time end = engine::WaitEnd(args->wait, kNow);
+    FUZZ_CHECK(end == ExpectedDeadline(request.has_timeout(), request.timeout(),
+                                       request.wait_indefinitely(), kNow, call_deadline),
+               "set: deadline %s", absl::FormatTime(end).c_str());
   }
 }
 
 void CheckWaitClearArgs(const v1::WaitSemaphoreClearRequest& request) {
-  const bool valid = IsValidGlobalName(request.name()) &&
-                     IsValidTimeout(request.has_timeout(), request.timeout());
+  const bool converts = IsValidGlobalName(request.name()) &&
+                        (!request.has_timeout() || IsValidDuration(request.timeout()));
+  const bool valid = converts && IsValidTimeout(request.has_timeout(), request.timeout());
   for (absl::Time call_deadline : kCallDeadlines) {
-    absl::StatusOr<WaitClearArgs> args = ToWaitClearArgs(request, kNow, call_deadline);
-    FUZZ_CHECK(args.ok() == valid, "WaitClear: %s", args.status().ToString().c_str());
+    absl::StatusOr<WaitClearArgs> args = ToWaitClearArgs(request, call_deadline);
+    FUZZ_CHECK(args.ok() == converts, "WaitClear: %s", args.status().ToString().c_str());
     if (!args.ok()) {
       CheckValidationError(args.status(), "WaitClear");
       continue;
     }
     FUZZ_CHECK(args->name == request.name(), "wait_clear: name changed");
-    FUZZ_CHECK(args->deadline == ExpectedDeadline(request.has_timeout(), request.timeout(),
-                                                  request.wait_indefinitely(), kNow,
-                                                  call_deadline),
-               "wait_clear: deadline %s", absl::FormatTime(args->deadline).c_str());
+    const absl::Status checked = engine::CheckWaitClearArgs(*args);
+    FUZZ_CHECK(checked.ok() == valid, "WaitClear checks: %s", checked.ToString().c_str());
+    if (!checked.ok()) {
+      CheckValidationError(checked, "WaitClear checks");
+      continue;
+    }
+    const absl::Time end = engine::WaitEnd(args->wait, kNow);
+    FUZZ_CHECK(end == ExpectedDeadline(request.has_timeout(), request.timeout(),
+                                       request.wait_indefinitely(), kNow, call_deadline),
+               "wait_clear: deadline %s", absl::FormatTime(end).c_str());
   }
 }
 

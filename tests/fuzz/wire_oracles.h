@@ -1,8 +1,9 @@
 #ifndef SEMAPHORED_TESTS_FUZZ_WIRE_ORACLES_H_
 #define SEMAPHORED_TESTS_FUZZ_WIRE_ORACLES_H_
 
-// What the request validation layer promises (server/service/convert.h, common/names.h,
-// SPEC.md), restated independently for the wire fuzzer: whether a parsed request must
+// What request conversion and validation promise (server/service/convert.h,
+// engine/request_checks.h, common/names.h, the .proto comments), restated
+// independently for the wire fuzzer: whether a parsed request must
 // be accepted, and what an accepted one must look like. Each oracle is the contract
 // written out once more, not a call into the code under test.
 

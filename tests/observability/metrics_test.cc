@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "common/clock.h"
 #include "engine/core.h"
-#include "engine/fencing.h"
+#include "engine/counter_token_source.h"
 #include "tests/observability/exposition_check.h"
 
 namespace semaphored::server {
@@ -214,7 +214,7 @@ TEST(MetricsTest, CountsACoreAndNeverLabelsBySemaphoreOrSession) {
   args.name = "payroll-secret-name";
   bool a_acquired = false, b_acquired = false;
   core.Set(a->id, args, [&](absl::StatusOr<SetOutcome> o) { a_acquired = o.ok() && o->acquired; });
-  args.deadline = absl::InfiniteFuture();
+  args.wait = {absl::InfiniteDuration(), absl::InfiniteFuture()};
   core.Set(b->id, args, [&](absl::StatusOr<SetOutcome> o) { b_acquired = o.ok() && o->acquired; });
   ASSERT_TRUE(a_acquired);
 

@@ -1,6 +1,6 @@
 // Walks every SemaphoreService RPC with malformed input: each gets the right code and
 // a message naming the problem, and the server keeps serving another client
-// throughout (SPEC §9).
+// throughout.
 
 #include <functional>
 #include <memory>

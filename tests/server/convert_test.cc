@@ -7,6 +7,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "engine/request_checks.h"
 #include "tests/common/status_matchers.h"
 
 namespace semaphored::server {
@@ -19,6 +20,7 @@ using engine::HolderSnapshot;
 using engine::SemaphoreSnapshot;
 using engine::SetArgs;
 using engine::SetOutcome;
+using engine::WaitClearArgs;
 using engine::WaitClearOutcome;
 
 namespace {
@@ -37,6 +39,29 @@ google::protobuf::Duration Dur(int64_t seconds, int32_t nanos = 0) {
   d.set_seconds(seconds);
   d.set_nanos(nanos);
   return d;
+}
+
+// The server's request path: conversion, then the engine's checks of the values
+// (engine/request_checks.h), which the engine makes when it is called.
+absl::StatusOr<SessionArgs> SessionArgsChecked(const v1::CreateSessionRequest& request) {
+  absl::StatusOr<SessionArgs> args = ToSessionArgs(request);
+  if (!args.ok()) return args;
+  if (absl::Status s = engine::CheckTtlNotNegative(args->ttl); !s.ok()) return s;
+  return args;
+}
+absl::StatusOr<SetArgs> SetArgsChecked(const v1::SetSemaphoreRequest& request,
+                                       absl::Time call_deadline) {
+  absl::StatusOr<SetArgs> args = ToSetArgs(request, call_deadline);
+  if (!args.ok()) return args;
+  if (absl::Status s = engine::CheckSetArgs(*args); !s.ok()) return s;
+  return args;
+}
+absl::StatusOr<WaitClearArgs> WaitClearArgsChecked(
+    const v1::WaitSemaphoreClearRequest& request, absl::Time call_deadline) {
+  absl::StatusOr<WaitClearArgs> args = ToWaitClearArgs(request, call_deadline);
+  if (!args.ok()) return args;
+  if (absl::Status s = engine::CheckWaitClearArgs(*args); !s.ok()) return s;
+  return args;
 }
 
 struct BadName {
@@ -65,10 +90,10 @@ TEST(ConvertTest, EveryNamedRequestRejectsBadNames) {
     const auto matcher = StatusIs(kInvalid, HasSubstr(bad.message));
     v1::SetSemaphoreRequest set;
     set.set_name(bad.name);
-    EXPECT_THAT(ToSetArgs(set, kNow, absl::InfiniteFuture()), matcher);
+    EXPECT_THAT(SetArgsChecked(set, absl::InfiniteFuture()), matcher);
     v1::WaitSemaphoreClearRequest wait;
     wait.set_name(bad.name);
-    EXPECT_THAT(ToWaitClearArgs(wait, kNow, absl::InfiniteFuture()), matcher);
+    EXPECT_THAT(WaitClearArgsChecked(wait, absl::InfiniteFuture()), matcher);
     v1::ClearSemaphoreRequest clear;
     clear.set_name(bad.name);
     EXPECT_THAT(ToClearName(clear), matcher);
@@ -114,9 +139,9 @@ TEST(ConvertTest, CreateSessionValidatesClientNameAndTtl) {
     request.set_client_name(c.client_name);
     if (c.ttl.has_value()) *request.mutable_ttl() = *c.ttl;
     if (c.error.has_value()) {
-      EXPECT_THAT(ToSessionArgs(request), StatusIs(kInvalid, HasSubstr(*c.error)));
+      EXPECT_THAT(SessionArgsChecked(request), StatusIs(kInvalid, HasSubstr(*c.error)));
     } else {
-      EXPECT_THAT(ToSessionArgs(request), IsOk());
+      EXPECT_THAT(SessionArgsChecked(request), IsOk());
     }
   }
 }
@@ -124,14 +149,14 @@ TEST(ConvertTest, CreateSessionValidatesClientNameAndTtl) {
 TEST(ConvertTest, CreateSessionTtlUnsetOrZeroMeansDefault) {
   v1::CreateSessionRequest request;
   request.set_client_name("worker");
-  absl::StatusOr<SessionArgs> args = ToSessionArgs(request);
+  absl::StatusOr<SessionArgs> args = SessionArgsChecked(request);
   ASSERT_THAT(args, IsOk());
   EXPECT_EQ(args->ttl, absl::ZeroDuration());
   EXPECT_EQ(args->client_name, "worker");
   *request.mutable_ttl() = Dur(0);
-  ASSERT_THAT(ToSessionArgs(request), IsOk());
+  ASSERT_THAT(SessionArgsChecked(request), IsOk());
   *request.mutable_ttl() = Dur(5, 500'000'000);
-  args = ToSessionArgs(request);
+  args = SessionArgsChecked(request);
   ASSERT_THAT(args, IsOk());
   EXPECT_EQ(args->ttl, absl::Milliseconds(5500));
 }
@@ -160,7 +185,7 @@ TEST(ConvertTest, SetRejectsBadPermitsAndLimits) {
     request.set_name("s");
     if (c.limit.has_value()) request.set_limit(*c.limit);
     if (c.permits.has_value()) request.set_permits(*c.permits);
-    EXPECT_THAT(ToSetArgs(request, kNow, absl::InfiniteFuture()),
+    EXPECT_THAT(SetArgsChecked(request, absl::InfiniteFuture()),
                 StatusIs(kInvalid, AllOf(HasSubstr(c.error), HasSubstr("\"s\""))));
   }
 }
@@ -168,19 +193,49 @@ TEST(ConvertTest, SetRejectsBadPermitsAndLimits) {
 TEST(ConvertTest, SetDefaultsAndExplicitCounts) {
   v1::SetSemaphoreRequest request;
   request.set_name("s");
-  absl::StatusOr<SetArgs> args = ToSetArgs(request, kNow, absl::InfiniteFuture());
+  absl::StatusOr<SetArgs> args = SetArgsChecked(request, absl::InfiniteFuture());
   ASSERT_THAT(args, IsOk());
   EXPECT_EQ(args->name, "s");
   EXPECT_FALSE(args->limit.has_value());
   EXPECT_EQ(args->permits, 1);
-  EXPECT_EQ(args->deadline, absl::InfinitePast());
+  EXPECT_EQ(engine::WaitEnd(args->wait, kNow), absl::InfinitePast());
 
   request.set_limit(kMaxLimit);
   request.set_permits(kMaxLimit);
-  args = ToSetArgs(request, kNow, absl::InfiniteFuture());
+  args = SetArgsChecked(request, absl::InfiniteFuture());
   ASSERT_THAT(args, IsOk());
   EXPECT_EQ(args->limit, kMaxLimit);
   EXPECT_EQ(args->permits, kMaxLimit);
+}
+
+// Conversion copies the values; the engine checks them (so that the library's local
+// path and the server answer alike).
+TEST(ConvertTest, ValuesPassUncheckedToTheEngine) {
+  v1::SetSemaphoreRequest set;
+  set.set_name("s");
+  set.set_limit(0);
+  set.set_permits(-3);
+  *set.mutable_timeout() = Dur(-1);
+  absl::StatusOr<SetArgs> args = ToSetArgs(set, kNow);
+  ASSERT_THAT(args, IsOk());
+  EXPECT_EQ(args->limit, 0);
+  EXPECT_EQ(args->permits, -3);
+  EXPECT_EQ(args->wait.timeout, absl::Seconds(-1));
+  EXPECT_EQ(args->wait.deadline, kNow);
+  EXPECT_FALSE(args->wait.indefinitely);
+  v1::WaitSemaphoreClearRequest wait;
+  wait.set_name("s");
+  *wait.mutable_timeout() = Dur(25 * 3600);
+  wait.set_wait_indefinitely(true);
+  absl::StatusOr<WaitClearArgs> wargs = ToWaitClearArgs(wait, absl::InfiniteFuture());
+  ASSERT_THAT(wargs, IsOk());
+  EXPECT_EQ(wargs->wait.timeout, absl::Hours(25));
+  EXPECT_TRUE(wargs->wait.indefinitely);
+  v1::CreateSessionRequest create;
+  *create.mutable_ttl() = Dur(-1);
+  absl::StatusOr<SessionArgs> session = ToSessionArgs(create);
+  ASSERT_THAT(session, IsOk());
+  EXPECT_EQ(session->ttl, absl::Seconds(-1));
 }
 
 TEST(ConvertTest, WaitsRejectBadTimeouts) {
@@ -203,15 +258,15 @@ TEST(ConvertTest, WaitsRejectBadTimeouts) {
     v1::SetSemaphoreRequest set;
     set.set_name("s");
     *set.mutable_timeout() = c.timeout;
-    EXPECT_THAT(ToSetArgs(set, kNow, absl::InfiniteFuture()),
+    EXPECT_THAT(SetArgsChecked(set, absl::InfiniteFuture()),
                 StatusIs(kInvalid, AllOf(HasSubstr("timeout"), HasSubstr(c.error))));
     // wait_indefinitely does not excuse a malformed timeout.
     set.set_wait_indefinitely(true);
-    EXPECT_THAT(ToSetArgs(set, kNow, absl::InfiniteFuture()), StatusIs(kInvalid));
+    EXPECT_THAT(SetArgsChecked(set, absl::InfiniteFuture()), StatusIs(kInvalid));
     v1::WaitSemaphoreClearRequest wait;
     wait.set_name("s");
     *wait.mutable_timeout() = c.timeout;
-    EXPECT_THAT(ToWaitClearArgs(wait, kNow, absl::InfiniteFuture()),
+    EXPECT_THAT(WaitClearArgsChecked(wait, absl::InfiniteFuture()),
                 StatusIs(kInvalid, AllOf(HasSubstr("timeout"), HasSubstr(c.error))));
   }
 }
@@ -246,16 +301,16 @@ TEST(ConvertTest, WaitDeadlinesCombineTimeoutAndCallDeadline) {
     set.set_name("s");
     if (c.timeout.has_value()) *set.mutable_timeout() = *c.timeout;
     set.set_wait_indefinitely(c.indefinitely);
-    absl::StatusOr<SetArgs> args = ToSetArgs(set, kNow, c.call_deadline);
+    absl::StatusOr<SetArgs> args = SetArgsChecked(set, c.call_deadline);
     ASSERT_THAT(args, IsOk());
-    EXPECT_EQ(args->deadline, c.want);
+    EXPECT_EQ(engine::WaitEnd(args->wait, kNow), c.want);
     v1::WaitSemaphoreClearRequest wait;
     wait.set_name("s");
     if (c.timeout.has_value()) *wait.mutable_timeout() = *c.timeout;
     wait.set_wait_indefinitely(c.indefinitely);
-    absl::StatusOr<WaitClearArgs> wargs = ToWaitClearArgs(wait, kNow, c.call_deadline);
+    absl::StatusOr<WaitClearArgs> wargs = WaitClearArgsChecked(wait, c.call_deadline);
     ASSERT_THAT(wargs, IsOk());
-    EXPECT_EQ(wargs->deadline, c.want);
+    EXPECT_EQ(engine::WaitEnd(wargs->wait, kNow), c.want);
     EXPECT_EQ(wargs->name, "s");
   }
 }

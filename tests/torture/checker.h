@@ -1,7 +1,9 @@
 #ifndef SEMAPHORED_TESTS_TORTURE_CHECKER_H_
 #define SEMAPHORED_TESTS_TORTURE_CHECKER_H_
 
-// Checks a torture history (history.h) against the promises of SPEC §3 and §9.
+// Checks a torture history (history.h) against what the server promises: no more
+// permits held than the limit, strictly increasing fencing tokens, FIFO queues,
+// nothing lost, and answers that agree with the server's own records.
 //
 // From the clients' operations alone (sound: every violation reported is real):
 //   limit      at no moment do the client-observed holding intervals of a name --

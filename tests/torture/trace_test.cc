@@ -19,7 +19,7 @@
 #include "gtest/gtest.h"
 #include "common/clock.h"
 #include "engine/core.h"
-#include "engine/fencing.h"
+#include "engine/counter_token_source.h"
 #include "server/observability/trace_file_writer.h"
 #include "tests/common/status_matchers.h"
 #include "tests/torture/checker.h"
@@ -89,7 +89,7 @@ SetArgs Args(const std::string& name, absl::Time deadline, int32_t permits = 1,
   a.name = name;
   a.limit = limit;
   a.permits = permits;
-  a.deadline = deadline;
+  a.wait = {absl::InfiniteDuration(), deadline};  // wait until `deadline`
   return a;
 }
 

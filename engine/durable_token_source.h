@@ -1,48 +1,16 @@
-#ifndef SEMAPHORED_ENGINE_FENCING_H_
-#define SEMAPHORED_ENGINE_FENCING_H_
+#ifndef SEMAPHORED_ENGINE_DURABLE_TOKEN_SOURCE_H_
+#define SEMAPHORED_ENGINE_DURABLE_TOKEN_SOURCE_H_
 
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "engine/token_source.h"
 
 namespace semaphored::engine {
-
-// The largest fencing token ever handed out (the state file records the next one,
-// which must still fit in 64 bits).
-inline constexpr uint64_t kMaxFencingToken = std::numeric_limits<uint64_t>::max() - 1;
-
-// RESOURCE_EXHAUSTED "fencing tokens are exhausted...": what Next() answers once
-// kMaxFencingToken has been handed out, instead of wrapping to small numbers.
-absl::Status FencingTokensExhausted();
-
-// Hands out fencing tokens: each strictly greater than every one before, at most
-// kMaxFencingToken; past that, FencingTokensExhausted() for every call.
-// Next() is called with the core's lock held; implementations need no lock of their
-// own but must be cheap on average.
-class TokenSource {
- public:
-  virtual ~TokenSource() = default;
-  virtual absl::StatusOr<uint64_t> Next() = 0;
-};
-
-// Tokens from an in-memory counter starting after `last`. Not durable: for local
-// semaphores and tests.
-class CounterTokenSource final : public TokenSource {
- public:
-  explicit CounterTokenSource(uint64_t last = 0) : last_(last) {}
-  absl::StatusOr<uint64_t> Next() override {
-    if (last_ >= kMaxFencingToken) return FencingTokensExhausted();
-    return ++last_;
-  }
-
- private:
-  uint64_t last_;
-};
 
 // Tokens that keep increasing across restarts. The source reserves tokens in blocks
 // and records the end of the current block in `path` (see WriteFileDurably: a new
@@ -78,4 +46,4 @@ class DurableTokenSource final : public TokenSource {
 
 }  // namespace semaphored::engine
 
-#endif  // SEMAPHORED_ENGINE_FENCING_H_
+#endif  // SEMAPHORED_ENGINE_DURABLE_TOKEN_SOURCE_H_

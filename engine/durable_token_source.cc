@@ -1,4 +1,7 @@
-#include "engine/fencing.h"
+// DurableTokenSource: fencing tokens that keep increasing across restarts, their
+// blocks recorded in a state file.
+
+#include "engine/durable_token_source.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -18,14 +21,6 @@ namespace {
 constexpr absl::string_view kWhat = "fencing state file";
 
 }  // namespace
-
-absl::Status FencingTokensExhausted() {
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "fencing tokens are exhausted: the largest, ", kMaxFencingToken,
-      ", has been handed out, and tokens must keep increasing, so no grant can be made. "
-      "This happens only when the state file (--state_file) was set near 2^64: restore "
-      "it, or reset it together with every resource that checks these tokens"));
-}
 
 absl::StatusOr<std::unique_ptr<DurableTokenSource>> DurableTokenSource::Open(
     std::string path, absl::Time now, uint64_t block_size) {
