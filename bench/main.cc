@@ -1,5 +1,5 @@
-// semaphored_bench: the performance benchmark of SPEC §8 / issue 4. See README
-// "Performance" and --help.
+// semaphored_bench: the benchmark of the server's floor, workloads W1-W6 and local '$' semaphores.
+// See README "Performance" and --help.
 
 #include <unistd.h>
 

@@ -1,3 +1,5 @@
+// The benchmark's latency samples and results: percentiles, the printed table, the JSON file.
+
 #include "report.h"
 
 #include <algorithm>

@@ -1,8 +1,9 @@
 #ifndef SEMAPHORED_BENCH_WORKLOADS_H_
 #define SEMAPHORED_BENCH_WORKLOADS_H_
 
-// The workloads of semaphored_bench (SPEC §8). Each one is bounded in time, adds its
-// rows to ctx.report, and returns an error only when it could not run at all.
+// The workloads of semaphored_bench: the floor, W1-W6 and the local '$' semaphores. Each
+// one is bounded in time, adds its rows to ctx.report, and returns an error only when it
+// could not run at all.
 
 #include <functional>
 #include <memory>

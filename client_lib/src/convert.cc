@@ -1,3 +1,5 @@
+// The client library's conversions from proto and engine semaphore states to SemaphoreInfo.
+
 #include "convert.h"
 
 #include <algorithm>

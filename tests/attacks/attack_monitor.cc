@@ -1,3 +1,5 @@
+// The attack suite's monitor: probes an attacked server's health and samples its memory.
+
 #include "tests/attacks/attack_monitor.h"
 
 #include <algorithm>

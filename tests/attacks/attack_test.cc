@@ -54,8 +54,8 @@ constexpr absl::Duration kIdleQuiet = absl::Milliseconds(500);
 constexpr absl::Duration kIdleWait = absl::Seconds(15);
 
 // The server's cgroup memory limit: beyond it the kernel OOM-kills the server (which
-// the test reports as the server dying). Issue 9's runs used 2 GiB; 1 GiB shows the
-// same failures sooner and spares the shared test machine.
+// the test reports as the server dying). The earlier hardening runs used 2 GiB; 1 GiB
+// shows the same failures sooner and spares the shared test machine.
 constexpr int64_t kCgroupLimit = 1024 * kMiB;
 
 // After an attack, a health check on a new connection must answer within this.

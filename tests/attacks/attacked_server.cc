@@ -1,3 +1,5 @@
+// The attack suite's attacked server: semaphored as a child process, in its own memory cgroup.
+
 #include "tests/attacks/attacked_server.h"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// The attack suite's table of attacks with their default sizes, and the attacks' report lines.
+
 #include "tests/attacks/attacks.h"
 
 #include "absl/strings/str_cat.h"

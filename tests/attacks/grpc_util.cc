@@ -1,3 +1,5 @@
+// The attack suite's gRPC client pieces: own channels, health checks, bulk calls, counted streams.
+
 #include "tests/attacks/grpc_util.h"
 
 #include <utility>

@@ -1,3 +1,5 @@
+// The attack suite's raw HTTP/2 client: builds frames and counts what the server sends back.
+
 #include "tests/attacks/h2_client.h"
 
 #include <poll.h>

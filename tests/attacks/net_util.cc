@@ -1,3 +1,5 @@
+// The attack suite's plain IPv4 TCP sockets, every call bounded in time, and a bare HTTP exchange.
+
 #include "tests/attacks/net_util.h"
 
 #include <arpa/inet.h>

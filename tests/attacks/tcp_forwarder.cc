@@ -1,3 +1,5 @@
+// The attack suite's TCP forwarder: relays bytes between a client and the server.
+
 #include "tests/attacks/tcp_forwarder.h"
 
 #include <poll.h>

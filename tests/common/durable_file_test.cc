@@ -1,3 +1,5 @@
+// Tests of the durable file: atomic private replacement, no symbolic links followed, clear errors.
+
 #include "common/durable_file.h"
 
 #include <dirent.h>

@@ -1,3 +1,5 @@
+// Tests of the name rules for semaphores and client names, and of how messages quote names.
+
 #include "common/names.h"
 
 #include <string>

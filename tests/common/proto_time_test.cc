@@ -1,3 +1,5 @@
+// Tests of the conversions between absl times and protobuf Timestamps and Durations.
+
 #include "common/proto_time.h"
 
 #include <chrono>

@@ -1,3 +1,5 @@
+// Tests of the mapping between absl::Status and the wire's status codes, both ways.
+
 #include "common/wire_status.h"
 
 #include "gmock/gmock.h"

@@ -1,3 +1,5 @@
+// Tests of the engine Core: grants, queues, timeouts, cancels, clears, wait-for-clear, tokens.
+
 #include "engine/core.h"
 
 #include <string>

@@ -1,3 +1,5 @@
+// Tests of the fencing token sources: the in-memory counter and the durable one across restarts.
+
 #include "engine/counter_token_source.h"
 #include "engine/durable_token_source.h"
 

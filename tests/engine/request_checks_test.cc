@@ -1,3 +1,5 @@
+// Tests of the engine's request checks: one message per rule.
+
 #include "engine/request_checks.h"
 
 #include <optional>

@@ -1,3 +1,5 @@
+// The fault tests' network namespace, joined to the host by a veth pair, made and removed by `ip`.
+
 #include "tests/faults/netns.h"
 
 #include <fcntl.h>

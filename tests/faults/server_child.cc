@@ -1,3 +1,5 @@
+// The fault and load tests' semaphored child process (killed and restarted at will), scratch dirs.
+
 #include "tests/faults/server_child.h"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// The load tests' health probe: Health/Check calls while a load runs, and the server's memory.
+
 #include "tests/load/health_probe.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// The load tests' driver: many client-library sessions churning on a server for a bounded time.
+
 #include "tests/load/load_driver.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// The multi-process tests' child process, with pipes to its stdin and stdout.
+
 #include "tests/multiprocess/child_process.h"
 
 #include <fcntl.h>

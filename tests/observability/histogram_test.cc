@@ -1,3 +1,5 @@
+// Tests of the duration histogram and its seconds formatting in the metrics exposition.
+
 #include "server/observability/histogram.h"
 
 #include <string>

@@ -1,3 +1,5 @@
+// Tests of the server's logger: text and JSON line formats, escaping, sinks, levels and threads.
+
 #include "server/observability/logger.h"
 
 #include <unistd.h>

@@ -1,3 +1,5 @@
+// Tests of the server's metrics: families, counters, gauges, histograms, labels and escaping.
+
 #include "server/observability/metrics.h"
 
 #include <map>

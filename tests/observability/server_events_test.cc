@@ -1,3 +1,5 @@
+// Tests of the server's event log lines for sessions and administrative actions.
+
 #include "server/observability/server_events.h"
 
 #include <string>

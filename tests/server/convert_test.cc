@@ -1,3 +1,5 @@
+// Tests of the server's conversions between semaphored.v1 messages and the engine's types.
+
 #include "server/service/convert.h"
 
 #include <string>

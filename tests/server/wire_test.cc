@@ -1,3 +1,5 @@
+// Tests of the server's own request parsing: invalid UTF-8, bad commands and secrets, buffers.
+
 #include "server/service/wire.h"
 
 #include <cstdint>

@@ -1,3 +1,5 @@
+// The torture test's histories: client operations written and read back, and the server's trace.
+
 #include "tests/torture/history.h"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// The torture test's child processes: spawned with output to a file, waited for, killed.
+
 #include "tests/torture/process.h"
 
 #include <fcntl.h>
