@@ -1,0 +1,151 @@
+#ifndef SEMAPHORED_ENGINE_STORE_H_
+#define SEMAPHORED_ENGINE_STORE_H_
+
+// The store port: what the engine persists, and what it loads back at start.
+//
+// The engine keeps its whole state in memory and stays the only place where the
+// semantics live. Each operation's *effects* on that state (a session opened, a
+// holder added, a waiter queued, ...) are appended, in the engine's order, to a batch;
+// a Store commits batches atomically and durably, in order, and loads the state they
+// built back at start. An adapter knows how to keep effects (in memory: not at all;
+// SQLite; etcd), never what they mean: nothing outside an adapter knows which one is
+// used.
+//
+// Ordering contract: batches are committed in the order Commit is called; a batch
+// is all-or-nothing (a crash leaves the state before it or after it); the state Load
+// returns is exactly the result of applying every committed batch, in order, to an
+// empty state.
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/types.h"
+
+namespace semaphored::engine {
+
+// --- Effects ---
+
+// A session was created. `secret` is the session's credential (kept so that a
+// client can present it again after a restart).
+struct SessionOpened {
+  SessionId session = 0;
+  std::string secret;
+  std::string client_name;
+  std::string peer;  // the client host the session counts against
+  absl::Duration ttl;
+};
+// A session ended (closed, expired, stream ended, revoked): its holders and waiters
+// are removed by their own effects, which come before this one in the same batch.
+struct SessionEnded {
+  SessionId session = 0;
+};
+// A semaphore came into existence with `limit` (the first set or wait on it).
+struct SemaphoreCreated {
+  std::string name;
+  int32_t limit = 1;
+};
+// A semaphore with no holders and no waiters left ceased to exist.
+struct SemaphoreErased {
+  std::string name;
+};
+// `session` now holds `permits` of `name` (added to what it held, if anything:
+// `permits` is the new total) with `fencing_token`, granted at `since`.
+struct HolderAdded {
+  std::string name;
+  SessionId session = 0;
+  int32_t permits = 0;
+  uint64_t fencing_token = 0;
+  absl::Time since;
+};
+// `session` no longer holds `name`.
+struct HolderRemoved {
+  std::string name;
+  SessionId session = 0;
+};
+// A set (or wait-for-clear) request joined the queue of `name`. `waiter` orders the
+// queue: waiters of one name load back sorted by it (it only grows).
+struct WaiterQueued {
+  WaiterId waiter = 0;
+  std::string name;
+  SessionId session = 0;
+  bool wait_for_clear = false;  // else a set request
+  int32_t permits = 0;          // set requests
+  absl::Time deadline;          // InfiniteFuture when it waits without a limit
+  absl::Time enqueued;
+};
+// A waiter left its queue (granted, timed out, cancelled, its session ended).
+struct WaiterRemoved {
+  WaiterId waiter = 0;
+};
+// Every fencing token handed out is at most `high_water`; the next one is above it.
+struct TokenHighWater {
+  uint64_t high_water = 0;
+};
+
+using Effect = std::variant<SessionOpened, SessionEnded, SemaphoreCreated, SemaphoreErased,
+                            HolderAdded, HolderRemoved, WaiterQueued, WaiterRemoved,
+                            TokenHighWater>;
+
+// The effects of one or more operations, committed together.
+struct EffectBatch {
+  std::vector<Effect> effects;
+};
+
+// --- Loaded state ---
+
+struct StoredHolder {
+  SessionId session = 0;
+  int32_t permits = 0;
+  uint64_t fencing_token = 0;
+  absl::Time since;
+};
+struct StoredWaiter {
+  WaiterId waiter = 0;
+  SessionId session = 0;
+  bool wait_for_clear = false;
+  int32_t permits = 0;
+  absl::Time deadline;
+  absl::Time enqueued;
+};
+struct StoredSemaphore {
+  std::string name;
+  int32_t limit = 1;
+  std::vector<StoredHolder> holders;  // in grant order (oldest first)
+  std::vector<StoredWaiter> waiters;  // in queue order (by waiter id)
+};
+struct StoredState {
+  std::vector<SessionOpened> sessions;  // every session not ended
+  std::vector<StoredSemaphore> semaphores;
+  uint64_t token_high_water = 0;
+  WaiterId last_waiter = 0;  // the highest waiter id ever queued
+  SessionId last_session = 0;  // the highest session id ever opened
+};
+
+// --- The port ---
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The state the committed batches built (empty for a new store). Called once,
+  // before any Commit. An unreadable, corrupt or newer-format store is an error that
+  // says which and where (FAILED_PRECONDITION or DATA_LOSS).
+  virtual absl::StatusOr<StoredState> Load() = 0;
+
+  // Commits `batch` atomically and durably (fsync'd when the adapter is durable),
+  // after every batch committed before it. On error nothing of the batch is kept,
+  // and the store may refuse later commits (the server then stops answering).
+  virtual absl::Status Commit(const EffectBatch& batch) = 0;
+
+  // For the startup line: "in memory: state is lost on restart", "sqlite DIR", ...
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace semaphored::engine
+
+#endif  // SEMAPHORED_ENGINE_STORE_H_
