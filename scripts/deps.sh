@@ -25,6 +25,7 @@ readonly build_packages=(
   clang-14 libclang-rt-14-dev dpkg-dev
   openssl iproute2 procps python3
   zlib1g-dev
+  libsqlite3-dev
 )
 
 with_buf=1
