@@ -31,7 +31,8 @@ absl::Status MakeDataDir(const std::string& dir) {
     if (mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
       const int err = errno;
       return absl::FailedPreconditionError(absl::StrCat(
-          "cannot create data dir ", dir, " (at ", prefix, "): ", ErrnoText(err),
+          "cannot create data dir ", dir,
+          prefix == dir ? "" : absl::StrCat(" (at ", prefix, ")"), ": ", ErrnoText(err),
           "; check the path and its permissions"));
     }
     if (slash == std::string::npos) break;
