@@ -54,7 +54,9 @@ struct SemaphoreErased {
   std::string name;
 };
 // `session` now holds `permits` of `name` (added to what it held, if anything:
-// `permits` is the new total) with `fencing_token`, granted at `since`.
+// `permits` is the new total) with `fencing_token`, granted at `since`. A session that
+// already held `name` has its record replaced, and it becomes the newest grant (grant
+// order is fencing-token order).
 struct HolderAdded {
   std::string name;
   SessionId session = 0;
@@ -83,6 +85,7 @@ struct WaiterRemoved {
   WaiterId waiter = 0;
 };
 // Every fencing token handed out is at most `high_water`; the next one is above it.
+// A store keeps the largest value it was given (a lower one changes nothing).
 struct TokenHighWater {
   uint64_t high_water = 0;
 };
@@ -140,6 +143,10 @@ class Store {
   // Commits `batch` atomically and durably (fsync'd when the adapter is durable),
   // after every batch committed before it. On error nothing of the batch is kept,
   // and the store may refuse later commits (the server then stops answering).
+  // An effect that contradicts the stored state (a session, semaphore or waiter
+  // created twice; one removed that is not stored, or while a holder or waiter still
+  // refers to it; a holder or waiter naming one that is not stored) is INTERNAL: a bug
+  // in the engine, which a store that can check reports rather than keeps.
   virtual absl::Status Commit(const EffectBatch& batch) = 0;
 
   // For the startup line: "in memory: state is lost on restart", "sqlite DIR", ...

@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "store/sqlite_statement.h"
 
 namespace semaphored::store {
@@ -83,7 +84,8 @@ absl::Status QuickCheck(sqlite3* db, const std::string& path) {
     absl::StatusOr<bool> row = stmt->Step();
     if (!row.ok()) return Corrupt(path, row.status());
     if (!*row) break;
-    const std::string line = stmt->Text(0);
+    // One problem may span lines: keep the message on one line.
+    const std::string line = absl::StrReplaceAll(stmt->Text(0), {{"\n", "; "}});
     if (line != "ok") absl::StrAppend(&problems, problems.empty() ? "" : "; ", line);
   }
   if (!problems.empty()) {
