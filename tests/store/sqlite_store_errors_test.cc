@@ -1,15 +1,19 @@
 // SqliteStore's errors: a data dir that is newer, corrupt, foreign, unreadable or in
 // use, and a batch that contradicts the stored state (rolled back without a trace).
 #include <fcntl.h>
+#include <grp.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -106,20 +110,57 @@ TEST(SqliteStoreErrorsTest, PathUnderARegularFileNamesPathAndErrno) {
                        HasSubstr("data dir " + file + " is not a directory")));
 }
 
+// Opens a store in `dir`, makes its file and then the dir unreadable, and checks the
+// errors; returns what went wrong, or "" when all is as expected.
+std::string CheckUnreadableDirAndFile(const std::string& dir) {
+  if (!SqliteStore::Open(dir).ok()) return "the first open failed";
+  if (chmod((dir + "/semaphored.db").c_str(), 0) != 0) return "chmod of the file failed";
+  absl::Status file = SqliteStore::Open(dir).status();
+  if (file.code() != absl::StatusCode::kFailedPrecondition ||
+      !absl::StrContains(file.message(), dir + "/semaphored.db") ||
+      !absl::StrContains(file.message(), "errno 13")) {
+    return absl::StrCat("unreadable file: ", file.ToString());
+  }
+  if (chmod(dir.c_str(), 0) != 0) return "chmod of the dir failed";
+  absl::Status d = SqliteStore::Open(dir).status();
+  chmod(dir.c_str(), 0700);
+  if (d.code() != absl::StatusCode::kFailedPrecondition ||
+      !absl::StrContains(d.message(), "data dir " + dir) ||
+      !absl::StrContains(d.message(), "errno 13")) {
+    return absl::StrCat("unreadable dir: ", d.ToString());
+  }
+  return "";
+}
+
+// Root ignores file modes, so as root the checks run in a child process that drops
+// to the unprivileged user 65534 (nobody) first.
 TEST(SqliteStoreErrorsTest, UnreadableDirOrFileNamesPathAndErrno) {
-  if (geteuid() == 0) GTEST_SKIP() << "running as root, which ignores file modes";
   TempDir tmp;
   const std::string dir = tmp.path() + "/data";
-  ASSERT_THAT(SqliteStore::Open(dir).status(), IsOk());
-  ASSERT_EQ(chmod((dir + "/semaphored.db").c_str(), 0), 0);
-  EXPECT_THAT(SqliteStore::Open(dir),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       AllOf(HasSubstr(dir + "/semaphored.db"), HasSubstr("errno 13"))));
-  ASSERT_EQ(chmod(dir.c_str(), 0), 0);
-  EXPECT_THAT(SqliteStore::Open(dir),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       AllOf(HasSubstr("data dir " + dir), HasSubstr("errno 13"))));
-  chmod(dir.c_str(), 0700);
+  if (geteuid() != 0) {
+    EXPECT_EQ(CheckUnreadableDirAndFile(dir), "");
+    return;
+  }
+  constexpr uid_t kNobody = 65534;
+  ASSERT_EQ(chown(tmp.path().c_str(), kNobody, kNobody), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0) {
+      _exit(2);
+    }
+    const std::string failure = CheckUnreadableDirAndFile(dir);
+    if (!failure.empty()) {
+      fprintf(stderr, "%s\n", failure.c_str());
+      _exit(1);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child was killed by signal " << WTERMSIG(status);
+  EXPECT_NE(WEXITSTATUS(status), 2) << "could not drop to uid " << kNobody;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the child's line above";
 }
 
 TEST(SqliteStoreErrorsTest, SecondOpenerInTheSameProcessIsRefused) {
