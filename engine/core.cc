@@ -71,7 +71,11 @@ CoreOptions CoreOptions::InProcess() {
 void SetCoreTracer(CoreTracer* tracer) { g_tracer.store(tracer, std::memory_order_release); }
 
 Core::Core(internal::Clock* clock, TokenSource* tokens, CoreOptions options)
-    : clock_(clock), options_(std::move(options)), listener_(nullptr), tokens_(tokens) {
+    : clock_(clock),
+      options_(std::move(options)),
+      listener_(nullptr),
+      tokens_(tokens),
+      store_(options_.store) {
   static CoreListener kNoListener;
   listener_ = &kNoListener;
 }
@@ -109,6 +113,7 @@ Core::Semaphore* Core::CreateSemaphore(absl::string_view name, int32_t limit) {
   if (sem == nullptr) sem = std::make_unique<Semaphore>();
   sem->name.assign(name.data(), name.size());
   sem->limit = limit;
+  sem->stored = false;
   Semaphore* raw = sem.get();
   semaphores_.emplace(absl::string_view(raw->name), std::move(sem));
   return raw;
@@ -116,6 +121,8 @@ Core::Semaphore* Core::CreateSemaphore(absl::string_view name, int32_t limit) {
 
 void Core::MaybeErase(Semaphore* sem) {
   if (!sem->unused()) return;
+  // After the removals of its last holder and waiter (the store's contract).
+  if (sem->stored && Recording()) Emit(SemaphoreErased{sem->name});
   auto it = semaphores_.find(absl::string_view(sem->name));
   std::unique_ptr<Semaphore> owned = std::move(it->second);
   semaphores_.erase(it);
@@ -212,6 +219,9 @@ absl::StatusOr<NewSession> Core::CreateSession(std::string client_name, absl::Du
   by_secret_.emplace(raw->secret, raw);
   sessions_.emplace(id, std::move(session));
   ScheduleExpiry(raw);
+  if (Recording()) {
+    Emit(SessionOpened{id, raw->secret, raw->client_name, raw->peer, raw->ttl});
+  }
   return result;
 }
 
@@ -243,8 +253,8 @@ absl::StatusOr<absl::Time> Core::Refresh(SessionId id) {
 }
 
 absl::StatusOr<int32_t> Core::CloseSession(SessionId id, SessionEndReason reason) {
-  Deferred deferred;
-  absl::MutexLock lock(&mu_);
+  Locked locked(this);
+  Deferred& deferred = locked.deferred();
   absl::StatusOr<Session*> session = LiveSession(id);
   if (!session.ok()) return session.status();
   absl::Status why = absl::UnauthenticatedError(absl::StrCat(
@@ -272,8 +282,11 @@ int32_t Core::EndSessionLocked(Session* session, absl::Status why, SessionEndRea
   // A large session (up to max_held_per_session holds) would hold the lock for as
   // long as its records take to release: it ends now, and Tick() releases its records
   // in slices. Drain finishes everything at once.
+  // With a store, never: the session's end must be committed with its releases
+  // before anyone is told it ended.
   const bool in_slices =
-      !draining_ && session->held.size() + static_cast<size_t>(session->waiting.size) > kTickWork;
+      !draining_ && store_ == nullptr &&
+      session->held.size() + static_cast<size_t>(session->waiting.size) > kTickWork;
   if (!in_slices) {
     std::vector<Semaphore*> touched;
     touched.reserve(session->held.size() + static_cast<size_t>(session->waiting.size));
@@ -294,6 +307,8 @@ int32_t Core::EndSessionLocked(Session* session, absl::Status why, SessionEndRea
   }
 
   ++work_;
+  // After the removals of its holders and waiters (the store's contract).
+  if (!in_slices && Recording()) Emit(SessionEnded{session->id});
   if (options_.sessions_expire) session_expiry_.erase({session->expire_time, session->id});
   ForgetPeerSession(session->peer, now);
   by_secret_.erase(session->secret);
@@ -378,6 +393,12 @@ WaiterId Core::Set(SessionId session_id, SetArgs args, SetCallback done) {
     absl::MutexLock lock(&mu_);
     answer = SetLocked(session_id, args, done);
     if (!answer) return last_waiter_id_;  // queued: `done` now belongs to the waiter
+    if (!Durable()) {
+      HoldBack([done = std::move(done), result = *std::move(answer)]() mutable {
+        done(std::move(result));
+      });
+      return 0;
+    }
   }
   // Answered at once: here, after the lock (as Deferred would, without wrapping).
   done(*std::move(answer));
@@ -469,6 +490,11 @@ void Core::Enqueue(std::unique_ptr<Waiter> w) {
   }
   raw->session->waiting.PushBack(raw);
   if (raw->is_set) raw->session->set_waiting[raw->sem].PushBack(raw);
+  if (Recording()) {
+    EmitCreated(raw->sem);
+    Emit(WaiterQueued{raw->id, raw->sem->name, raw->session->id, !raw->is_set,
+                      raw->permits, raw->deadline, raw->enqueue_time});
+  }
   if (raw->deadline != absl::InfiniteFuture()) {
     waiter_deadlines_.insert({raw->deadline, raw->id});
     if (waiter_deadlines_.begin()->second == raw->id && deadline_hook_) deadline_hook_();
@@ -478,6 +504,7 @@ void Core::Enqueue(std::unique_ptr<Waiter> w) {
 
 std::unique_ptr<Core::Waiter> Core::RemoveWaiter(Waiter* w) {
   ++work_;
+  if (Recording()) Emit(WaiterRemoved{w->id});
   (w->is_set ? w->sem->set_queue : w->sem->clear_queue).Remove(w);
   if (CoreTracer* tracer = Tracer(); tracer != nullptr && w->is_set) {
     tracer->OnDequeued(w->sem->name, w->session->id, w->id);
@@ -520,6 +547,11 @@ absl::StatusOr<GrantInfo> Core::GrantLocked(Semaphore* sem, Session* session,
   sem->held += permits;
   session->held.emplace(sem, slot);
   ++held_pairs_;
+  if (Recording()) {
+    EmitCreated(sem);
+    Emit(HolderAdded{sem->name, session->id, permits, token, now});
+    token_high_water_ = std::max(token_high_water_, token);
+  }
   return GrantInfo{token, permits, now};
 }
 
@@ -530,6 +562,7 @@ int32_t Core::ReleaseLocked(Semaphore* sem, int32_t slot, LazyNow& now) {
     tracer->OnRelease(sem->name, h.session->id, h.fencing_token, permits);
   }
   if (options_.time_holds) listener_->OnRelease(now.Get() - h.grant_time);
+  if (Recording()) Emit(HolderRemoved{sem->name, h.session->id});
   ++work_;
   sem->held -= permits;
   if (Session* moved = sem->RemoveHolder(slot)) moved->held.find(sem)->second = slot;
@@ -593,8 +626,8 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
 }
 
 absl::StatusOr<int32_t> Core::Clear(SessionId session_id, absl::string_view name) {
-  Deferred deferred;
-  absl::MutexLock lock(&mu_);
+  Locked locked(this);
+  Deferred& deferred = locked.deferred();
   absl::StatusOr<Session*> found = LiveSession(session_id);
   if (!found.ok()) return found.status();
   Semaphore* sem = FindSemaphore(name);
@@ -635,8 +668,8 @@ WaiterId Core::WaitClear(SessionId session_id, WaitClearArgs args,
     done(std::move(s));
     return 0;
   }
-  Deferred deferred;
-  absl::MutexLock lock(&mu_);
+  Locked locked(this);
+  Deferred& deferred = locked.deferred();
   auto answer = [&](absl::StatusOr<WaitClearOutcome> a) {
     deferred.Add([done = std::move(done), a = std::move(a)]() mutable { done(std::move(a)); });
     return WaiterId{0};
@@ -676,8 +709,8 @@ WaiterId Core::WaitClear(SessionId session_id, WaitClearArgs args,
 }
 
 void Core::Cancel(WaiterId id, absl::Status why) {
-  Deferred deferred;
-  absl::MutexLock lock(&mu_);
+  Locked locked(this);
+  Deferred& deferred = locked.deferred();
   auto it = waiters_.find(id);
   if (it == waiters_.end()) return;
   Waiter* w = it->second.get();
@@ -695,8 +728,8 @@ void Core::Cancel(WaiterId id, absl::Status why) {
 // --- Time ---
 
 void Core::Tick() {
-  Deferred deferred;
-  absl::MutexLock lock(&mu_);
+  Locked locked(this);
+  Deferred& deferred = locked.deferred();
   LazyNow lazy(clock_);
   const absl::Time now = lazy.Get();
   // A mass expiry is handled in slices, the lock released between them (the caller
@@ -726,6 +759,8 @@ void Core::Tick() {
   }
   while (!ending_.empty() && work_ < stop_at) {
     if (!ReleaseRecords(ending_.front().get(), stop_at, lazy, deferred)) break;
+    // Not reached with a store (sessions end at once), kept for the contract's sake.
+    if (Recording()) Emit(SessionEnded{ending_.front()->id});
     ending_.pop_front();
   }
   while (!session_expiry_.empty() && session_expiry_.begin()->first <= now &&

@@ -14,6 +14,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -22,6 +23,7 @@
 #include "engine/core_listener.h"
 #include "engine/core_tracer.h"
 #include "engine/session_observer.h"
+#include "engine/store.h"
 #include "engine/token_source.h"
 #include "engine/types.h"
 
@@ -59,6 +61,10 @@ struct CoreOptions {
   // that such an answer costs at most this much work under the lock. Admin listings
   // and force-clear see every holder.
   int32_t max_listed_holders = 100;
+  // Where the effects of every operation are committed (see "Durability" below);
+  // must outlive the core. nullptr (the default, and always in-process): nothing is
+  // recorded and every answer is given at once, as if committed, at no cost.
+  Store* store = nullptr;
 
   // The options of the in-process engine behind local '$' semaphores: sessions never
   // expire (no keepalives), grants are not timed (there are no metrics), and there are
@@ -93,6 +99,23 @@ struct CoreOptions {
 // adds, removes or answers (plus, for answers that list holders, the length of the
 // list); none scans a session's or a semaphore's other records. WorkDone() counts the
 // records visited, so that tests can assert this.
+//
+// Durability (CoreOptions::store set): every mutation appends its effects (see
+// engine/store.h), in the engine's order and under the lock, to the open batch; a
+// hand-on (a release and the grants it causes) lands in one batch with its cause.
+// Every answer the engine gives itself (a waiter's callback, a set answered at once,
+// an observer's or the listener's OnSessionEnded, a revocation) is held back until the
+// batch holding every effect appended before it was decided has committed; answers
+// are released in the order they were decided. The synchronous results (CreateSession,
+// Clear, Test, ...) are computed at once; their caller must pass its answer to
+// WhenDurable() and give it only when that runs. CommitBatch() does one group commit:
+// while a commit runs, new effects go to the next batch. A failed commit stops the
+// engine answering: nothing pending or decided later is ever released (callbacks are
+// destroyed with the core, uncalled) and the commit-failed hook tells the owner, which
+// must exit so that a restart loads the state the store kept. Effects are not recorded
+// once the core drains (a shutdown keeps the state on disk), and with a store a
+// session always ends at once, never in slices (its end must commit with its
+// releases before its answer is given).
 //
 // Thread-safe. Callbacks and observers are always called without the lock held.
 class Core {
@@ -176,6 +199,35 @@ class Core {
   // into the core. Set once, before use.
   void SetDeadlineHook(std::function<void()> hook);
 
+  // --- Durability (see the class comment) ---
+
+  // Runs `fn` once every effect appended so far has committed: at once, on this
+  // thread, when nothing is pending (always, without a store); else from the thread
+  // that completes the commit, after the answers decided before it. Never runs after
+  // a failed commit. Never call it with a lock `fn` takes.
+  void WhenDurable(absl::AnyInvocable<void()> fn) ABSL_LOCKS_EXCLUDED(mu_);
+  // One group commit: when no commit runs and the open batch has effects, takes the
+  // batch, commits it to the store outside the lock, then runs the answers it
+  // released, in order. Returns true when it committed a batch (call again while it
+  // does); false when there was nothing to commit, another commit runs, there is no
+  // store, or the store failed (now or before).
+  bool CommitBatch() ABSL_LOCKS_EXCLUDED(mu_);
+  // Called, WITH the core's lock held (it must only signal), whenever CommitBatch()
+  // has new work: effects arrived in an empty batch while no commit ran, or a commit
+  // ended with effects waiting. Set once, before use.
+  void SetCommitHook(std::function<void()> hook);
+  // Called once, without the lock, from the thread whose commit failed, with the
+  // store's error. Set once, before use.
+  void SetCommitFailedHook(std::function<void(const absl::Status&)> hook);
+  // Batches committed so far (0 without a store).
+  uint64_t BatchesCommitted() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The state as Store::Load would return it after every effect recorded so far had
+  // committed: live sessions, semaphores with holders in grant order and waiters (set
+  // and wait-for-clear) in queue order, the largest fencing token granted while
+  // recording, the last waiter id. last_session is 0 (ids are random; the core keeps
+  // no maximum). For tests that replay the recorded batches. Costs O(state).
+  StoredState StateForStore() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // --- Administration ---
 
   // Semaphores whose name starts with `prefix` and sorts after `after`, in name
@@ -226,6 +278,7 @@ class Core {
   struct Semaphore;
   struct Waiter;
   class Deferred;
+  class Locked;
   template <auto kLink>
   struct WaiterList;
   // Per-peer session accounting (see CoreOptions).
@@ -300,6 +353,25 @@ class Core {
   void EraseHeld(Session* session, Semaphore* sem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleExpiry(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // --- Durability (core_commit.cc) ---
+  // Whether effects are appended: a store is set, the core is not draining and no
+  // commit failed (after one, nothing is committed again).
+  bool Recording() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return store_ != nullptr && !draining_ && commit_error_.ok();
+  }
+  // Appends `effect` to the open batch. Only while Recording().
+  void Emit(Effect effect) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Emits SemaphoreCreated for `sem` before its first holder or waiter is recorded.
+  void EmitCreated(Semaphore* sem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether an answer decided now may be given at once (every effect so far committed).
+  bool Durable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return store_ == nullptr || (effect_seq_ == committed_seq_ && commit_error_.ok());
+  }
+  // Holds `fn` back until every effect appended so far has committed.
+  void HoldBack(absl::AnyInvocable<void()> fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Holds back what `deferred` collected when it may not be given yet (Locked).
+  void HoldBack(Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   internal::Clock* const clock_;
   const CoreOptions options_;
   std::function<void()> deadline_hook_;
@@ -339,6 +411,26 @@ class Core {
   absl::btree_set<std::pair<absl::Time, std::string>> idle_peers_ ABSL_GUARDED_BY(mu_);
   // See WorkDone().
   mutable uint64_t work_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Durability (see the class comment).
+  Store* const store_;
+  std::function<void()> commit_hook_;
+  std::function<void(const absl::Status&)> commit_failed_hook_;
+  // Effects appended so far; effects of committed batches. An answer decided when
+  // effect_seq_ was T (its ticket) may be given once committed_seq_ >= T.
+  uint64_t effect_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t committed_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  EffectBatch batch_ ABSL_GUARDED_BY(mu_);  // the open batch
+  bool committing_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status commit_error_ ABSL_GUARDED_BY(mu_);  // the first failed commit's error
+  uint64_t batches_committed_ ABSL_GUARDED_BY(mu_) = 0;
+  // The largest fencing token granted (recorded with the batch that holds it as one
+  // TokenHighWater effect at its end), and the largest recorded.
+  uint64_t token_high_water_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t recorded_high_water_ ABSL_GUARDED_BY(mu_) = 0;
+  // Answers held back, by ticket (non-decreasing: each is taken under the lock).
+  std::deque<std::pair<uint64_t, absl::AnyInvocable<void()>>> held_back_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace semaphored::engine

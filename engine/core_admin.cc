@@ -58,8 +58,8 @@ absl::StatusOr<SessionSnapshot> Core::GetSession(SessionId id) const {
 }
 
 absl::StatusOr<int32_t> Core::EndSession(SessionId id, absl::string_view reason) {
-  Deferred deferred;
-  absl::MutexLock lock(&mu_);
+  Locked locked(this);
+  Deferred& deferred = locked.deferred();
   Session* s = FindSession(id);
   if (s == nullptr) {
     return absl::NotFoundError(absl::StrCat("no live session has id ", FormatSessionId(id)));
@@ -72,8 +72,8 @@ absl::StatusOr<int32_t> Core::EndSession(SessionId id, absl::string_view reason)
 
 absl::StatusOr<std::vector<HolderSnapshot>> Core::ForceClear(absl::string_view name,
                                                              absl::string_view reason) {
-  Deferred deferred;
-  absl::MutexLock lock(&mu_);
+  Locked locked(this);
+  Deferred& deferred = locked.deferred();
   Semaphore* sem = FindSemaphore(name);
   if (sem == nullptr || sem->holders.empty()) {
     return absl::NotFoundError(absl::StrCat("semaphore ", QuoteName(name),
@@ -100,8 +100,8 @@ absl::StatusOr<std::vector<HolderSnapshot>> Core::ForceClear(absl::string_view n
 }
 
 Core::DrainResult Core::Drain() {
-  Deferred deferred;
-  absl::MutexLock lock(&mu_);
+  Locked locked(this);
+  Deferred& deferred = locked.deferred();
   DrainResult result;
   draining_ = true;
   const absl::Status why = absl::UnavailableError("server is shutting down");

@@ -12,7 +12,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/core.h"
 
 namespace semaphored::engine {
@@ -120,6 +122,9 @@ struct Core::Semaphore {
   int32_t last = -1;   // slot of the newest grant
   Queue set_queue;
   Queue clear_queue;
+  // Its SemaphoreCreated effect was recorded (with a store: from its first holder or
+  // waiter until its SemaphoreErased).
+  bool stored = false;
 
   bool unused() const {
     return holders.empty() && set_queue.size == 0 && clear_queue.size == 0;
@@ -168,9 +173,38 @@ class Core::Deferred {
     for (auto& fn : fns_) fn();
   }
   void Add(absl::AnyInvocable<void()> fn) { fns_.push_back(std::move(fn)); }
+  bool empty() const { return fns_.empty(); }
+  // Takes the callbacks collected so far (Core::HoldBack), in order.
+  std::vector<absl::AnyInvocable<void()>> Take() {
+    std::vector<absl::AnyInvocable<void()>> taken;
+    taken.swap(fns_);
+    return taken;
+  }
 
  private:
   std::vector<absl::AnyInvocable<void()>> fns_;
+};
+
+// The lock of one operation that answers through a Deferred: on destruction, still
+// under the lock, the answers collected are stamped with their ticket and held back
+// until it commits (Core::HoldBack; nothing happens without a store); then the lock
+// is released, then whatever may be given at once runs.
+class ABSL_SCOPED_LOCKABLE Core::Locked {
+ public:
+  explicit Locked(Core* core) ABSL_EXCLUSIVE_LOCK_FUNCTION(core->mu_)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS : core_(core), lock_(&core->mu_) {}
+  ~Locked() ABSL_UNLOCK_FUNCTION() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (core_->store_ != nullptr && !deferred_.empty()) core_->HoldBack(deferred_);
+  }
+  Locked(const Locked&) = delete;
+  Locked& operator=(const Locked&) = delete;
+  Deferred& deferred() { return deferred_; }
+
+ private:
+  Core* const core_;
+  // Destroyed after lock_: runs what was not held back, after the unlock.
+  Deferred deferred_;
+  absl::MutexLock lock_;
 };
 
 }  // namespace semaphored::engine

@@ -1,0 +1,141 @@
+// The Core's durability: effects appended to the open batch, group commit, and the
+// answers held back until the batch that makes them true has committed.
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "engine/core.h"
+#include "engine/core_internal.h"
+
+namespace semaphored::engine {
+
+void Core::SetCommitHook(std::function<void()> hook) { commit_hook_ = std::move(hook); }
+
+void Core::SetCommitFailedHook(std::function<void(const absl::Status&)> hook) {
+  commit_failed_hook_ = std::move(hook);
+}
+
+void Core::Emit(Effect effect) {
+  // The first effect of a batch while no commit runs: the committer has work. (While
+  // one runs, the committer takes this batch when it is done.)
+  if (batch_.effects.empty() && !committing_ && commit_hook_) commit_hook_();
+  batch_.effects.push_back(std::move(effect));
+  ++effect_seq_;
+}
+
+void Core::EmitCreated(Semaphore* sem) {
+  if (sem->stored) return;
+  sem->stored = true;
+  Emit(SemaphoreCreated{sem->name, sem->limit});
+}
+
+void Core::HoldBack(absl::AnyInvocable<void()> fn) {
+  held_back_.emplace_back(effect_seq_, std::move(fn));
+}
+
+void Core::HoldBack(Deferred& deferred) {
+  if (Durable()) return;  // given at once, after the unlock
+  for (auto& fn : deferred.Take()) held_back_.emplace_back(effect_seq_, std::move(fn));
+}
+
+void Core::WhenDurable(absl::AnyInvocable<void()> fn) {
+  if (store_ != nullptr) {
+    absl::MutexLock lock(&mu_);
+    if (!Durable()) {
+      HoldBack(std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+bool Core::CommitBatch() {
+  if (store_ == nullptr) return false;
+  EffectBatch batch;
+  uint64_t end = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (committing_ || !commit_error_.ok() || batch_.effects.empty()) return false;
+    // One high-water per batch, at its end: the largest token it grants. Not counted
+    // in effect_seq_: no answer waits for it in particular.
+    if (token_high_water_ > recorded_high_water_) {
+      batch_.effects.push_back(TokenHighWater{token_high_water_});
+      recorded_high_water_ = token_high_water_;
+    }
+    committing_ = true;
+    end = effect_seq_;
+    std::swap(batch, batch_);
+  }
+  // Outside the lock: operations go on meanwhile, their effects into the next batch.
+  const absl::Status status = store_->Commit(batch);
+  std::vector<absl::AnyInvocable<void()>> released;
+  {
+    absl::MutexLock lock(&mu_);
+    committing_ = false;
+    if (!status.ok()) {
+      // The memory is ahead of the store: nothing held back may be given, now or
+      // later (Durable() stays false), and nothing is committed again.
+      commit_error_ = status;
+      batch_.effects.clear();
+    } else {
+      ++batches_committed_;
+      committed_seq_ = end;
+      while (!held_back_.empty() && held_back_.front().first <= end) {
+        released.push_back(std::move(held_back_.front().second));
+        held_back_.pop_front();
+      }
+      if (batch_.effects.empty()) {
+        // Reuse the committed batch's storage for the next one.
+        batch.effects.clear();
+        std::swap(batch, batch_);
+      } else if (commit_hook_) {
+        // Effects arrived during the commit: whoever commits has work again.
+        commit_hook_();
+      }
+    }
+  }
+  if (!status.ok()) {
+    if (commit_failed_hook_) commit_failed_hook_(status);
+    return false;
+  }
+  for (auto& fn : released) fn();
+  return true;
+}
+
+uint64_t Core::BatchesCommitted() const {
+  absl::MutexLock lock(&mu_);
+  return batches_committed_;
+}
+
+StoredState Core::StateForStore() const {
+  StoredState out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, s] : sessions_) {
+    out.sessions.push_back(SessionOpened{id, s->secret, s->client_name, s->peer, s->ttl});
+  }
+  for (const auto& [name, sem] : semaphores_) {
+    StoredSemaphore& stored = out.semaphores.emplace_back();
+    stored.name = sem->name;
+    stored.limit = sem->limit;
+    for (int32_t i = sem->first; i >= 0; i = sem->holders[i].next) {
+      const Semaphore::Holder& h = sem->holders[i];
+      stored.holders.push_back(
+          StoredHolder{h.session->id, h.permits, h.fencing_token, h.grant_time});
+    }
+    for (const Semaphore::Queue* q : {&sem->set_queue, &sem->clear_queue}) {
+      for (const Waiter* w = q->head; w != nullptr; w = Semaphore::Queue::Next(w)) {
+        stored.waiters.push_back(StoredWaiter{w->id, w->session->id, !w->is_set, w->permits,
+                                              w->deadline, w->enqueue_time});
+      }
+    }
+    // Both queues are in id order (ids only grow); merged, the store's queue order.
+    std::sort(stored.waiters.begin(), stored.waiters.end(),
+              [](const StoredWaiter& a, const StoredWaiter& b) { return a.waiter < b.waiter; });
+  }
+  out.token_high_water = token_high_water_;
+  out.last_waiter = last_waiter_id_;
+  return out;
+}
+
+}  // namespace semaphored::engine

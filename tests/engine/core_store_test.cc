@@ -1,0 +1,329 @@
+// The engine with a store: each operation's effects, in the engine's order and in one
+// batch with what it caused; no answer given before its batch commits; reads wait for
+// what they show; group commit; a failed commit stops the answers. Commits are driven
+// by hand (Core::CommitBatch), so every test is deterministic.
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "engine/core.h"
+#include "engine/counter_token_source.h"
+#include "tests/common/status_matchers.h"
+#include "tests/engine/core_test_util.h"
+#include "tests/engine/fake_store.h"
+
+namespace semaphored::internal {
+namespace {
+
+using engine::Core;
+using engine::CoreOptions;
+using engine::CounterTokenSource;
+using engine::EffectBatch;
+using engine::NewSession;
+using engine::SetArgs;
+using engine::SetOutcome;
+using engine::WaitClearArgs;
+using engine::WaiterId;
+using ::semaphored::testing::IsOk;
+using ::semaphored::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+CoreOptions WithStore(FakeStore* store) {
+  CoreOptions o;
+  o.store = store;
+  return o;
+}
+
+class CoreStoreTest : public ::testing::Test {
+ protected:
+  CoreStoreTest() : core_(&clock_, &tokens_, WithStore(&store_)) {}
+
+  void TearDown() override { EXPECT_THAT(core_.CheckInvariants(), IsOk()); }
+
+  SessionId Open(const std::string& name, absl::Duration ttl = absl::Seconds(10)) {
+    absl::StatusOr<NewSession> s = core_.CreateSession(name, ttl);
+    EXPECT_THAT(s, IsOk());
+    if (!s.ok()) return 0;
+    text_.Name(s->id, name);
+    return s->id;
+  }
+
+  // Commits the open batch; its effects as text (none when nothing was committed).
+  std::vector<std::string> Commit() {
+    const size_t before = store_.batches().size();
+    if (!core_.CommitBatch()) return {};
+    const std::vector<EffectBatch> batches = store_.batches();
+    EXPECT_EQ(batches.size(), before + 1);
+    return text_(batches.back());
+  }
+
+  static SetArgs Try(std::string name) {
+    SetArgs a;
+    a.name = std::move(name);
+    return a;
+  }
+  static SetArgs Wait(std::string name, absl::Duration timeout = absl::InfiniteDuration()) {
+    SetArgs a;
+    a.name = std::move(name);
+    a.wait.timeout = timeout;
+    return a;
+  }
+  static WaitClearArgs WaitClear(std::string name) {
+    WaitClearArgs a;
+    a.name = std::move(name);
+    a.wait.timeout = absl::InfiniteDuration();
+    return a;
+  }
+
+  FakeClock clock_;
+  CounterTokenSource tokens_;
+  FakeStore store_;
+  EffectText text_;
+  Core core_;
+};
+
+TEST_F(CoreStoreTest, EachOperationRecordsItsEffectsInOrder) {
+  const SessionId a = Open("A");
+  const SessionId b = Open("B");
+  EXPECT_THAT(Commit(), ElementsAre("SessionOpened A client=A ttl=10s",
+                                    "SessionOpened B client=B ttl=10s"));
+
+  SetAnswer acquired;
+  core_.Set(a, Try("x"), acquired.Callback());
+  EXPECT_THAT(Commit(), ElementsAre("SemaphoreCreated x limit=1",
+                                    "HolderAdded x A permits=1 token=1", "TokenHighWater 1"));
+  ASSERT_TRUE(acquired.done());
+  EXPECT_TRUE(acquired.value->value().acquired);
+
+  SetAnswer again;
+  core_.Set(a, Try("x"), again.Callback());
+  EXPECT_THAT(Commit(), IsEmpty()) << "already held: nothing changes";
+  ASSERT_TRUE(again.done());
+  EXPECT_TRUE(again.value->value().already_held);
+
+  SetAnswer queued;
+  const WaiterId w1 = core_.Set(b, Wait("x"), queued.Callback());
+  EXPECT_THAT(Commit(), ElementsAre(absl::StrCat("WaiterQueued ", w1, " x B set permits=1")));
+  ClearAnswer cleared;
+  const WaiterId w2 = core_.WaitClear(b, WaitClear("x"), cleared.Callback());
+  EXPECT_THAT(Commit(), ElementsAre(absl::StrCat("WaiterQueued ", w2, " x B clear")));
+
+  EXPECT_THAT(core_.Refresh(a), IsOk());
+  EXPECT_TRUE(core_.Test("x").set());
+  EXPECT_THAT(Commit(), IsEmpty()) << "a refresh and a test change nothing stored";
+
+  EXPECT_THAT(core_.Clear(a, "x"), IsOk());
+  EXPECT_THAT(Commit(), ElementsAre("HolderRemoved x A", absl::StrCat("WaiterRemoved ", w1),
+                                    "HolderAdded x B permits=1 token=2", "TokenHighWater 2"));
+  EXPECT_TRUE(queued.done());
+
+  core_.Cancel(w2);
+  EXPECT_THAT(Commit(), ElementsAre(absl::StrCat("WaiterRemoved ", w2)));
+  EXPECT_THAT(*cleared.value, StatusIs(absl::StatusCode::kCancelled));
+
+  SetAnswer timed_out;
+  const WaiterId w3 = core_.Set(a, Wait("x", absl::Seconds(1)), timed_out.Callback());
+  EXPECT_THAT(Commit(), ElementsAre(absl::StrCat("WaiterQueued ", w3, " x A set permits=1")));
+  clock_.Advance(absl::Seconds(2));
+  core_.Tick();
+  EXPECT_THAT(Commit(), ElementsAre(absl::StrCat("WaiterRemoved ", w3)));
+  ASSERT_TRUE(timed_out.done());
+  EXPECT_FALSE(timed_out.value->value().acquired);
+
+  EXPECT_THAT(core_.CloseSession(b), IsOk());
+  EXPECT_THAT(Commit(), ElementsAre("HolderRemoved x B", "SemaphoreErased x",
+                                    "SessionEnded B"));
+
+  clock_.Advance(absl::Seconds(9));  // past A's TTL (10 s from its creation)
+  core_.Tick();
+  EXPECT_THAT(Commit(), ElementsAre("SessionEnded A"));
+}
+
+TEST_F(CoreStoreTest, AdminOperationsRecordTheirEffects) {
+  const SessionId a = Open("A");
+  const SessionId b = Open("B");
+  SetAnswer held;
+  core_.Set(a, Try("x"), held.Callback());
+  SetAnswer queued;
+  const WaiterId w = core_.Set(b, Wait("x"), queued.Callback());
+  Commit();
+
+  EXPECT_THAT(core_.ForceClear("x", "test"), IsOk());
+  EXPECT_THAT(Commit(), ElementsAre("HolderRemoved x A", absl::StrCat("WaiterRemoved ", w),
+                                    "HolderAdded x B permits=1 token=2", "TokenHighWater 2"));
+  EXPECT_THAT(core_.EndSession(b, "test"), IsOk());
+  EXPECT_THAT(Commit(), ElementsAre("HolderRemoved x B", "SemaphoreErased x",
+                                    "SessionEnded B"));
+}
+
+TEST_F(CoreStoreTest, AHandOnCommitsInOneBatchAndIsAnsweredAfterIt) {
+  const SessionId a = Open("A");
+  const SessionId b = Open("B");
+  SetAnswer held;
+  core_.Set(a, Try("x"), held.Callback());
+  SetAnswer granted;
+  core_.Set(b, Wait("x"), granted.Callback());
+  Commit();
+  ASSERT_FALSE(granted.done());
+
+  bool clear_answered = false;
+  EXPECT_THAT(core_.Clear(a, "x"), IsOk());
+  core_.WhenDurable([&] { clear_answered = true; });
+  EXPECT_FALSE(granted.done()) << "granted before the grant was committed";
+  EXPECT_FALSE(clear_answered) << "cleared before the release was committed";
+
+  const std::vector<std::string> batch = Commit();
+  EXPECT_THAT(batch, ::testing::Contains("HolderRemoved x A"));
+  EXPECT_THAT(batch, ::testing::Contains("HolderAdded x B permits=1 token=2"));
+  EXPECT_TRUE(granted.done());
+  EXPECT_TRUE(clear_answered);
+  EXPECT_EQ(core_.BatchesCommitted(), 2u);
+}
+
+TEST_F(CoreStoreTest, AnswersWaitForTheirCommitAndComeInOrder) {
+  const SessionId a = Open("A");
+  std::vector<std::string> log;
+  core_.WhenDurable([&] { log.push_back("session"); });
+  core_.Set(a, Try("x"), [&](absl::StatusOr<SetOutcome>) { log.push_back("set"); });
+  // A read: "y" is clear at once, but the answer shows state not yet committed.
+  core_.WaitClear(a, WaitClear("y"),
+                  [&](absl::StatusOr<engine::WaitClearOutcome>) { log.push_back("clear"); });
+  EXPECT_TRUE(core_.Test("x").set());
+  core_.WhenDurable([&] { log.push_back("test"); });
+  EXPECT_THAT(log, IsEmpty());
+
+  Commit();
+  EXPECT_THAT(log, ElementsAre("session", "set", "clear", "test"));
+
+  // Everything committed: a read is answered at once, on the caller's thread.
+  core_.WhenDurable([&] { log.push_back("read"); });
+  EXPECT_EQ(log.back(), "read");
+}
+
+TEST_F(CoreStoreTest, ReadsWaitForACommitThatIsRunning) {
+  const SessionId a = Open("A");
+  Commit();
+  store_.Block();
+  SetAnswer held;
+  core_.Set(a, Try("x"), held.Callback());
+  std::thread committer([&] { EXPECT_TRUE(core_.CommitBatch()); });
+  if (!store_.AwaitCommitsStarted(2)) {
+    store_.Unblock();
+    committer.join();
+    FAIL() << "the commit did not start";
+  }
+  // The batch is out of the engine but not committed: a read that shows it waits.
+  bool tested = false;
+  EXPECT_TRUE(core_.Test("x").set());
+  core_.WhenDurable([&] { tested = true; });
+  EXPECT_FALSE(tested);
+  store_.Unblock();
+  committer.join();
+  EXPECT_TRUE(held.done());
+  EXPECT_TRUE(tested);
+}
+
+TEST_F(CoreStoreTest, OperationsDuringACommitShareTheNextBatch) {
+  constexpr int kOps = 50;
+  const SessionId a = Open("A");
+  Commit();
+  store_.Block();
+  SetAnswer first;
+  core_.Set(a, Try("first"), first.Callback());
+  std::thread committer([&] { EXPECT_TRUE(core_.CommitBatch()); });
+  if (!store_.AwaitCommitsStarted(2)) {
+    store_.Unblock();
+    committer.join();
+    FAIL() << "the commit did not start";
+  }
+
+  std::vector<SetAnswer> answers(kOps);
+  for (int i = 0; i < kOps; ++i) {
+    core_.Set(a, Try(absl::StrCat("n", i)), answers[i].Callback());
+  }
+  EXPECT_FALSE(core_.CommitBatch()) << "a second commit while one runs";
+  for (const SetAnswer& answer : answers) EXPECT_FALSE(answer.done());
+  store_.Unblock();
+  committer.join();
+  EXPECT_TRUE(first.done());
+  for (const SetAnswer& answer : answers) EXPECT_FALSE(answer.done());
+
+  // Every operation that arrived during the commit: one batch, one commit.
+  const std::vector<std::string> batch = Commit();
+  EXPECT_EQ(batch.size(), 2u * kOps + 1) << "created + holder each, one high-water";
+  for (const SetAnswer& answer : answers) EXPECT_TRUE(answer.done());
+  EXPECT_EQ(core_.BatchesCommitted(), 3u);
+  EXPECT_EQ(store_.commits_started(), 3);
+}
+
+TEST_F(CoreStoreTest, AFailedCommitStopsEveryAnswer) {
+  std::vector<absl::Status> failures;
+  core_.SetCommitFailedHook([&](const absl::Status& s) { failures.push_back(s); });
+  const SessionId a = Open("A");
+  Commit();
+
+  store_.FailWith(absl::DataLossError("disk gone"));
+  SetAnswer lost;
+  core_.Set(a, Try("x"), lost.Callback());
+  EXPECT_FALSE(core_.CommitBatch());
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_THAT(failures[0], StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_FALSE(lost.done()) << "answered although its effects were not committed";
+
+  // Nothing later is answered or committed either: memory is ahead of the store.
+  SetAnswer later;
+  core_.Set(a, Try("y"), later.Callback());
+  bool read = false;
+  EXPECT_TRUE(core_.Test("x").set());
+  core_.WhenDurable([&] { read = true; });
+  EXPECT_FALSE(core_.CommitBatch());
+  EXPECT_FALSE(later.done());
+  EXPECT_FALSE(read);
+  EXPECT_EQ(failures.size(), 1u) << "the hook is told once";
+  EXPECT_EQ(store_.commits_started(), 2);
+  EXPECT_EQ(core_.BatchesCommitted(), 1u);
+}
+
+TEST_F(CoreStoreTest, DrainRecordsNothing) {
+  const SessionId a = Open("A");
+  const SessionId b = Open("B");
+  SetAnswer held;
+  core_.Set(a, Try("x"), held.Callback());
+  SetAnswer waiting;
+  core_.Set(b, Wait("x"), waiting.Callback());
+  Commit();
+
+  core_.Drain();
+  // A shutdown keeps the state in the store, for the next start.
+  EXPECT_FALSE(core_.CommitBatch());
+  EXPECT_EQ(core_.BatchesCommitted(), 1u);
+  ASSERT_TRUE(waiting.done());
+  EXPECT_THAT(*waiting.value, StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST(CoreStoreOffTest, WithoutAStoreEverythingIsAnsweredAtOnce) {
+  FakeClock clock;
+  CounterTokenSource tokens;
+  Core core(&clock, &tokens);
+  absl::StatusOr<NewSession> a = core.CreateSession("A", absl::Seconds(10));
+  ASSERT_THAT(a, IsOk());
+  SetAnswer held;
+  SetArgs args;
+  args.name = "x";
+  core.Set(a->id, args, held.Callback());
+  EXPECT_TRUE(held.done());
+  bool ran = false;
+  core.WhenDurable([&] { ran = true; });
+  EXPECT_TRUE(ran);
+  EXPECT_FALSE(core.CommitBatch());
+  EXPECT_EQ(core.BatchesCommitted(), 0u);
+}
+
+}  // namespace
+}  // namespace semaphored::internal
