@@ -75,7 +75,8 @@ Core::Core(internal::Clock* clock, TokenSource* tokens, CoreOptions options)
       options_(std::move(options)),
       listener_(nullptr),
       tokens_(tokens),
-      store_(options_.store) {
+      store_(options_.store != nullptr && options_.store->durable() ? options_.store
+                                                                     : nullptr) {
   static CoreListener kNoListener;
   listener_ = &kNoListener;
 }

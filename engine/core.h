@@ -62,8 +62,9 @@ struct CoreOptions {
   // and force-clear see every holder.
   int32_t max_listed_holders = 100;
   // Where the effects of every operation are committed (see "Durability" below);
-  // must outlive the core. nullptr (the default, and always in-process): nothing is
-  // recorded and every answer is given at once, as if committed, at no cost.
+  // must outlive the core. nullptr (the default, and always in-process) or a store
+  // that is not durable(): nothing is recorded and every answer is given at once, as
+  // if committed, at no cost.
   Store* store = nullptr;
 
   // The options of the in-process engine behind local '$' semaphores: sessions never
@@ -219,6 +220,8 @@ class Core {
   // Called once, without the lock, from the thread whose commit failed, with the
   // store's error. Set once, before use.
   void SetCommitFailedHook(std::function<void(const absl::Status&)> hook);
+  // Whether the core records effects in a durable store (CoreOptions::store).
+  bool durable() const { return store_ != nullptr; }
   // Batches committed so far (0 without a store).
   uint64_t BatchesCommitted() const ABSL_LOCKS_EXCLUDED(mu_);
   // The state as Store::Load would return it after every effect recorded so far had

@@ -68,7 +68,10 @@ bool Core::CommitBatch() {
     std::swap(batch, batch_);
   }
   // Outside the lock: operations go on meanwhile, their effects into the next batch.
+  const absl::Time start = clock_->Now();
   const absl::Status status = store_->Commit(batch);
+  const absl::Duration took = clock_->Now() - start;
+  const size_t effects = batch.effects.size();
   std::vector<absl::AnyInvocable<void()>> released;
   {
     absl::MutexLock lock(&mu_);
@@ -99,6 +102,7 @@ bool Core::CommitBatch() {
     if (commit_failed_hook_) commit_failed_hook_(status);
     return false;
   }
+  listener_->OnBatchCommitted(effects, released.size(), took);
   for (auto& fn : released) fn();
   return true;
 }

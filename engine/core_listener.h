@@ -1,6 +1,8 @@
 #ifndef SEMAPHORED_ENGINE_CORE_LISTENER_H_
 #define SEMAPHORED_ENGINE_CORE_LISTENER_H_
 
+#include <cstddef>
+
 #include "absl/time/time.h"
 #include "engine/types.h"
 
@@ -17,6 +19,9 @@ class CoreListener {
   virtual void OnWaitTimeout() {}                    // locked
   virtual void OnForceClear() {}                     // locked
   virtual void OnSessionEnded(const SessionEnd& end) {}
+  // A batch of `effects` committed to the store in `took`, releasing `answers` held
+  // back (with a store only; called without the lock, by the committing thread).
+  virtual void OnBatchCommitted(size_t effects, size_t answers, absl::Duration took) {}
 };
 
 }  // namespace semaphored::engine

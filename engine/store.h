@@ -129,6 +129,27 @@ struct StoredState {
   SessionId last_session = 0;  // the highest session id ever opened
 };
 
+// What a load found, for the startup line and the metrics.
+struct LoadSummary {
+  int64_t sessions = 0;
+  int64_t semaphores = 0;
+  int64_t holders = 0;
+  int64_t waiters = 0;
+  uint64_t token_high_water = 0;
+  absl::Duration took;  // Load and restore together
+};
+inline LoadSummary Summarize(const StoredState& state) {
+  LoadSummary summary;
+  summary.sessions = static_cast<int64_t>(state.sessions.size());
+  summary.semaphores = static_cast<int64_t>(state.semaphores.size());
+  for (const StoredSemaphore& sem : state.semaphores) {
+    summary.holders += static_cast<int64_t>(sem.holders.size());
+    summary.waiters += static_cast<int64_t>(sem.waiters.size());
+  }
+  summary.token_high_water = state.token_high_water;
+  return summary;
+}
+
 // --- The port ---
 
 class Store {
@@ -151,6 +172,10 @@ class Store {
 
   // For the startup line: "in memory: state is lost on restart", "sqlite DIR", ...
   virtual std::string Describe() const = 0;
+
+  // Whether Commit keeps anything. A store that keeps nothing (MemoryStore) is not
+  // given batches at all: the engine answers at once, as without a store.
+  virtual bool durable() const = 0;
 };
 
 }  // namespace semaphored::engine

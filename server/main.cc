@@ -55,10 +55,16 @@ ABSL_FLAG(absl::Duration, default_ttl, kDefaults.default_ttl,
           "Session TTL when the client asks for none (e.g. 10s).");
 ABSL_FLAG(absl::Duration, min_ttl, kDefaults.min_ttl, "Smallest session TTL accepted.");
 ABSL_FLAG(absl::Duration, max_ttl, kDefaults.max_ttl, "Largest session TTL accepted.");
+ABSL_FLAG(std::string, data_dir, "",
+          "Directory where the state is kept (SQLite, created 0700 when missing): every "
+          "session, hold and queued wait is committed before it is answered, and a "
+          "restart on the same directory loads it back. Empty: in memory, lost on "
+          "restart. One server per directory (a second is refused).");
 ABSL_FLAG(std::string, state_file, "semaphored.state",
-          "File recording fencing tokens so that they keep increasing across restarts "
-          "(relative to the working directory). Empty: tokens are kept in memory "
-          "and start from the wall clock in microseconds.");
+          "Without --data_dir: file recording fencing tokens so that they keep "
+          "increasing across restarts (relative to the working directory). Empty: "
+          "tokens are kept in memory and start from the wall clock in microseconds. "
+          "Not used with --data_dir (the store keeps the tokens' high-water).");
 ABSL_FLAG(int64_t, max_sessions, kDefaults.max_sessions,
           "Most live sessions; CreateSession beyond it gets RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_held_per_session, kDefaults.max_held_per_session,
@@ -202,6 +208,7 @@ constexpr const char* kFlagNames[] = {"listen",
                                       "default_ttl",
                                       "min_ttl",
                                       "max_ttl",
+                                      "data_dir",
                                       "state_file",
                                       "max_sessions",
                                       "max_held_per_session",
@@ -280,6 +287,7 @@ absl::StatusOr<std::string> AdminTokenFromFlags() {
 absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.state_file = absl::GetFlag(FLAGS_state_file);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
@@ -408,7 +416,11 @@ FileLimit RaiseFileLimit() {
 // The process exits with this status when the listener check found the gRPC listener
 // dead (see --listener_check_interval).
 constexpr int kListenerDeadExit = 3;
-// How long the drain after a dead listener may take before the process exits anyway.
+// ... and with this one when a commit to the store failed (memory ahead of the disk:
+// a restart loads what the store kept).
+constexpr int kStoreFailedExit = 4;
+// How long the drain after a dead listener or a failed store may take before the
+// process exits anyway.
 constexpr absl::Duration kListenerDeadExitDeadline = absl::Seconds(15);
 
 // The startup lines: "semaphored: listening on HOST:PORT" first in text format (scripts
@@ -441,7 +453,9 @@ void LogStarted(const Server& server, bool tls, bool mtls, bool admin_token) {
               {"admin", admin_token ? "token" : "socket_only"},
               {"admin_socket",
                server.admin_socket_path().empty() ? "off" : server.admin_socket_path()},
-              {"metrics", metrics}});
+              {"metrics", metrics},
+              {"store", server.store_description()}});
+  semaphored::server::LogStoreLoaded(logger, server.store_description(), server.loaded());
 }
 
 }  // namespace
@@ -464,7 +478,8 @@ int main(int argc, char** argv) {
       "SIGINT/SIGTERM and the admin Drain RPC drain the server (health turns\n"
       "NOT_SERVING, waiters get UNAVAILABLE, holders are told) and exit 0.\n"
       "Exit codes: 0 after a drain, 1 when the server cannot start, 2 for bad flags,\n"
-      "3 when the gRPC listener stopped accepting connections (listener_dead).");
+      "3 when the gRPC listener stopped accepting connections (listener_dead),\n"
+      "4 when a commit to the --data_dir store failed (store_failed).");
   if (absl::Status env = ApplyEnvironment(); !env.ok()) {
     std::fprintf(stderr, "semaphored: %s\n", std::string(env.message()).c_str());
     return 2;
@@ -551,12 +566,15 @@ int main(int argc, char** argv) {
   server.logger().Log(semaphored::server::LogLevel::kInfo, "shutdown",
                       {{"trigger", trigger}});
   const bool listener_dead = trigger == "listener_check";
-  if (listener_dead) {
-    // With the listener gone, descriptors may be exhausted too: the drain below must
-    // not keep a dead server around. This thread ends the process if it hangs.
-    std::thread([] {
+  const bool store_failed = trigger == "store_failed";
+  const int exit_code = listener_dead ? kListenerDeadExit : store_failed ? kStoreFailedExit : 0;
+  if (listener_dead || store_failed) {
+    // With the listener gone, descriptors may be exhausted too; a failed store answers
+    // nothing more: the drain below must not keep a dead server around. This thread
+    // ends the process if it hangs.
+    std::thread([exit_code] {
       absl::SleepFor(kListenerDeadExitDeadline);
-      _exit(kListenerDeadExit);
+      _exit(exit_code);
     }).detach();
   }
   server.Shutdown();
@@ -573,5 +591,5 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  return listener_dead ? kListenerDeadExit : 0;
+  return exit_code;
 }

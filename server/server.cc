@@ -2,6 +2,7 @@
 
 #include "server/server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -13,6 +14,7 @@
 #include "common/local_admin.h"
 #include "server/admin_socket.h"
 #include "common/clock.h"
+#include "engine/committer.h"
 #include "engine/counter_token_source.h"
 #include "engine/durable_token_source.h"
 #include "engine/ticker.h"
@@ -24,6 +26,7 @@
 #include "server/service/admin_service.h"
 #include "server/service/health_service.h"
 #include "server/service/semaphore_service.h"
+#include "store/open_store.h"
 
 namespace semaphored::server {
 
@@ -61,7 +64,17 @@ std::string ConnectHost(const std::string& host) {
   return host;
 }
 
-absl::StatusOr<std::unique_ptr<TokenSource>> MakeTokenSource(const std::string& path) {
+// Tokens for a core whose store loaded `high_water`: with a durable store, a counter
+// from the larger of the stored high-water and the wall clock in microseconds (so
+// that tokens also stay above those of a server that ran without a data dir); else
+// the state file's.
+absl::StatusOr<std::unique_ptr<TokenSource>> MakeTokenSource(const engine::Store& store,
+                                                             uint64_t high_water,
+                                                             const std::string& path) {
+  if (store.durable()) {
+    return std::make_unique<CounterTokenSource>(std::max(
+        high_water, static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()))));
+  }
   if (path.empty()) {
     return std::make_unique<CounterTokenSource>(
         static_cast<uint64_t>(absl::ToUnixMicros(absl::Now())));
@@ -132,16 +145,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   server->observer_ =
       std::make_unique<ServerTelemetry>(server->metrics_.get(), server->logger_.get());
 
-  absl::StatusOr<std::unique_ptr<TokenSource>> tokens =
-      MakeTokenSource(options.state_file);
-  if (!tokens.ok()) return tokens.status();
-  server->tokens_ = std::move(*tokens);
-  server->core_ =
-      std::make_unique<Core>(RealClock::Get(), server->tokens_.get(), options.core);
-  server->core_->SetListener(server->observer_.get());
-  Core* core = server->core_.get();
-  server->metrics_->SetCountsSource([core] { return core->Counts(); });
-  server->ticker_ = std::make_unique<Ticker>(core);
+  if (absl::Status s = server->StartEngine(options); !s.ok()) return s;
 
   if (!options.metrics_address.empty()) {
     Metrics* metrics = server->metrics_.get();
@@ -155,6 +159,37 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (absl::Status s = server->StartGrpc(options); !s.ok()) return s;
   server->StartListenerCheck(options);
   return server;
+}
+
+absl::Status Server::StartEngine(const ServerOptions& options) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::unique_ptr<engine::Store>> store = store::OpenStore(options.data_dir);
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+  absl::StatusOr<engine::StoredState> state = store_->Load();
+  if (!state.ok()) return state.status();
+  absl::StatusOr<std::unique_ptr<TokenSource>> tokens =
+      MakeTokenSource(*store_, state->token_high_water, options.state_file);
+  if (!tokens.ok()) return tokens.status();
+  tokens_ = std::move(*tokens);
+  engine::CoreOptions core_options = options.core;
+  core_options.store = store_.get();
+  core_ = std::make_unique<Core>(RealClock::Get(), tokens_.get(), std::move(core_options));
+  core_->SetListener(observer_.get());
+  loaded_ = engine::Summarize(*state);
+  loaded_.took = absl::Now() - start;
+  metrics_->SetLoaded(loaded_.took);
+  Core* core = core_.get();
+  metrics_->SetCountsSource([core] { return core->Counts(); });
+  if (store_->durable()) {
+    core_->SetCommitFailedHook([this](const absl::Status& error) {
+      LogStoreFailed(*logger_, store_->Describe(), error);
+      RequestShutdown("store_failed");
+    });
+    committer_ = std::make_unique<engine::Committer>(core);
+  }
+  ticker_ = std::make_unique<Ticker>(core);
+  return absl::OkStatus();
 }
 
 absl::Status Server::StartGrpc(const ServerOptions& options) {
@@ -251,6 +286,8 @@ absl::Status Server::StartAdminSocket(const ServerOptions& options) {
   return absl::OkStatus();
 }
 
+std::string Server::store_description() const { return store_->Describe(); }
+
 std::string Server::admin_socket_path() const {
   return admin_socket_ != nullptr ? admin_socket_->path() : std::string();
 }
@@ -307,6 +344,9 @@ void Server::Shutdown() {
   grpc_server_->Wait();
   if (metrics_http_ != nullptr) metrics_http_->Stop();
   ticker_.reset();
+  // Commits what the last calls left (their answers go nowhere now), so that the
+  // store holds every effect the memory had.
+  committer_.reset();
   absl::MutexLock lock(&mu_);
   shut_down_ = true;
 }

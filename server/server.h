@@ -22,6 +22,8 @@ class Server;
 }  // namespace grpc
 
 namespace semaphored::engine {
+class Committer;
+class Store;
 class Ticker;
 }  // namespace semaphored::engine
 
@@ -44,9 +46,14 @@ struct ServerOptions {
   // see Server::port().
   std::string listen_address = "127.0.0.1:50051";
   engine::CoreOptions core;
-  // Where fencing tokens are recorded so that they keep increasing across restarts
-  // (see DurableTokenSource). Empty: in-memory tokens starting at the wall clock in
-  // microseconds since the Unix epoch.
+  // Where the state is kept (store/open_store.h): sessions, holders, waiters and the
+  // fencing-token high-water, committed before anything is answered and loaded back
+  // at start. Empty: in memory, lost on restart.
+  std::string data_dir;
+  // Without a data dir: where fencing tokens are recorded so that they keep
+  // increasing across restarts (see DurableTokenSource). Empty: in-memory tokens
+  // starting at the wall clock in microseconds since the Unix epoch. Not used with a
+  // data dir (the store keeps the high-water).
   std::string state_file;
   // The largest request message accepted, in bytes (at least 1024); gRPC answers
   // larger ones RESOURCE_EXHAUSTED.
@@ -101,8 +108,12 @@ class Server {
  public:
   // Builds and starts the server. Fails with INVALID_ARGUMENT for bad options (TLS
   // material included, and an admin token too short: ValidateAdminToken), UNAVAILABLE
-  // when the address (or the metrics address) cannot be bound, the state file's error,
-  // or for an explicit admin socket path AdminSocket::Listen's error.
+  // when the address (or the metrics address) cannot be bound, the store's error (the
+  // data dir in use, unreadable, corrupt, of a newer format) or the state file's, or
+  // for an explicit admin socket path AdminSocket::Listen's error. When a commit to
+  // the store fails, the server answers nothing more and requests shutdown with
+  // trigger "store_failed" (its owner must exit, so that a restart loads the state
+  // the store kept).
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options);
 
   // Shuts down (see Shutdown) if not done yet.
@@ -121,6 +132,11 @@ class Server {
   int metrics_port() const { return metrics_port_; }
   // The core, for in-process administration and tests. Valid until destruction.
   engine::Core& core() { return *core_; }
+  // What the store loaded at start, and how long that took.
+  const engine::LoadSummary& loaded() const { return loaded_; }
+  // The store, as the startup line shows it ("in memory: state is lost on restart",
+  // "sqlite DIR/semaphored.db").
+  std::string store_description() const;
   Metrics& metrics() { return *metrics_; }
   const Logger& logger() const { return *logger_; }
 
@@ -148,6 +164,8 @@ class Server {
 
  private:
   Server();
+  // Opens and loads the store, then builds the token source and the core from it.
+  absl::Status StartEngine(const ServerOptions& options);
   absl::Status StartGrpc(const ServerOptions& options);
   void StartListenerCheck(const ServerOptions& options);
   // Listens on options.admin_socket (see ServerOptions) once gRPC runs.
@@ -157,14 +175,18 @@ class Server {
   }
 
   // Destroyed in reverse order: gRPC first (no more calls), then the services, the
-  // metrics endpoint, the ticker, the core and the token source the core uses, then
-  // the observer, metrics and logger the core and services report to.
+  // metrics endpoint, the ticker, the committer (which commits what is left), the
+  // core, the token source and the store the core uses, then the observer, metrics
+  // and logger the core and services report to.
   std::unique_ptr<Logger> logger_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ServerTelemetry> observer_;
+  std::unique_ptr<engine::Store> store_;
   std::unique_ptr<engine::TokenSource> tokens_;
   std::unique_ptr<engine::Core> core_;
+  std::unique_ptr<engine::Committer> committer_;
   std::unique_ptr<engine::Ticker> ticker_;
+  engine::LoadSummary loaded_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   // Stopped by Shutdown before gRPC; outlives the admin service, which asks it who
   // its callers are.

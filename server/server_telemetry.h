@@ -31,6 +31,9 @@ class ServerTelemetry final : public engine::CoreListener, public CallObserver {
   void OnRelease(absl::Duration held) override { metrics_->OnRelease(held); }
   void OnWaitTimeout() override { metrics_->OnWaitTimeout(); }
   void OnForceClear() override { metrics_->OnForceClear(); }
+  void OnBatchCommitted(size_t effects, size_t answers, absl::Duration took) override {
+    metrics_->OnBatchCommitted(effects, answers, took);
+  }
   void OnSessionEnded(const engine::SessionEnd& end) override;
 
   // --- CallObserver ---

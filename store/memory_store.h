@@ -17,6 +17,7 @@ class MemoryStore final : public engine::Store {
   absl::StatusOr<engine::StoredState> Load() override;
   absl::Status Commit(const engine::EffectBatch& batch) override;
   std::string Describe() const override;
+  bool durable() const override { return false; }
 };
 
 }  // namespace semaphored::store

@@ -66,6 +66,7 @@ class SqliteStore final : public engine::Store {
 
   // "sqlite DIR/semaphored.db".
   std::string Describe() const override;
+  bool durable() const override { return true; }
 
  private:
   struct Statements;

@@ -97,4 +97,11 @@ std::vector<absl::Duration> HoldTimeBuckets() {
           absl::Hours(1)};
 }
 
+std::vector<absl::Duration> CommitTimeBuckets() {
+  const absl::Duration us = absl::Microseconds(1);
+  const absl::Duration ms = absl::Milliseconds(1);
+  return {50 * us, 100 * us, 250 * us, 500 * us, ms,       2 * ms,           5 * ms,
+          10 * ms, 25 * ms,  50 * ms,  100 * ms, 250 * ms, absl::Seconds(1), absl::Seconds(10)};
+}
+
 }  // namespace semaphored::server

@@ -56,6 +56,8 @@ std::string FormatSeconds(absl::Duration d);
 // The default buckets: 100us to 60s for acquire waits, 1ms to 1h for hold times.
 std::vector<absl::Duration> AcquireWaitBuckets();
 std::vector<absl::Duration> HoldTimeBuckets();
+// 50us to 10s, for commits to the store.
+std::vector<absl::Duration> CommitTimeBuckets();
 
 }  // namespace semaphored::server
 

@@ -43,7 +43,20 @@ uint64_t Load(const std::atomic<uint64_t>& counter) {
 }  // namespace
 
 Metrics::Metrics()
-    : acquire_wait_(AcquireWaitBuckets()), hold_time_(HoldTimeBuckets()) {}
+    : acquire_wait_(AcquireWaitBuckets()),
+      hold_time_(HoldTimeBuckets()),
+      commit_time_(CommitTimeBuckets()) {}
+
+void Metrics::OnBatchCommitted(size_t effects, size_t answers, absl::Duration took) {
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  committed_effects_.fetch_add(effects, std::memory_order_relaxed);
+  committed_answers_.fetch_add(answers, std::memory_order_relaxed);
+  commit_time_.Observe(took);
+}
+
+void Metrics::SetLoaded(absl::Duration took) {
+  load_nanos_.store(absl::ToInt64Nanoseconds(took), std::memory_order_relaxed);
+}
 
 void Metrics::SetCountsSource(std::function<CoreCounts()> source) {
   absl::MutexLock lock(&mu_);
@@ -116,6 +129,26 @@ std::string Metrics::Render() const {
                     "Time from a grant to its release, in seconds (cleared, "
                     "force-cleared, or released when its session ended).",
                     &out);
+  AppendCounter("semaphored_store_commits_total",
+                "Batches of effects committed to the durable store (0 in memory).",
+                Load(commits_), &out);
+  AppendCounter("semaphored_store_committed_effects_total",
+                "Effects (session, holder, waiter changes) in the committed batches.",
+                Load(committed_effects_), &out);
+  AppendCounter("semaphored_store_committed_answers_total",
+                "Answers released by the committed batches; over commits_total, the "
+                "operations per batch.",
+                Load(committed_answers_), &out);
+  commit_time_.Render("semaphored_store_commit_seconds",
+                      "Time of one commit to the durable store (transaction and fsync), "
+                      "in seconds.",
+                      &out);
+  AppendHeader("semaphored_store_load_seconds", "Time loading the store took at start.",
+               "gauge", &out);
+  absl::StrAppend(&out, "semaphored_store_load_seconds ",
+                  FormatSeconds(absl::Nanoseconds(
+                      load_nanos_.load(std::memory_order_relaxed))),
+                  "\n");
   return out;
 }
 

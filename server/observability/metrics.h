@@ -35,6 +35,13 @@ namespace semaphored::server {
 //   semaphored_requests_total            counter    method="..." (RPC method names)
 //   semaphored_acquire_wait_seconds      histogram
 //   semaphored_hold_seconds              histogram
+//   semaphored_store_commits_total       counter    batches committed to a durable store
+//   semaphored_store_committed_effects_total  counter  effects in those batches
+//   semaphored_store_committed_answers_total  counter  answers they released (the
+//                                        operations per batch: rate of this over the
+//                                        rate of commits)
+//   semaphored_store_commit_seconds      histogram  one commit (transaction + fsync)
+//   semaphored_store_load_seconds        gauge      loading the store at start
 //
 // Gauges are read from the owner's CoreCounts source at scrape time; everything else
 // is counted here, from the core (as its CoreListener) and from the gRPC layer.
@@ -58,6 +65,10 @@ class Metrics final : public engine::CoreListener {
   void OnWaitTimeout() override;
   void OnSessionEnded(const engine::SessionEnd& end) override;
   void OnForceClear() override;
+  void OnBatchCommitted(size_t effects, size_t answers, absl::Duration took) override;
+
+  // How long loading the store took at start.
+  void SetLoaded(absl::Duration took);
 
   // --- Called by the gRPC layer ---
 
@@ -89,6 +100,11 @@ class Metrics final : public engine::CoreListener {
   std::array<std::atomic<uint64_t>, kCodeCount> rejected_{};
   DurationHistogram acquire_wait_;
   DurationHistogram hold_time_;
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> committed_effects_{0};
+  std::atomic<uint64_t> committed_answers_{0};
+  DurationHistogram commit_time_;
+  std::atomic<int64_t> load_nanos_{0};
 
   mutable absl::Mutex mu_;
   // State below is protected by mu_.

@@ -91,6 +91,27 @@ void LogAdminDrain(const Logger& logger, absl::string_view by, absl::string_view
   logger.Log(LogLevel::kInfo, "admin_drain", {{"by", by}, {"why", why}});
 }
 
+void LogStoreLoaded(const Logger& logger, absl::string_view store,
+                    const engine::LoadSummary& loaded) {
+  logger.Log(LogLevel::kInfo, "store_loaded",
+             {{"store", store},
+              {"sessions", loaded.sessions},
+              {"semaphores", loaded.semaphores},
+              {"holders", loaded.holders},
+              {"waiters", loaded.waiters},
+              {"token_high_water", loaded.token_high_water},
+              {"took", loaded.took}});
+}
+
+void LogStoreFailed(const Logger& logger, absl::string_view store, const absl::Status& error) {
+  logger.Log(LogLevel::kError, "store_failed",
+             {{"store", store},
+              {"code", absl::StatusCodeToString(error.code())},
+              {"error", error.message()},
+              {"action", "answering nothing more and exiting; a restart loads what the "
+                         "store kept"}});
+}
+
 void LogDrain(const Logger& logger, absl::string_view trigger, int32_t woken_waiters,
               int32_t ended_sessions) {
   logger.Log(LogLevel::kInfo, "drain",

@@ -12,6 +12,7 @@
 #include "absl/types/span.h"
 #include "engine/types.h"
 #include "engine/core_tracer.h"
+#include "engine/store.h"
 #include "server/observability/logger.h"
 
 // The server's log events, one call (and one line) each, so that every call site
@@ -59,6 +60,15 @@ void LogAdminDrain(const Logger& logger, absl::string_view by, absl::string_view
 //   (the drain happened, whatever asked for it)
 void LogDrain(const Logger& logger, absl::string_view trigger, int32_t woken_waiters,
               int32_t ended_sessions);
+
+// INFO store_loaded store=<description> sessions=<n> semaphores=<n> holders=<n>
+//   waiters=<n> token_high_water=<n> took=<duration>   (at start, once loaded)
+void LogStoreLoaded(const Logger& logger, absl::string_view store,
+                    const engine::LoadSummary& loaded);
+
+// ERROR store_failed store=<description> error=<message> action=...
+//   (a commit failed: the memory is ahead of the store; the server stops answering)
+void LogStoreFailed(const Logger& logger, absl::string_view store, const absl::Status& error);
 
 }  // namespace semaphored::server
 

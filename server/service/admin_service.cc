@@ -257,7 +257,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListSemaphores(
           response->set_next_page_token(absl::WebSafeBase64Escape(last.state().name()));
         }
         return absl::OkStatus();
-      });
+      },
+      WhenDurable());
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListSessions(
@@ -282,7 +283,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListSessions(
         for (const SessionSnapshot& s : page) *response->add_sessions() = ToSessionInfo(s);
         if (more) response->set_next_page_token(FormatSessionId(page.back().id));
         return absl::OkStatus();
-      });
+      },
+      WhenDurable());
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetSession(grpc::CallbackServerContext* context,
@@ -300,7 +302,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetSession(grpc::CallbackServerConte
         *response->mutable_session() = ToSessionInfo(*snap);
         for (const std::string& name : snap->held_names) response->add_held_names(name);
         return absl::OkStatus();
-      });
+      },
+      WhenDurable());
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::EndSession(grpc::CallbackServerContext* context,
@@ -326,7 +329,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::EndSession(grpc::CallbackServerConte
           LogAdminEndSession(*options_.logger, peer, request.reason(), *id, *released);
         }
         return absl::OkStatus();
-      });
+      },
+      WhenDurable());
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ForceClearSemaphore(
@@ -357,7 +361,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ForceClearSemaphore(
                              *revoked);
         }
         return absl::OkStatus();
-      });
+      },
+      WhenDurable());
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Drain(grpc::CallbackServerContext* context,
@@ -379,7 +384,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Drain(grpc::CallbackServerContext* c
         response->set_woken_waiters(result.woken_waiters);
         response->set_ended_sessions(result.ended_sessions);
         return absl::OkStatus();
-      });
+      },
+      WhenDurable());
 }
 
 }  // namespace semaphored::server

@@ -2,9 +2,11 @@
 #define SEMAPHORED_SERVER_SERVICE_ADMIN_SERVICE_H_
 
 #include <functional>
+#include <utility>
 #include <optional>
 #include <string>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/grpcpp.h"
@@ -116,6 +118,13 @@ class AdminServiceImpl final : public AdminServiceRawBase {
   // peer, followed by the user for admin socket callers.
   absl::Status Authorize(grpc::CallbackServerContext* context, absl::string_view action,
                          std::string* by);
+  // What gives an answer: once every effect recorded so far is durable (at once
+  // without a store), so that no listing or result shows state a crash could undo.
+  auto WhenDurable() {
+    return [core = core_](absl::AnyInvocable<void()> answer) {
+      core->WhenDurable(std::move(answer));
+    };
+  }
   // Logs a failed administrative action.
   void AuditFailure(absl::string_view action, absl::string_view peer,
                     absl::string_view why, absl::string_view target,

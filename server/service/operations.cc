@@ -35,6 +35,15 @@ absl::StatusOr<SessionId> Operations::SessionOf(const CallInfo& call,
   return Authenticate(secret);
 }
 
+template <typename Response>
+void Operations::Answer(Done<Response> done,
+                        absl::StatusOr<std::common_type_t<Response>> answer) const {
+  if (!core_->durable()) return std::move(done)(std::move(answer));
+  core_->WhenDurable([done = std::move(done), answer = std::move(answer)]() mutable {
+    std::move(done)(std::move(answer));
+  });
+}
+
 void Operations::CreateSession(const v1::CreateSessionRequest& request,
                                const CallInfo& call,
                                Done<v1::CreateSessionResponse> done) {
@@ -43,29 +52,32 @@ void Operations::CreateSession(const v1::CreateSessionRequest& request,
   // The engine counts sessions per caller host (the port changes per connection).
   absl::StatusOr<NewSession> session =
       core_->CreateSession(args->client_name, args->ttl, PeerHost(call.peer));
-  if (!session.ok()) return std::move(done)(session.status());
-  observer_->OnSessionCreated(*session, args->client_name, call.peer);
-  std::move(done)(ToCreateSessionResponse(*session));
+  if (!session.ok()) return Answer(std::move(done), session.status());
+  core_->WhenDurable([this, session = *std::move(session), client_name = args->client_name,
+                      peer = call.peer, done = std::move(done)]() mutable {
+    observer_->OnSessionCreated(session, client_name, peer);
+    std::move(done)(ToCreateSessionResponse(session));
+  });
 }
 
 void Operations::Refresh(const v1::RefreshSessionRequest& request, const CallInfo& call,
                          Done<v1::RefreshSessionResponse> done) {
   absl::StatusOr<SessionId> session = SessionOf(call, request.session_secret());
-  if (!session.ok()) return std::move(done)(session.status());
+  if (!session.ok()) return Answer(std::move(done), session.status());
   absl::StatusOr<absl::Time> expire = core_->Refresh(*session);
-  if (!expire.ok()) return std::move(done)(expire.status());
-  std::move(done)(ToRefreshSessionResponse(*expire));
+  if (!expire.ok()) return Answer(std::move(done), expire.status());
+  Answer(std::move(done), ToRefreshSessionResponse(*expire));
 }
 
 void Operations::Close(const v1::CloseSessionRequest& request, const CallInfo& call,
                        Done<v1::CloseSessionResponse> done) {
   absl::StatusOr<SessionId> session = SessionOf(call, request.session_secret());
-  if (!session.ok()) return std::move(done)(session.status());
+  if (!session.ok()) return Answer(std::move(done), session.status());
   absl::StatusOr<int32_t> released = core_->CloseSession(*session);
-  if (!released.ok()) return std::move(done)(released.status());
+  if (!released.ok()) return Answer(std::move(done), released.status());
   v1::CloseSessionResponse response;
   response.set_released_count(*released);
-  std::move(done)(std::move(response));
+  Answer(std::move(done), std::move(response));
 }
 
 WaiterId Operations::Set(const v1::SetSemaphoreRequest& request, const CallInfo& call,
@@ -77,7 +89,7 @@ WaiterId Operations::Set(const v1::SetSemaphoreRequest& request, const CallInfo&
   }
   absl::StatusOr<SessionId> session = SessionOf(call, request.session_secret());
   if (!session.ok()) {
-    std::move(done)(session.status());
+    Answer(std::move(done), session.status());
     return 0;
   }
   return core_->Set(*session, *std::move(args),
@@ -92,12 +104,12 @@ void Operations::Clear(const v1::ClearSemaphoreRequest& request, const CallInfo&
   absl::StatusOr<std::string> name = ToClearName(request);
   if (!name.ok()) return std::move(done)(name.status());
   absl::StatusOr<SessionId> session = SessionOf(call, request.session_secret());
-  if (!session.ok()) return std::move(done)(session.status());
+  if (!session.ok()) return Answer(std::move(done), session.status());
   absl::StatusOr<int32_t> released = core_->Clear(*session, *name);
-  if (!released.ok()) return std::move(done)(released.status());
+  if (!released.ok()) return Answer(std::move(done), released.status());
   v1::ClearSemaphoreResponse response;
   response.set_released_permits(*released);
-  std::move(done)(std::move(response));
+  Answer(std::move(done), std::move(response));
 }
 
 void Operations::Test(const v1::TestSemaphoreRequest& request,
@@ -106,7 +118,7 @@ void Operations::Test(const v1::TestSemaphoreRequest& request,
   if (!name.ok()) return std::move(done)(name.status());
   v1::TestSemaphoreResponse response;
   *response.mutable_state() = ToSemaphoreState(core_->Test(*name));
-  std::move(done)(std::move(response));
+  Answer(std::move(done), std::move(response));
 }
 
 WaiterId Operations::WaitClear(const v1::WaitSemaphoreClearRequest& request,
@@ -120,7 +132,7 @@ WaiterId Operations::WaitClear(const v1::WaitSemaphoreClearRequest& request,
   }
   absl::StatusOr<SessionId> session = SessionOf(call, request.session_secret());
   if (!session.ok()) {
-    std::move(done)(session.status());
+    Answer(std::move(done), session.status());
     return 0;
   }
   return core_->WaitClear(
@@ -132,9 +144,11 @@ WaiterId Operations::WaitClear(const v1::WaitSemaphoreClearRequest& request,
 }
 
 void Operations::Cancel(WaiterId waiter, StatusDone done) {
-  // The engine answers the waiter's own completion from inside this call.
+  // The engine answers the waiter's own completion (once its removal is durable).
   core_->Cancel(waiter);
-  if (done) std::move(done)(absl::OkStatus());
+  if (!done) return;
+  if (!core_->durable()) return std::move(done)(absl::OkStatus());
+  core_->WhenDurable([done = std::move(done)]() mutable { std::move(done)(absl::OkStatus()); });
 }
 
 void Operations::Ping(const v1::PingRequest& /*request*/, Done<v1::PingResponse> done) {

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
@@ -41,9 +42,11 @@ using Done = absl::AnyInvocable<void(absl::StatusOr<Response>) &&>;
 using StatusDone = absl::AnyInvocable<void(absl::Status) &&>;
 
 // Every operation delivers its answer through `done`, exactly once, after the engine
-// has acted on it: today at once (on the calling thread, before the function returns)
-// except for a Set or WaitClear that waits, which the engine answers later from
-// whatever thread grants, times out or cancels it. Callers must accept the answer on
+// has acted on it and, with a durable store, once the effects it depends on have
+// committed: then from the committer's thread. Without a store, at once (on the
+// calling thread, before the function returns) except for a Set or WaitClear that
+// waits, which the engine answers later from whatever thread grants, times out or
+// cancels it. Callers must accept the answer on
 // any thread, before or after the function returns, and must not hold a lock `done`
 // takes. Validation and authentication errors are answered like the engine's own.
 //
@@ -97,6 +100,15 @@ class Operations {
   void StreamEnded(internal::SessionId session);
 
  private:
+  // Gives `answer` to `done` once every effect the engine has recorded so far is
+  // durable: at once without a store. Every answer that depends on the engine's state
+  // (errors from authentication and from the engine included) goes through here, so
+  // that none shows state a crash could undo; only a malformed request is answered
+  // directly.
+  template <typename Response>
+  void Answer(Done<Response> done,
+              absl::StatusOr<std::common_type_t<Response>> answer) const;
+
   // The session the operation acts for: CallInfo::session, or `secret` authenticated.
   absl::StatusOr<internal::SessionId> SessionOf(const CallInfo& call,
                                                 absl::string_view secret) const;

@@ -112,22 +112,25 @@ grpc::ServerUnaryReactor* ServeUnary(CallObserver& observer, const char* method,
   return call;
 }
 
-// As ServeUnary, for methods answered at once: `handle(request, &response)` returns
-// the call's status.
-template <typename Request, typename Response, typename Admit, typename Handle>
+// As ServeUnary, for methods decided at once: `handle(request, &response)` returns
+// the call's status; the answer is given by whatever `release(fn)` does with `fn`
+// (runs it at once, or once what the answer shows is durable).
+template <typename Request, typename Response, typename Admit, typename Handle,
+          typename Release>
 grpc::ServerUnaryReactor* ServeUnaryNow(CallObserver& observer, const char* method,
                                         Admit&& admit, const grpc::ByteBuffer* in,
-                                        grpc::ByteBuffer* out, Handle&& handle) {
+                                        grpc::ByteBuffer* out, Handle&& handle,
+                                        Release&& release) {
   return ServeUnary<Request, Response>(
       observer, method, std::forward<Admit>(admit), in, out,
       [&](UnaryCall<Request, Response>* call) {
         Response response;
         absl::Status status = handle(call->request, &response);
-        if (status.ok()) {
-          call->Answer(std::move(response));
-        } else {
-          call->Answer(std::move(status));
-        }
+        absl::StatusOr<Response> answer =
+            status.ok() ? absl::StatusOr<Response>(std::move(response))
+                        : absl::StatusOr<Response>(std::move(status));
+        release(absl::AnyInvocable<void()>(
+            [call, answer = std::move(answer)]() mutable { call->Answer(std::move(answer)); }));
       });
 }
 

@@ -36,6 +36,7 @@ class FakeStore final : public engine::Store {
     return absl::OkStatus();
   }
   std::string Describe() const override { return "fake store"; }
+  bool durable() const override { return true; }
 
   void Block() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
