@@ -257,10 +257,14 @@ class Core {
     int32_t woken_waiters = 0;
     int32_t ended_sessions = 0;
   };
-  // From now on new sessions and sets fail with UNAVAILABLE; every waiter is answered
-  // UNAVAILABLE "server is shutting down"; every session ends with that status (its
-  // observer is told), and everything held is released before it returns, however
-  // large (drain is rare; it does not work in slices). Idempotent.
+  // From now on new sessions and sets fail with UNAVAILABLE. Without a store: every
+  // waiter is answered UNAVAILABLE "server is shutting down"; every session ends with
+  // that status (its observer is told), and everything held is released before it
+  // returns, however large (drain is rare; it does not work in slices). With a store,
+  // the state is kept for the next start instead (nothing is recorded from now on):
+  // every waiter is answered UNAVAILABLE "server is restarting ..." (a retry after
+  // the restart keeps its place), sessions and holds stay as they are, and
+  // ended_sessions is 0. Idempotent.
   DrainResult Drain() ABSL_LOCKS_EXCLUDED(mu_);
   bool draining() const ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -103,8 +103,14 @@ Core::DrainResult Core::Drain() {
   Locked locked(this);
   Deferred& deferred = locked.deferred();
   DrainResult result;
-  draining_ = true;
-  const absl::Status why = absl::UnavailableError("server is shutting down");
+  if (draining_) return result;
+  draining_ = true;  // from here on nothing is recorded: the store keeps what it has
+  const bool keep = store_ != nullptr;
+  const absl::Status why =
+      keep ? absl::UnavailableError(
+                 "server is restarting: the session, its holds and this wait's place "
+                 "are kept; retry the same request once it is back")
+           : absl::UnavailableError("server is shutting down");
   result.woken_waiters = static_cast<int32_t>(waiters_.size());
   // Wake every waiter first, so that no release below grants a waiter. Collected
   // first: calling waiters_.begin() after each erase would rescan the emptied slots.
@@ -112,6 +118,7 @@ Core::DrainResult Core::Drain() {
   all.reserve(waiters_.size());
   for (const auto& [id, w] : waiters_) all.push_back(w.get());
   for (Waiter* w : all) Answer(RemoveWaiter(w), why, deferred);
+  if (keep) return result;
   while (!sessions_.empty()) {
     EndSessionLocked(sessions_.begin()->second.get(), why, SessionEndReason::kDrain, deferred);
     ++result.ended_sessions;

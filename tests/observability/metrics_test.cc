@@ -65,6 +65,20 @@ TEST(ExpositionCheckTest, RejectsMalformedText) {
   }
 }
 
+TEST(MetricsTest, CommitsAndLoadTimeAreCounted) {
+  Metrics m;
+  m.OnBatchCommitted(5, 3, absl::Microseconds(700));
+  m.OnBatchCommitted(1, 1, absl::Milliseconds(3));
+  m.SetLoaded(absl::Milliseconds(250));
+  const Exposition e = Scrape(m);
+  EXPECT_EQ(e.samples.at("semaphored_store_commits_total"), 2);
+  EXPECT_EQ(e.samples.at("semaphored_store_committed_effects_total"), 6);
+  EXPECT_EQ(e.samples.at("semaphored_store_committed_answers_total"), 4);
+  EXPECT_EQ(e.samples.at("semaphored_store_commit_seconds_count"), 2);
+  EXPECT_EQ(e.samples.at("semaphored_store_commit_seconds_bucket{le=\"0.001\"}"), 1);
+  EXPECT_DOUBLE_EQ(e.samples.at("semaphored_store_load_seconds"), 0.25);
+}
+
 TEST(MetricsTest, EveryFamilyHasHelpAndTheRightType) {
   Metrics m;
   const Exposition e = Scrape(m);
@@ -82,6 +96,11 @@ TEST(MetricsTest, EveryFamilyHasHelpAndTheRightType) {
       {"semaphored_requests_total", "counter"},
       {"semaphored_acquire_wait_seconds", "histogram"},
       {"semaphored_hold_seconds", "histogram"},
+      {"semaphored_store_commits_total", "counter"},
+      {"semaphored_store_committed_effects_total", "counter"},
+      {"semaphored_store_committed_answers_total", "counter"},
+      {"semaphored_store_commit_seconds", "histogram"},
+      {"semaphored_store_load_seconds", "gauge"},
   };
   EXPECT_EQ(e.types, want);
   for (const auto& [name, type] : want) {

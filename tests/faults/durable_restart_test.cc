@@ -1,0 +1,244 @@
+// Durable state across a crash (issue 11's "Done when"), against the real binary and
+// with nothing but the unary RPCs, as a client in another language would use them:
+// session A (TTL 30 s) sets `printer`; session B waits for it; the server is killed
+// with SIGKILL and started again on the same --data_dir; A's refresh works and Test
+// shows A holding `printer` with the same fencing token and one waiter; B repeats its
+// wait (a retry after the broken call) and C starts waiting after it; A's clear grants
+// `printer` to B, not C, with a larger token.
+//
+// Also: a second server on the same data dir is refused, and the startup lines say
+// what was loaded.
+
+#include <sys/stat.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "semaphored/v1/semaphore.grpc.pb.h"
+#include "tests/faults/server_child.h"
+
+namespace semaphored {
+namespace {
+
+using ::semaphored::testing::ReadFileText;
+using ::semaphored::testing::ScratchDir;
+using ::semaphored::testing::ServerChild;
+using ::testing::HasSubstr;
+
+// Bounds every call and wait of the test.
+constexpr absl::Duration kCallTimeout = absl::Seconds(10);
+constexpr absl::Duration kWaitTimeout = absl::Seconds(60);
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  out->set_seconds(absl::ToInt64Seconds(d));
+}
+
+// A blocking unary client of one server address.
+class UnaryClient {
+ public:
+  explicit UnaryClient(const std::string& address)
+      : stub_(v1::SemaphoreService::NewStub(
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+
+  grpc::Status CreateSession(const std::string& name, absl::Duration ttl,
+                             std::string* secret) {
+    v1::CreateSessionRequest request;
+    request.set_client_name(name);
+    SetDuration(ttl, request.mutable_ttl());
+    v1::CreateSessionResponse response;
+    grpc::ClientContext context;
+    SetDeadline(&context, kCallTimeout);
+    grpc::Status status = stub_->CreateSession(&context, request, &response);
+    *secret = response.session_secret();
+    return status;
+  }
+  grpc::Status Refresh(const std::string& secret) {
+    v1::RefreshSessionRequest request;
+    request.set_session_secret(secret);
+    v1::RefreshSessionResponse response;
+    grpc::ClientContext context;
+    SetDeadline(&context, kCallTimeout);
+    return stub_->RefreshSession(&context, request, &response);
+  }
+  // A set that waits up to kWaitTimeout (the call's deadline a little later).
+  grpc::Status SetWaiting(const std::string& secret, const std::string& name,
+                          v1::SetSemaphoreResponse* response) {
+    v1::SetSemaphoreRequest request;
+    request.set_session_secret(secret);
+    request.set_name(name);
+    SetDuration(kWaitTimeout, request.mutable_timeout());
+    grpc::ClientContext context;
+    SetDeadline(&context, kWaitTimeout + absl::Seconds(5));
+    return stub_->SetSemaphore(&context, request, response);
+  }
+  grpc::Status Clear(const std::string& secret, const std::string& name) {
+    v1::ClearSemaphoreRequest request;
+    request.set_session_secret(secret);
+    request.set_name(name);
+    v1::ClearSemaphoreResponse response;
+    grpc::ClientContext context;
+    SetDeadline(&context, kCallTimeout);
+    return stub_->ClearSemaphore(&context, request, &response);
+  }
+  grpc::Status Test(const std::string& name, v1::SemaphoreState* state) {
+    v1::TestSemaphoreRequest request;
+    request.set_name(name);
+    v1::TestSemaphoreResponse response;
+    grpc::ClientContext context;
+    SetDeadline(&context, kCallTimeout);
+    grpc::Status status = stub_->TestSemaphore(&context, request, &response);
+    *state = response.state();
+    return status;
+  }
+
+ private:
+  static void SetDeadline(grpc::ClientContext* context, absl::Duration d) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + d));
+  }
+  std::unique_ptr<v1::SemaphoreService::Stub> stub_;
+};
+
+// A set that waits, on its own thread.
+class PendingSet {
+ public:
+  PendingSet(UnaryClient* client, std::string secret, std::string name)
+      : thread_([this, client, secret = std::move(secret), name = std::move(name)] {
+          status_ = client->SetWaiting(secret, name, &response_);
+          done_.Notify();
+        }) {}
+  ~PendingSet() { thread_.join(); }
+
+  bool WaitForAnswer(absl::Duration timeout) {
+    return done_.WaitForNotificationWithTimeout(timeout);
+  }
+  const grpc::Status& status() const { return status_; }
+  const v1::SetSemaphoreResponse& response() const { return response_; }
+
+ private:
+  grpc::Status status_;
+  v1::SetSemaphoreResponse response_;
+  absl::Notification done_;
+  std::thread thread_;
+};
+
+// Polls Test until `name` has `waiters` waiters (bounded by kCallTimeout).
+bool AwaitWaiters(UnaryClient& client, const std::string& name, int waiters) {
+  const absl::Time give_up = absl::Now() + kCallTimeout;
+  v1::SemaphoreState state;
+  while (absl::Now() < give_up) {
+    if (client.Test(name, &state).ok() && state.waiter_count() == waiters) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return false;
+}
+
+class DurableRestartTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<ServerChild> StartServer(int port) {
+    absl::StatusOr<std::unique_ptr<ServerChild>> server = ServerChild::Start(
+        SEMAPHORED_BINARY, dir_.path(), "127.0.0.1", port,
+        {"--data_dir=" + data_dir(), "--state_file=", "--admin_socket="});
+    EXPECT_TRUE(server.ok()) << server.status();
+    return server.ok() ? *std::move(server) : nullptr;
+  }
+  std::string data_dir() const { return dir_.File("data"); }
+
+  ScratchDir dir_{"semaphored_durable_"};
+};
+
+TEST_F(DurableRestartTest, HoldsAndQueuesSurviveSigkillAndTheRetriedWaitKeepsItsPlace) {
+  std::unique_ptr<ServerChild> server = StartServer(0);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  UnaryClient client(server->address());
+
+  std::string a, b, c;
+  ASSERT_TRUE(client.CreateSession("A", absl::Seconds(30), &a).ok());
+  ASSERT_TRUE(client.CreateSession("B", absl::Seconds(30), &b).ok());
+  v1::SetSemaphoreResponse a_set;
+  ASSERT_TRUE(client.SetWaiting(a, "printer", &a_set).ok());
+  ASSERT_TRUE(a_set.acquired());
+  const uint64_t a_token = a_set.grant().fencing_token();
+
+  {
+    // B's wait is queued, then the server dies under it.
+    PendingSet b_wait(&client, b, "printer");
+    ASSERT_TRUE(AwaitWaiters(client, "printer", 1));
+    ASSERT_TRUE(server->Kill());
+    ASSERT_TRUE(b_wait.WaitForAnswer(kCallTimeout));
+    EXPECT_EQ(b_wait.status().error_code(), grpc::StatusCode::UNAVAILABLE)
+        << b_wait.status().error_message();
+  }
+
+  server = StartServer(port);
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<std::string> log = ReadFileText(server->log_path());
+  ASSERT_TRUE(log.ok());
+  EXPECT_THAT(*log, HasSubstr("sessions=2 semaphores=1 holders=1 waiters=1"));
+
+  // A's session is alive, and still holds printer with the same token and one waiter.
+  EXPECT_TRUE(client.Refresh(a).ok());
+  v1::SemaphoreState state;
+  ASSERT_TRUE(client.Test("printer", &state).ok());
+  ASSERT_EQ(state.holders_size(), 1);
+  EXPECT_EQ(state.holders(0).client_name(), "A");
+  EXPECT_EQ(state.holders(0).grant().fencing_token(), a_token);
+  EXPECT_EQ(state.waiter_count(), 1);
+
+  // B retries its wait (claiming its place), C queues after it; A's clear goes to B.
+  ASSERT_TRUE(client.CreateSession("C", absl::Seconds(30), &c).ok());
+  PendingSet b_retry(&client, b, "printer");
+  ASSERT_TRUE(AwaitWaiters(client, "printer", 1));  // still one: B's, claimed
+  PendingSet c_wait(&client, c, "printer");
+  ASSERT_TRUE(AwaitWaiters(client, "printer", 2));
+  ASSERT_TRUE(client.Clear(a, "printer").ok());
+  ASSERT_TRUE(b_retry.WaitForAnswer(kCallTimeout));
+  ASSERT_TRUE(b_retry.status().ok()) << b_retry.status().error_message();
+  ASSERT_TRUE(b_retry.response().acquired());
+  EXPECT_GT(b_retry.response().grant().fencing_token(), a_token);
+  EXPECT_FALSE(c_wait.WaitForAnswer(absl::Milliseconds(200)));
+  ASSERT_TRUE(client.Test("printer", &state).ok());
+  ASSERT_EQ(state.holders_size(), 1);
+  EXPECT_EQ(state.holders(0).client_name(), "B");
+  EXPECT_EQ(state.waiter_count(), 1);
+
+  // B's clear hands printer on to C; stopping the server ends C's call.
+  ASSERT_TRUE(client.Clear(b, "printer").ok());
+  ASSERT_TRUE(c_wait.WaitForAnswer(kCallTimeout));
+  EXPECT_TRUE(c_wait.status().ok() && c_wait.response().acquired());
+}
+
+TEST_F(DurableRestartTest, ASecondServerOnTheSameDataDirIsRefused) {
+  std::unique_ptr<ServerChild> first = StartServer(0);
+  ASSERT_NE(first, nullptr);
+  // Its own dir for its port file and log; the same data dir.
+  const std::string own = dir_.File("second");
+  ASSERT_EQ(::mkdir(own.c_str(), 0700), 0);
+  absl::StatusOr<std::unique_ptr<ServerChild>> second = ServerChild::Start(
+      SEMAPHORED_BINARY, own, "127.0.0.1", 0,
+      {"--data_dir=" + data_dir(), "--state_file=", "--admin_socket="});
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(second.status().message(), HasSubstr("is in use by another semaphored (pid "));
+}
+
+TEST_F(DurableRestartTest, WithoutADataDirTheStartupLineSaysStateIsLostOnRestart) {
+  absl::StatusOr<std::unique_ptr<ServerChild>> server = ServerChild::Start(
+      SEMAPHORED_BINARY, dir_.path(), "127.0.0.1", 0, {"--state_file=", "--admin_socket="});
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<std::string> log = ReadFileText((*server)->log_path());
+  ASSERT_TRUE(log.ok());
+  EXPECT_THAT(*log, HasSubstr("store=\"in memory: state is lost on restart\""));
+}
+
+}  // namespace
+}  // namespace semaphored
