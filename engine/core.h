@@ -115,7 +115,8 @@ struct CoreOptions {
 // must exit so that a restart loads the state the store kept. Effects are not recorded
 // once the core drains (a shutdown keeps the state on disk), and with a store a
 // session always ends at once, never in slices (its end must commit with its
-// releases before its answer is given).
+// releases before its answer is given). A restarted owner rebuilds the core from what
+// the store loaded with Restore(), before any operation.
 //
 // Thread-safe. Callbacks and observers are always called without the lock held.
 class Core {
@@ -163,7 +164,9 @@ class Core {
   // `done` gets exactly one answer: acquired; not acquired (try, or deadline passed);
   // or an error (the checks of engine/request_checks.h, made before anything else;
   // CANCELLED, the session ended, draining). Returns the
-  // waiter id when the request was queued, else 0 (and `done` has already run).
+  // waiter id when the request was queued, else 0 (and `done` has already run). A
+  // retry that claims its session's orphaned waiter (see Restore) gets that waiter's
+  // id and place instead of queueing.
   WaiterId Set(SessionId session, SetArgs args, SetCallback done)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Clears every permit `session` holds on `name` and hands them on in FIFO order.
@@ -174,7 +177,8 @@ class Core {
   // waiters; needs no session.
   SemaphoreSnapshot Test(absl::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until `args.name` has no permits held, or its wait ends (see WaitLimit).
-  // `done` gets exactly one answer, as for Set.
+  // `done` gets exactly one answer, as for Set; the id returned, and an orphan
+  // claimed, as for Set.
   WaiterId WaitClear(SessionId session, WaitClearArgs args, WaitClearCallback done)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Removes a queued waiter; its callback gets `why` (CANCELLED by default). Does
@@ -251,7 +255,10 @@ class Core {
   // session, secret, name, holder or waiter id, permits or a limit out of range,
   // holders not in token order or above the high-water, a waiter id above
   // last_waiter, a queue whose head could be granted) is DATA_LOSS naming what is
-  // wrong, and leaves the core as new. Costs O(state log state).
+  // wrong, and leaves the core as new. The CoreOptions limits do not refuse restored
+  // records (they existed; new requests count them), nor does a TTL outside today's
+  // [min_ttl, max_ttl] (the session keeps its own). Nothing is traced (CoreTracer).
+  // Costs O(state log state).
   absl::Status Restore(const StoredState& state) ABSL_LOCKS_EXCLUDED(mu_);
   // Batches committed so far (0 without a store).
   uint64_t BatchesCommitted() const ABSL_LOCKS_EXCLUDED(mu_);
