@@ -392,8 +392,9 @@ WaiterId Core::Set(SessionId session_id, SetArgs args, SetCallback done) {
   }
   {
     absl::MutexLock lock(&mu_);
-    answer = SetLocked(session_id, args, done);
-    if (!answer) return last_waiter_id_;  // queued: `done` now belongs to the waiter
+    WaiterId queued = 0;
+    answer = SetLocked(session_id, args, done, queued);
+    if (!answer) return queued;  // queued: `done` now belongs to the waiter
     if (!Durable()) {
       HoldBack([done = std::move(done), result = *std::move(answer)]() mutable {
         done(std::move(result));
@@ -408,7 +409,8 @@ WaiterId Core::Set(SessionId session_id, SetArgs args, SetCallback done) {
 
 std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
                                                          const SetArgs& args,
-                                                         SetCallback& done) {
+                                                         SetCallback& done,
+                                                         WaiterId& queued) {
   if (draining_) {
     return ShuttingDown(absl::StrCat("semaphore ", QuoteName(args.name), " was not set"));
   }
@@ -463,10 +465,18 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
     return out;
   }
   const absl::Time wait_end = WaitEnd(args.wait, now);
+  // A try while an orphan of this session waits here lands below too: the queue is
+  // not empty, so it is "not acquired", and the orphan keeps its place.
   if (wait_end <= now) {
     SetOutcome out;
     out.state = Snapshot(*sem, /*with_waiters=*/false, options_.max_listed_holders);
     return out;
+  }
+  if (Waiter* orphan = FindSetOrphan(*session, *sem, args.permits)) {
+    ClaimOrphan(orphan, wait_end);
+    orphan->set_done = std::move(done);
+    queued = orphan->id;
+    return std::nullopt;
   }
   if (absl::Status s = CheckWaiterLimits(*session, *sem); !s.ok()) return s;
   auto w = std::make_unique<Waiter>();
@@ -478,23 +488,33 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
   w->deadline = wait_end;
   w->enqueue_time = now;
   w->set_done = std::move(done);
+  queued = w->id;
   Enqueue(std::move(w));
   return std::nullopt;
 }
 
 void Core::Enqueue(std::unique_ptr<Waiter> w) {
   Waiter* raw = w.get();
-  ++work_;
-  (raw->is_set ? raw->sem->set_queue : raw->sem->clear_queue).PushBack(raw);
   if (CoreTracer* tracer = Tracer(); tracer != nullptr && raw->is_set) {
     tracer->OnQueued(raw->sem->name, raw->session->id, raw->id, raw->permits);
   }
-  raw->session->waiting.PushBack(raw);
-  if (raw->is_set) raw->session->set_waiting[raw->sem].PushBack(raw);
   if (Recording()) {
     EmitCreated(raw->sem);
     Emit(WaiterQueued{raw->id, raw->sem->name, raw->session->id, !raw->is_set,
                       raw->permits, raw->deadline, raw->enqueue_time});
+  }
+  LinkWaiter(std::move(w));
+}
+
+void Core::LinkWaiter(std::unique_ptr<Waiter> w) {
+  Waiter* raw = w.get();
+  ++work_;
+  (raw->is_set ? raw->sem->set_queue : raw->sem->clear_queue).PushBack(raw);
+  raw->session->waiting.PushBack(raw);
+  if (raw->is_set) {
+    raw->session->set_waiting[raw->sem].PushBack(raw);
+  } else if (raw->orphan) {
+    raw->session->clear_orphans[raw->sem].PushBack(raw);
   }
   if (raw->deadline != absl::InfiniteFuture()) {
     waiter_deadlines_.insert({raw->deadline, raw->id});
@@ -515,6 +535,10 @@ std::unique_ptr<Core::Waiter> Core::RemoveWaiter(Waiter* w) {
     auto it = w->session->set_waiting.find(w->sem);
     it->second.Remove(w);
     if (it->second.size == 0) w->session->set_waiting.erase(it);
+  } else if (w->orphan) {
+    auto it = w->session->clear_orphans.find(w->sem);
+    it->second.Remove(w);
+    if (it->second.size == 0) w->session->clear_orphans.erase(it);
   }
   if (w->deadline != absl::InfiniteFuture()) waiter_deadlines_.erase({w->deadline, w->id});
   auto it = waiters_.find(w->id);
@@ -524,6 +548,7 @@ std::unique_ptr<Core::Waiter> Core::RemoveWaiter(Waiter* w) {
 }
 
 void Core::Answer(std::unique_ptr<Waiter> w, absl::Status error, Deferred& deferred) {
+  if (w->orphan) return;  // nobody asked yet: the answer goes nowhere
   if (w->is_set) {
     deferred.Add([cb = std::move(w->set_done), error = std::move(error)]() mutable {
       cb(std::move(error));
@@ -596,7 +621,10 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
     out.acquired = true;
     out.grant = *grant;
     listener_->OnGrant(now.Get() - owned->enqueue_time);
-    deferred.Add([cb = std::move(owned->set_done), out]() mutable { cb(out); });
+    // An orphan granted becomes a holder; its retry then finds it "already held".
+    if (!owned->orphan) {
+      deferred.Add([cb = std::move(owned->set_done), out]() mutable { cb(out); });
+    }
     // Other requests of the same session for this semaphore are satisfied too: a
     // session that holds a semaphore gets "already held" at once. Found through the
     // session's index by semaphore: a scan of all its waiters would make handing on
@@ -604,6 +632,7 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
     for (auto it = session->set_waiting.find(sem); it != session->set_waiting.end();
          it = session->set_waiting.find(sem)) {
       std::unique_ptr<Waiter> o = RemoveWaiter(it->second.head);
+      if (o->orphan) continue;
       SetOutcome again = out;
       again.already_held = true;
       deferred.Add([cb = std::move(o->set_done), again]() mutable { cb(again); });
@@ -620,6 +649,7 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
         Answer(std::move(owned), session->end_status, deferred);
         continue;
       }
+      if (owned->orphan) continue;
       deferred.Add([cb = std::move(owned->clear_done), out]() mutable { cb(out); });
     }
   }
@@ -693,6 +723,12 @@ WaiterId Core::WaitClear(SessionId session_id, WaitClearArgs args,
     }
     return answer(std::move(out));
   }
+  if (auto it = (*found)->clear_orphans.find(sem); it != (*found)->clear_orphans.end()) {
+    Waiter* orphan = it->second.head;
+    ClaimOrphan(orphan, wait_end);  // unlinks it from clear_orphans
+    orphan->clear_done = std::move(done);
+    return orphan->id;
+  }
   if (absl::Status s = CheckWaiterLimits(**found, *sem); !s.ok()) {
     return answer(std::move(s));
   }
@@ -745,6 +781,9 @@ void Core::Tick() {
     if (session->ended) {
       // Ended in slices, not yet reached: answered as its session's end, not a timeout.
       Answer(std::move(owned), session->end_status, deferred);
+    } else if (owned->orphan) {
+      // Restored and never claimed: it leaves its queue (an effect); nobody to tell.
+      listener_->OnWaitTimeout();
     } else if (owned->is_set) {
       listener_->OnWaitTimeout();
       SetOutcome out;

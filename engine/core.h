@@ -116,7 +116,8 @@ struct CoreOptions {
 // must exit so that a restart loads the state the store kept. Effects are not recorded
 // once the core drains (a shutdown keeps the state on disk), and with a store a
 // session always ends at once, never in slices (its end must commit with its
-// releases before its answer is given).
+// releases before its answer is given). A restarted owner rebuilds the core from what
+// the store loaded with Restore(), before any operation.
 //
 // Thread-safe. Callbacks and observers are always called without the lock held.
 class Core {
@@ -164,7 +165,9 @@ class Core {
   // `done` gets exactly one answer: acquired; not acquired (try, or deadline passed);
   // or an error (the checks of engine/request_checks.h, made before anything else;
   // CANCELLED, the session ended, draining). Returns the
-  // waiter id when the request was queued, else 0 (and `done` has already run).
+  // waiter id when the request was queued, else 0 (and `done` has already run). A
+  // retry that claims its session's orphaned waiter (see Restore) gets that waiter's
+  // id and place instead of queueing.
   WaiterId Set(SessionId session, SetArgs args, SetCallback done)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Clears every permit `session` holds on `name` and hands them on in FIFO order.
@@ -175,7 +178,8 @@ class Core {
   // waiters; needs no session.
   SemaphoreSnapshot Test(absl::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until `args.name` has no permits held, or its wait ends (see WaitLimit).
-  // `done` gets exactly one answer, as for Set.
+  // `done` gets exactly one answer, as for Set; the id returned, and an orphan
+  // claimed, as for Set.
   WaiterId WaitClear(SessionId session, WaitClearArgs args, WaitClearCallback done)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Removes a queued waiter; its callback gets `why` (CANCELLED by default). Does
@@ -222,6 +226,43 @@ class Core {
   void SetCommitFailedHook(std::function<void(const absl::Status&)> hook);
   // Whether the core records effects in a durable store (CoreOptions::store).
   bool durable() const { return store_ != nullptr; }
+  // Rebuilds the core from `state` (Store::Load's result) when a server restarts on
+  // its store. Call once, on a new core, before any operation (else
+  // FAILED_PRECONDITION). Records no effect (the state is already stored) and answers
+  // nothing. With the clock's `now`:
+  //  - every session is alive with its secret, client name, peer (counted for the
+  //    per-peer session limit, but not against the creation rate) and TTL; its
+  //    expiry is renewed to now + TTL (as ZooKeeper and etcd renew on failover) and
+  //    its create time (not stored) reads as now. It has no observer.
+  //  - every semaphore has its limit, its holders in grant order with their permits,
+  //    fencing tokens and grant times, and its set and wait-for-clear queues in queue
+  //    order (waiter id order) with each waiter's permits, deadline and enqueue time.
+  //  - waiter ids continue after state.last_waiter; the fencing-token high-water is
+  //    state.token_high_water. The owner's TokenSource must hand out tokens above it
+  //    (CounterTokenSource(state.token_high_water)): Restore cannot check that.
+  // Restored waiters are *orphans*: nobody is waiting for their answer yet. One is
+  // claimed by the same request retried by its session (after a restart a client
+  // repeats the call the restart broke): a Set of the same name with the same
+  // permits, or a WaitClear of the same name, that would wait. The retry does not
+  // queue again: its callback is attached to the orphan, which keeps its place, and
+  // its id is returned; its deadline becomes the earlier of the stored one and the
+  // retry's own wait end. That earlier deadline is not stored: after another
+  // restart the stored deadline applies again. A try (no wait) by that session while
+  // its orphan waits is answered "not acquired" (or "not clear") and leaves the orphan
+  // in place. An orphan granted before its retry simply holds: the retry finds its
+  // session holding the name and is answered acquired, already held, with the
+  // grant's token. An orphan that times out, or whose session ends, leaves its queue
+  // as any waiter does (the removal is recorded); its answer goes nowhere.
+  // A state that contradicts itself (a holder or waiter of a session or semaphore
+  // that is not there, a semaphore over its limit or with nothing on it, a duplicate
+  // session, secret, name, holder or waiter id, permits or a limit out of range,
+  // holders not in token order or above the high-water, a waiter id above
+  // last_waiter, a queue whose head could be granted) is DATA_LOSS naming what is
+  // wrong, and leaves the core as new. The CoreOptions limits do not refuse restored
+  // records (they existed; new requests count them), nor does a TTL outside today's
+  // [min_ttl, max_ttl] (the session keeps its own). Nothing is traced (CoreTracer).
+  // Costs O(state log state).
+  absl::Status Restore(const StoredState& state) ABSL_LOCKS_EXCLUDED(mu_);
   // Batches committed so far (0 without a store).
   uint64_t BatchesCommitted() const ABSL_LOCKS_EXCLUDED(mu_);
   // The state as Store::Load would return it after every effect recorded so far had
@@ -324,14 +365,19 @@ class Core {
   absl::Status CheckWaiterLimits(const Session& session, const Semaphore& sem) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Runs a set request; nullopt when it was queued (and `done` moved into the waiter).
+  // Runs a set request; nullopt when it was queued, or claimed an orphan (and `done`
+  // moved into that waiter, whose id is put in `queued`).
   std::optional<absl::StatusOr<SetOutcome>> SetLocked(SessionId session_id,
                                                       const SetArgs& args,
-                                                      SetCallback& done)
+                                                      SetCallback& done, WaiterId& queued)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckHeldLimit(const Session& session, const Semaphore& sem) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records (traces, emits WaiterQueued) and links a new waiter.
   void Enqueue(std::unique_ptr<Waiter> w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Links a waiter into its queue, its session's lists, the deadlines and the index
+  // by id, recording nothing (Enqueue, and Restore for stored waiters).
+  void LinkWaiter(std::unique_ptr<Waiter> w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberEnded(SessionId id, const std::string& secret, const absl::Status& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fails (granting nothing) only when the fencing tokens are exhausted.
@@ -359,6 +405,18 @@ class Core {
   // Erases `sem` from `session->held`, stepping an ended session's release cursor.
   void EraseHeld(Session* session, Semaphore* sem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleExpiry(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- Restore and orphans (core_restore.cc) ---
+  // Whether anything has happened to this core that Restore would contradict.
+  bool Pristine() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The first orphaned set request of `session` on `sem` asking for `permits`
+  // (through session.set_waiting: no scan), or nullptr.
+  Waiter* FindSetOrphan(const Session& session, const Semaphore& sem, int32_t permits) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes `orphan` an ordinary waiter of its retried request, whose wait ends at
+  // `wait_end` (its deadline becomes the earlier of the two); the caller moves the
+  // request's callback into it.
+  void ClaimOrphan(Waiter* orphan, absl::Time wait_end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- Durability (core_commit.cc) ---
   // Whether effects are appended: a store is set, the core is not draining and no
@@ -388,6 +446,7 @@ class Core {
   // State below is protected by mu_.
   TokenSource* const tokens_ ABSL_PT_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool restored_ ABSL_GUARDED_BY(mu_) = false;  // Restore succeeded
   uint64_t last_waiter_id_ ABSL_GUARDED_BY(mu_) = 0;
   // Live sessions, by id (ordered for listing) and by secret.
   absl::btree_map<SessionId, std::unique_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);

@@ -259,13 +259,29 @@ absl::Status Core::CheckInvariants() const {
     session_holds += static_cast<int64_t>(s->held.size());
     int32_t n = 0;
     int32_t sets = 0;
+    int32_t clear_orphans = 0;
     for (const Waiter* w = s->waiting.head; w != nullptr;
          w = WaiterList<&Waiter::in_session>::Next(w), ++n) {
       if (w->session != s) return fail("waiter on the wrong session's list");
       auto it = waiters_.find(w->id);
       if (it == waiters_.end() || it->second.get() != w) return fail("session waiter lost");
       if (w->is_set) ++sets;
+      if (!w->is_set && w->orphan) ++clear_orphans;
+      if (!w->orphan && (w->is_set ? !w->set_done : !w->clear_done)) {
+        return fail("claimed waiter without a callback on ", w->sem->name);
+      }
     }
+    for (const auto& [sem, list] : s->clear_orphans) {
+      if (list.size == 0) return fail("empty clear-orphans entry kept");
+      for (const Waiter* w = list.head; w != nullptr;
+           w = WaiterList<&Waiter::same>::Next(w)) {
+        if (w->session != s || w->sem != sem || w->is_set || !w->orphan) {
+          return fail("clear-orphans index broken on ", sem->name);
+        }
+        --clear_orphans;
+      }
+    }
+    if (clear_orphans != 0) return fail("orphaned wait-for-clear requests not indexed");
     if (n != s->waiting.size) return fail("session waiter count wrong");
     session_waiters += static_cast<size_t>(n);
     int32_t indexed = 0;

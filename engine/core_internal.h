@@ -35,7 +35,11 @@ struct Core::Waiter {
   absl::Time enqueue_time;
   Link queue;       // in sem's set_queue or clear_queue, FIFO
   Link in_session;  // in session->waiting
-  Link same;        // set requests only: in session->set_waiting[sem]
+  Link same;        // set requests: in session->set_waiting[sem]; restored
+                    // wait-for-clear orphans: in session->clear_orphans[sem]
+  // Restored by Core::Restore and not yet claimed by a retry of its request: it has
+  // no callback (its answer goes nowhere) but keeps its place (see Core::Restore).
+  bool orphan = false;
   SetCallback set_done;
   WaitClearCallback clear_done;
 };
@@ -85,6 +89,10 @@ struct Core::Session {
   // requests for the same semaphore without looking at its other waiters. No empty
   // entries.
   absl::flat_hash_map<Semaphore*, WaiterList<&Waiter::same>> set_waiting;
+  // Its orphaned wait-for-clear requests by semaphore (only restored ones not yet
+  // claimed: other wait-for-clear requests are not indexed), so that a retried
+  // WaitClear finds its orphan without a scan. No empty entries.
+  absl::flat_hash_map<Semaphore*, WaiterList<&Waiter::same>> clear_orphans;
 
   // A large session that has ended but whose records are still being released in
   // slices (it is in Core::ending_, no longer in sessions_): the other paths that meet

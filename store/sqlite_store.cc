@@ -106,7 +106,7 @@ struct SqliteStore::Statements {
   Statement delete_holder;
   Statement insert_waiter;
   Statement delete_waiter;
-  Statement raise_meta;  // value = max(value, ?2) for key ?1
+  Statement raise_meta;  // value = max(value, ?2) for key ?1, as unsigned 64-bit
   Statement begin_read;
   Statement select_sessions;
   Statement select_semaphores;
@@ -133,7 +133,11 @@ struct SqliteStore::Statements {
          "INSERT INTO waiters (id, name, session, wait_for_clear, permits, deadline_ns, "
          "enqueued_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
         {&delete_waiter, "DELETE FROM waiters WHERE id = ?1"},
-        {&raise_meta, "UPDATE meta SET value = max(value, ?2) WHERE key = ?1"},
+        // Unsigned: a session id of 2^63 or more is kept as a negative int64, and a
+        // signed max() would never raise last_session to it.
+        {&raise_meta,
+         "UPDATE meta SET value = ?2 WHERE key = ?1 AND CASE WHEN (value < 0) = (?2 < 0) "
+         "THEN value < ?2 ELSE value >= 0 END"},
         {&begin_read, "BEGIN DEFERRED"},
         {&select_sessions,
          "SELECT id, secret, client_name, peer, ttl_ns FROM sessions ORDER BY id"},

@@ -60,8 +60,10 @@ class SqliteStore final : public engine::Store {
   // How effects apply: HolderAdded for a session that already holds the semaphore
   // replaces its record, which becomes the newest grant; TokenHighWater keeps the
   // larger of the stored and the new value; SessionOpened and WaiterQueued raise
-  // last_session and last_waiter. Ids and tokens are kept as signed 64-bit values, so
-  // their order (and the high-waters) holds below 2^63.
+  // last_session and last_waiter. Ids and tokens are kept as signed 64-bit values
+  // (their bits unchanged): the high-waters and last_* compare them as unsigned, so
+  // session ids of 2^63 and more (ids are random) round-trip; sessions load in signed
+  // id order, which the port leaves open.
   absl::Status Commit(const engine::EffectBatch& batch) override;
 
   // "sqlite DIR/semaphored.db".
