@@ -176,6 +176,9 @@ absl::Status Server::StartEngine(const ServerOptions& options) {
   core_options.store = store_.get();
   core_ = std::make_unique<Core>(RealClock::Get(), tokens_.get(), std::move(core_options));
   core_->SetListener(observer_.get());
+  if (absl::Status s = core_->Restore(*state); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(store_->Describe(), ": ", s.message()));
+  }
   loaded_ = engine::Summarize(*state);
   loaded_.took = absl::Now() - start;
   metrics_->SetLoaded(loaded_.took);

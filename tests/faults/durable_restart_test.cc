@@ -218,6 +218,38 @@ TEST_F(DurableRestartTest, HoldsAndQueuesSurviveSigkillAndTheRetriedWaitKeepsIts
   EXPECT_TRUE(c_wait.status().ok() && c_wait.response().acquired());
 }
 
+// SIGTERM (docker stop, an upgrade) drains without ending anything: the waiter is told
+// to retry, and the restarted server has every session, hold and queue place.
+TEST_F(DurableRestartTest, AGracefulStopKeepsTheStateAndTellsWaitersToRetry) {
+  std::unique_ptr<ServerChild> server = StartServer(0);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  UnaryClient client(server->address());
+  std::string a, b;
+  ASSERT_TRUE(client.CreateSession("A", absl::Seconds(30), &a).ok());
+  ASSERT_TRUE(client.CreateSession("B", absl::Seconds(30), &b).ok());
+  v1::SetSemaphoreResponse a_set;
+  ASSERT_TRUE(client.SetWaiting(a, "printer", &a_set).ok());
+  {
+    PendingSet b_wait(&client, b, "printer");
+    ASSERT_TRUE(AwaitWaiters(client, "printer", 1));
+    absl::StatusOr<int> exit = server->Terminate();
+    ASSERT_TRUE(exit.ok()) << exit.status();
+    EXPECT_EQ(*exit, 0);
+    ASSERT_TRUE(b_wait.WaitForAnswer(kCallTimeout));
+    EXPECT_EQ(b_wait.status().error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_THAT(b_wait.status().error_message(), HasSubstr("retry the same request"));
+  }
+  server = StartServer(port);
+  ASSERT_NE(server, nullptr);
+  EXPECT_TRUE(client.Refresh(b).ok());
+  v1::SemaphoreState state;
+  ASSERT_TRUE(client.Test("printer", &state).ok());
+  ASSERT_EQ(state.holders_size(), 1);
+  EXPECT_EQ(state.holders(0).grant().fencing_token(), a_set.grant().fencing_token());
+  EXPECT_EQ(state.waiter_count(), 1);
+}
+
 TEST_F(DurableRestartTest, ASecondServerOnTheSameDataDirIsRefused) {
   std::unique_ptr<ServerChild> first = StartServer(0);
   ASSERT_NE(first, nullptr);
