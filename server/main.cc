@@ -419,8 +419,7 @@ constexpr int kListenerDeadExit = 3;
 // ... and with this one when a commit to the store failed (memory ahead of the disk:
 // a restart loads what the store kept).
 constexpr int kStoreFailedExit = 4;
-// How long the drain after a dead listener or a failed store may take before the
-// process exits anyway.
+// How long the drain after a dead listener may take before the process exits anyway.
 constexpr absl::Duration kListenerDeadExitDeadline = absl::Seconds(15);
 
 // The startup lines: "semaphored: listening on HOST:PORT" first in text format (scripts
@@ -565,16 +564,20 @@ int main(int argc, char** argv) {
   const std::string trigger = server.AwaitShutdownRequest().value_or("shutdown");
   server.logger().Log(semaphored::server::LogLevel::kInfo, "shutdown",
                       {{"trigger", trigger}});
+  if (trigger == "store_failed") {
+    // The memory is ahead of the store: nothing may be answered any more, so there is
+    // nothing to drain (the calls in flight wait for answers that never come). Exit
+    // now; the restart loads what the store kept.
+    std::fflush(stderr);
+    _exit(kStoreFailedExit);
+  }
   const bool listener_dead = trigger == "listener_check";
-  const bool store_failed = trigger == "store_failed";
-  const int exit_code = listener_dead ? kListenerDeadExit : store_failed ? kStoreFailedExit : 0;
-  if (listener_dead || store_failed) {
-    // With the listener gone, descriptors may be exhausted too; a failed store answers
-    // nothing more: the drain below must not keep a dead server around. This thread
-    // ends the process if it hangs.
-    std::thread([exit_code] {
+  if (listener_dead) {
+    // With the listener gone, descriptors may be exhausted too: the drain below must
+    // not keep a dead server around. This thread ends the process if it hangs.
+    std::thread([] {
       absl::SleepFor(kListenerDeadExitDeadline);
-      _exit(exit_code);
+      _exit(kListenerDeadExit);
     }).detach();
   }
   server.Shutdown();
@@ -591,5 +594,5 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  return exit_code;
+  return listener_dead ? kListenerDeadExit : 0;
 }

@@ -9,8 +9,11 @@
 // Also: a second server on the same data dir is refused, and the startup lines say
 // what was loaded.
 
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,15 +73,16 @@ class UnaryClient {
     SetDeadline(&context, kCallTimeout);
     return stub_->RefreshSession(&context, request, &response);
   }
-  // A set that waits up to kWaitTimeout (the call's deadline a little later).
+  // A set that waits up to `wait` (the call's deadline a little later).
   grpc::Status SetWaiting(const std::string& secret, const std::string& name,
-                          v1::SetSemaphoreResponse* response) {
+                          v1::SetSemaphoreResponse* response,
+                          absl::Duration wait = kWaitTimeout) {
     v1::SetSemaphoreRequest request;
     request.set_session_secret(secret);
     request.set_name(name);
-    SetDuration(kWaitTimeout, request.mutable_timeout());
+    SetDuration(wait, request.mutable_timeout());
     grpc::ClientContext context;
-    SetDeadline(&context, kWaitTimeout + absl::Seconds(5));
+    SetDeadline(&context, wait + absl::Seconds(5));
     return stub_->SetSemaphore(&context, request, response);
   }
   grpc::Status Clear(const std::string& secret, const std::string& name) {
@@ -248,6 +252,64 @@ TEST_F(DurableRestartTest, AGracefulStopKeepsTheStateAndTellsWaitersToRetry) {
   ASSERT_EQ(state.holders_size(), 1);
   EXPECT_EQ(state.holders(0).grant().fencing_token(), a_set.grant().fencing_token());
   EXPECT_EQ(state.waiter_count(), 1);
+}
+
+// A commit that fails (here: the file size limit, as a full disk would) leaves the
+// memory ahead of the disk: the server answers nothing more and exits with status 4.
+// Restarted, it has every hold it answered, and nothing it did not.
+TEST_F(DurableRestartTest, AFailedCommitAnswersNothingMoreAndExits4) {
+  // The child inherits the limit, and SIGXFSZ ignored: its writes past the limit fail
+  // with EFBIG instead of killing it. 1 MiB: room for the empty database and the log.
+  struct rlimit saved {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit small = saved;
+  small.rlim_cur = 1 << 20;
+  ::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::unique_ptr<ServerChild> server = StartServer(0);
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::signal(SIGXFSZ, SIG_DFL);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  UnaryClient client(server->address());
+  std::string a;
+  ASSERT_TRUE(client.CreateSession("A", absl::Seconds(60), &a).ok());
+
+  // Distinct names with long values fill the write-ahead log past the limit (bounded:
+  // at most 20,000 sets or 60 s).
+  std::vector<std::string> answered;
+  grpc::Status failed;
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  for (int i = 0; i < 20'000 && absl::Now() < give_up; ++i) {
+    const std::string name = absl::StrCat("fill-", i, "-", std::string(200, 'x'));
+    v1::SetSemaphoreResponse set;
+    failed = client.SetWaiting(a, name, &set, absl::Seconds(5));
+    if (!failed.ok()) break;
+    ASSERT_TRUE(set.acquired());
+    answered.push_back(name);
+  }
+  ASSERT_FALSE(failed.ok()) << "the file size limit was never reached";
+  std::printf("%zu sets answered before the commit failed: %s\n", answered.size(),
+              failed.error_message().c_str());
+  EXPECT_THAT(failed.error_code(),
+              ::testing::AnyOf(grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::CANCELLED,
+                               grpc::StatusCode::DEADLINE_EXCEEDED))
+      << failed.error_message();
+  absl::StatusOr<int> exit = server->Terminate();
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_EQ(*exit, 4) << server->LogTail();
+  EXPECT_THAT(server->LogTail(), HasSubstr("store_failed"));
+
+  server = StartServer(port);
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<std::string> log = ReadFileText(server->log_path());
+  ASSERT_TRUE(log.ok());
+  // Every set answered is held; the one that failed is not (its batch never committed).
+  EXPECT_THAT(*log, HasSubstr(absl::StrCat("sessions=1 semaphores=", answered.size(),
+                                           " holders=", answered.size(), " waiters=0")));
+  v1::SemaphoreState state;
+  ASSERT_TRUE(client.Test(answered.back(), &state).ok());
+  EXPECT_EQ(state.holders_size(), 1);
 }
 
 TEST_F(DurableRestartTest, ASecondServerOnTheSameDataDirIsRefused) {
