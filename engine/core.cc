@@ -384,10 +384,10 @@ void Core::RememberEnded(SessionId id, const std::string& secret, const absl::St
 
 WaiterId Core::Set(SessionId session_id, SetArgs args, SetCallback done) {
   std::optional<absl::StatusOr<SetOutcome>> answer;
-  // Checked before the lock, and before the session and draining are: a bad request
-  // is bad whatever the engine's state.
+  // Checked before the session and draining are: a bad request is bad whatever the
+  // engine's state. Answered in order with the session's other answers.
   if (absl::Status s = CheckSetArgs(args); !s.ok()) {
-    done(std::move(s));
+    WhenDurable([done = std::move(done), s = std::move(s)]() mutable { done(std::move(s)); });
     return 0;
   }
   {
@@ -696,7 +696,7 @@ WaiterId Core::WaitClear(SessionId session_id, WaitClearArgs args,
                          WaitClearCallback done) {
   // Checked before the session and draining are, as in Set.
   if (absl::Status s = CheckWaitClearArgs(args); !s.ok()) {
-    done(std::move(s));
+    WhenDurable([done = std::move(done), s = std::move(s)]() mutable { done(std::move(s)); });
     return 0;
   }
   Locked locked(this);

@@ -430,8 +430,13 @@ class Core {
   void EmitCreated(Semaphore* sem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether an answer decided now may be given at once (every effect so far committed).
   bool Durable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return store_ == nullptr || (effect_seq_ == committed_seq_ && commit_error_.ok());
+    return store_ == nullptr ||
+           (effect_seq_ == committed_seq_ && commit_error_.ok() && !committing_);
   }
+  // Moves the held-back answers whose effects have all committed to `released`, in
+  // order.
+  void TakeReleased(std::vector<absl::AnyInvocable<void()>>* released)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Holds `fn` back until every effect appended so far has committed.
   void HoldBack(absl::AnyInvocable<void()> fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Holds back what `deferred` collected when it may not be given yet (Locked).

@@ -75,26 +75,20 @@ bool Core::CommitBatch() {
   std::vector<absl::AnyInvocable<void()>> released;
   {
     absl::MutexLock lock(&mu_);
-    committing_ = false;
     if (!status.ok()) {
       // The memory is ahead of the store: nothing held back may be given, now or
       // later (Durable() stays false), and nothing is committed again.
+      committing_ = false;
       commit_error_ = status;
       batch_.effects.clear();
     } else {
       ++batches_committed_;
       committed_seq_ = end;
-      while (!held_back_.empty() && held_back_.front().first <= end) {
-        released.push_back(std::move(held_back_.front().second));
-        held_back_.pop_front();
-      }
+      TakeReleased(&released);
       if (batch_.effects.empty()) {
         // Reuse the committed batch's storage for the next one.
         batch.effects.clear();
         std::swap(batch, batch_);
-      } else if (commit_hook_) {
-        // Effects arrived during the commit: whoever commits has work again.
-        commit_hook_();
       }
     }
   }
@@ -103,8 +97,30 @@ bool Core::CommitBatch() {
     return false;
   }
   listener_->OnBatchCommitted(effects, released.size(), took);
-  for (auto& fn : released) fn();
-  return true;
+  // Answers are given in the order they were decided. The commit is not over
+  // (committing_ stays set, so Durable() is false) until every released answer has
+  // been given: one decided meanwhile, even one that waits for no effect, is held back
+  // and given here after them, instead of at once on its own thread, where it could
+  // overtake them.
+  for (;;) {
+    for (auto& fn : released) fn();
+    released.clear();
+    absl::MutexLock lock(&mu_);
+    TakeReleased(&released);
+    if (released.empty()) {
+      committing_ = false;
+      // Effects arrived during the commit: whoever commits has work again.
+      if (!batch_.effects.empty() && commit_hook_) commit_hook_();
+      return true;
+    }
+  }
+}
+
+void Core::TakeReleased(std::vector<absl::AnyInvocable<void()>>* released) {
+  while (!held_back_.empty() && held_back_.front().first <= committed_seq_) {
+    released->push_back(std::move(held_back_.front().second));
+    held_back_.pop_front();
+  }
 }
 
 uint64_t Core::BatchesCommitted() const {

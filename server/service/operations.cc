@@ -48,7 +48,7 @@ void Operations::CreateSession(const v1::CreateSessionRequest& request,
                                const CallInfo& call,
                                Done<v1::CreateSessionResponse> done) {
   absl::StatusOr<SessionArgs> args = ToSessionArgs(request);
-  if (!args.ok()) return std::move(done)(args.status());
+  if (!args.ok()) return Answer(std::move(done), args.status());
   // The engine counts sessions per caller host (the port changes per connection).
   absl::StatusOr<NewSession> session =
       core_->CreateSession(args->client_name, args->ttl, PeerHost(call.peer));
@@ -84,7 +84,7 @@ WaiterId Operations::Set(const v1::SetSemaphoreRequest& request, const CallInfo&
                          Done<v1::SetSemaphoreResponse> done) {
   absl::StatusOr<SetArgs> args = ToSetArgs(request, call.deadline);
   if (!args.ok()) {
-    std::move(done)(args.status());
+    Answer(std::move(done), args.status());
     return 0;
   }
   absl::StatusOr<SessionId> session = SessionOf(call, request.session_secret());
@@ -102,7 +102,7 @@ WaiterId Operations::Set(const v1::SetSemaphoreRequest& request, const CallInfo&
 void Operations::Clear(const v1::ClearSemaphoreRequest& request, const CallInfo& call,
                        Done<v1::ClearSemaphoreResponse> done) {
   absl::StatusOr<std::string> name = ToClearName(request);
-  if (!name.ok()) return std::move(done)(name.status());
+  if (!name.ok()) return Answer(std::move(done), name.status());
   absl::StatusOr<SessionId> session = SessionOf(call, request.session_secret());
   if (!session.ok()) return Answer(std::move(done), session.status());
   absl::StatusOr<int32_t> released = core_->Clear(*session, *name);
@@ -115,7 +115,7 @@ void Operations::Clear(const v1::ClearSemaphoreRequest& request, const CallInfo&
 void Operations::Test(const v1::TestSemaphoreRequest& request,
                       Done<v1::TestSemaphoreResponse> done) {
   absl::StatusOr<std::string> name = ToTestName(request);
-  if (!name.ok()) return std::move(done)(name.status());
+  if (!name.ok()) return Answer(std::move(done), name.status());
   v1::TestSemaphoreResponse response;
   *response.mutable_state() = ToSemaphoreState(core_->Test(*name));
   Answer(std::move(done), std::move(response));
@@ -127,7 +127,7 @@ WaiterId Operations::WaitClear(const v1::WaitSemaphoreClearRequest& request,
   absl::StatusOr<WaitClearArgs> args =
       ToWaitClearArgs(request, call.deadline);
   if (!args.ok()) {
-    std::move(done)(args.status());
+    Answer(std::move(done), args.status());
     return 0;
   }
   absl::StatusOr<SessionId> session = SessionOf(call, request.session_secret());
@@ -146,13 +146,16 @@ WaiterId Operations::WaitClear(const v1::WaitSemaphoreClearRequest& request,
 void Operations::Cancel(WaiterId waiter, StatusDone done) {
   // The engine answers the waiter's own completion (once its removal is durable).
   core_->Cancel(waiter);
-  if (!done) return;
-  if (!core_->durable()) return std::move(done)(absl::OkStatus());
-  core_->WhenDurable([done = std::move(done)]() mutable { std::move(done)(absl::OkStatus()); });
+  if (done) AfterAnswers([done = std::move(done)]() mutable { std::move(done)(absl::OkStatus()); });
+}
+
+void Operations::AfterAnswers(absl::AnyInvocable<void()> fn) {
+  if (!core_->durable()) return fn();
+  core_->WhenDurable(std::move(fn));
 }
 
 void Operations::Ping(const v1::PingRequest& /*request*/, Done<v1::PingResponse> done) {
-  std::move(done)(v1::PingResponse());
+  Answer(std::move(done), v1::PingResponse());
 }
 
 absl::Status Operations::AttachStream(SessionId session,

@@ -89,6 +89,11 @@ class Operations {
   void Cancel(engine::WaiterId waiter, StatusDone done);
   void Ping(const v1::PingRequest& request, Done<v1::PingResponse> done);
 
+  // Runs `fn` once every answer decided before this call has been given: at once
+  // without a store. For answers a caller gives itself (a stream's own errors), so
+  // that they keep their place among the operations' answers.
+  void AfterAnswers(absl::AnyInvocable<void()> fn);
+
   // --- A session stream's lifecycle ---
 
   // Sends `session`'s events (end, revocations) to `observer`, replacing the one a
@@ -101,10 +106,9 @@ class Operations {
 
  private:
   // Gives `answer` to `done` once every effect the engine has recorded so far is
-  // durable: at once without a store. Every answer that depends on the engine's state
-  // (errors from authentication and from the engine included) goes through here, so
-  // that none shows state a crash could undo; only a malformed request is answered
-  // directly.
+  // durable and every answer decided before has been given: at once without a store.
+  // Every answer goes through here (or through the engine's own holding back), so that
+  // none shows state a crash could undo and a session's answers keep their order.
   template <typename Response>
   void Answer(Done<Response> done,
               absl::StatusOr<std::common_type_t<Response>> answer) const;

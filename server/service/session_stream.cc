@@ -135,7 +135,7 @@ void SessionStream::Pump() {
         write_in_flight_ = true;
         ++issuing_;
         op = Op::kWrite;
-      } else if (idle && ending_ && !write_in_flight_ && issuing_ == 0 &&
+      } else if (idle && ending_ && !holding_ended_ && !write_in_flight_ && issuing_ == 0 &&
                  out_.events_size() == 0 && InboxEmptyLocked()) {
         finished_ = true;
         op = Op::kFinish;
@@ -213,11 +213,17 @@ void SessionStream::EndStream(grpc::Status status) {
   // forwarder from inside these calls.
   for (WaiterId waiter : to_cancel) operations_->Cancel(waiter, nullptr);
   if (to_close.has_value()) operations_->StreamEnded(*to_close);
-  {
-    absl::MutexLock lock(&mu_);
-    --busy_;
-  }
-  Pump();
+  // Not finished before the answers these caused (the cancelled waits, the session's
+  // end) have been given: with a store they wait for their commit.
+  operations_->AfterAnswers([weak = weak_from_this()] {
+    std::shared_ptr<SessionStream> stream = weak.lock();
+    if (stream == nullptr) return;
+    {
+      absl::MutexLock lock(&stream->mu_);
+      --stream->busy_;
+    }
+    stream->Pump();
+  });
 }
 
 // --- Session events ---

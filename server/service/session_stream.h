@@ -233,6 +233,9 @@ class SessionStream final
   void Complete(uint64_t id, uint64_t seq, v1::SessionEvent event)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Queues an event (answer or push) for writing.
+  // Queues an answer the stream gives itself (a malformed or refused command) behind
+  // every answer decided before it (Operations::AfterAnswers), then pumps.
+  void PushInOrder(v1::SessionEvent event) ABSL_LOCKS_EXCLUDED(mu_);
   void Push(v1::SessionEvent event) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     PushLocked(std::move(event));

@@ -110,7 +110,7 @@ void SessionStream::RunInbox() {
       }
     }
     if (bad.has_value()) {
-      Push(ErrorEvent(command.command_id(), *bad));
+      PushInOrder(ErrorEvent(command.command_id(), *bad));
     } else {
       HandleCommand(command);
     }
@@ -168,24 +168,24 @@ void SessionStream::HandleCommand(const v1::SessionCommand& command) {
   observer_->OnRequest(CommandMethod(command.command_case()));
   const uint64_t id = command.command_id();
   if (id == 0) {
-    Push(ErrorEvent(0, absl::InvalidArgumentError(
-                           "command_id must be nonzero: 0 marks server pushes")));
-    return;
+    return PushInOrder(ErrorEvent(
+        0, absl::InvalidArgumentError("command_id must be nonzero: 0 marks server pushes")));
   }
+  bool used = false;
   {
     absl::MutexLock lock(&mu_);
-    if (pending_.contains(id)) {
-      PushLocked(ErrorEvent(id, absl::InvalidArgumentError(absl::StrCat(
-                                    "command_id ", id,
-                                    " is already used by a pending command: use a "
-                                    "new id for each command"))));
-      return;
-    }
+    used = pending_.contains(id);
+  }
+  if (used) {
+    return PushInOrder(ErrorEvent(
+        id, absl::InvalidArgumentError(absl::StrCat(
+                "command_id ", id,
+                " is already used by a pending command: use a new id for each command"))));
   }
   switch (command.command_case()) {
     case v1::SessionCommand::kRefresh: {
       absl::Status s = CheckCommandSecret(command.refresh().session_secret());
-      if (!s.ok()) return Push(ErrorEvent(id, s));
+      if (!s.ok()) return PushInOrder(ErrorEvent(id, s));
       return operations_->Refresh(command.refresh(), CommandCall(),
                                   AnswerTo(id, &v1::SessionEvent::mutable_refresh));
     }
@@ -193,7 +193,7 @@ void SessionStream::HandleCommand(const v1::SessionCommand& command) {
       return HandleSet(id, command.set());
     case v1::SessionCommand::kClear: {
       absl::Status s = CheckCommandSecret(command.clear().session_secret());
-      if (!s.ok()) return Push(ErrorEvent(id, s));
+      if (!s.ok()) return PushInOrder(ErrorEvent(id, s));
       return operations_->Clear(command.clear(), CommandCall(),
                                 AnswerTo(id, &v1::SessionEvent::mutable_clear));
     }
@@ -209,29 +209,42 @@ void SessionStream::HandleCommand(const v1::SessionCommand& command) {
                                AnswerTo(id, &v1::SessionEvent::mutable_ping));
     case v1::SessionCommand::kClose: {
       absl::Status s = CheckCommandSecret(command.close().session_secret());
-      if (!s.ok()) return Push(ErrorEvent(id, s));
+      if (!s.ok()) return PushInOrder(ErrorEvent(id, s));
       return HandleClose(id, command.close());
     }
     case v1::SessionCommand::COMMAND_NOT_SET:
       break;
   }
-  Push(ErrorEvent(id, absl::InvalidArgumentError(
-                          absl::StrCat("command ", id,
-                                       " names no operation (or one this server "
-                                       "does not know): set exactly one"))));
+  PushInOrder(ErrorEvent(id, absl::InvalidArgumentError(
+                                 absl::StrCat("command ", id,
+                                              " names no operation (or one this server "
+                                              "does not know): set exactly one"))));
 }
 
 uint64_t SessionStream::AddPending(uint64_t id) {
-  absl::MutexLock lock(&mu_);
-  if (pending_.size() >= kMaxPendingCommands) {
-    PushLocked(ErrorEvent(id, absl::ResourceExhaustedError(absl::StrCat(
-                                  "this stream already has ", pending_.size(),
-                                  " waiting commands: wait for some to finish"))));
-    return 0;
+  size_t pending = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    pending = pending_.size();
+    if (pending < kMaxPendingCommands) {
+      const uint64_t seq = ++last_seq_;
+      pending_[id] = PendingCommand{seq, 0};
+      return seq;
+    }
   }
-  const uint64_t seq = ++last_seq_;
-  pending_[id] = PendingCommand{seq, 0};
-  return seq;
+  PushInOrder(ErrorEvent(id, absl::ResourceExhaustedError(absl::StrCat(
+                                 "this stream already has ", pending,
+                                 " waiting commands: wait for some to finish"))));
+  return 0;
+}
+
+void SessionStream::PushInOrder(v1::SessionEvent event) {
+  operations_->AfterAnswers([weak = weak_from_this(), event = std::move(event)]() mutable {
+    std::shared_ptr<SessionStream> stream = weak.lock();
+    if (stream == nullptr) return;
+    stream->Push(std::move(event));
+    stream->Pump();
+  });
 }
 
 void SessionStream::SetPendingWaiter(uint64_t id, uint64_t seq, WaiterId waiter) {
@@ -259,7 +272,7 @@ void SessionStream::Complete(uint64_t id, uint64_t seq, v1::SessionEvent event) 
 
 void SessionStream::HandleSet(uint64_t id, const v1::SetSemaphoreRequest& request) {
   if (absl::Status s = CheckCommandSecret(request.session_secret()); !s.ok()) {
-    return Push(ErrorEvent(id, s));
+    return PushInOrder(ErrorEvent(id, s));
   }
   // Pending before the operation runs: its answer may come at any time from now on.
   const uint64_t seq = AddPending(id);
@@ -272,7 +285,7 @@ void SessionStream::HandleSet(uint64_t id, const v1::SetSemaphoreRequest& reques
 void SessionStream::HandleWaitClear(uint64_t id,
                                     const v1::WaitSemaphoreClearRequest& request) {
   if (absl::Status s = CheckCommandSecret(request.session_secret()); !s.ok()) {
-    return Push(ErrorEvent(id, s));
+    return PushInOrder(ErrorEvent(id, s));
   }
   const uint64_t seq = AddPending(id);
   if (seq == 0) return;
@@ -287,10 +300,15 @@ void SessionStream::HandleCancel(uint64_t id, uint64_t target) {
   {
     absl::MutexLock lock(&mu_);
     auto it = pending_.find(target);
-    if (it != pending_.end()) waiter = it->second.waiter;
+    if (it != pending_.end()) {
+      // Cancelled once: its answer may still wait for a commit, but a second cancel
+      // finds it no longer pending.
+      waiter = it->second.waiter;
+      it->second.waiter = 0;
+    }
   }
   if (waiter == 0) {
-    return Push(ErrorEvent(
+    return PushInOrder(ErrorEvent(
         id, absl::NotFoundError(absl::StrCat("command ", target,
                                              " is not pending on this stream (it may "
                                              "have been answered already)"))));

@@ -146,6 +146,24 @@ bool AwaitWaiters(UnaryClient& client, const std::string& name, int waiters) {
   return false;
 }
 
+// The server's log once it has `starts` store_loaded lines (the startup lines follow
+// the port file, which ServerChild::Start waits for); bounded by kCallTimeout.
+std::string LogOnceLoaded(const ServerChild& server, int starts) {
+  const absl::Time give_up = absl::Now() + kCallTimeout;
+  std::string text;
+  for (;;) {
+    absl::StatusOr<std::string> log = ReadFileText(server.log_path());
+    text = log.ok() ? *log : "";
+    int found = 0;
+    for (size_t at = text.find("store_loaded"); at != std::string::npos;
+         at = text.find("store_loaded", at + 1)) {
+      ++found;
+    }
+    if (found >= starts || absl::Now() > give_up) return text;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
 class DurableRestartTest : public ::testing::Test {
  protected:
   std::unique_ptr<ServerChild> StartServer(int port) {
@@ -186,9 +204,8 @@ TEST_F(DurableRestartTest, HoldsAndQueuesSurviveSigkillAndTheRetriedWaitKeepsIts
 
   server = StartServer(port);
   ASSERT_NE(server, nullptr);
-  absl::StatusOr<std::string> log = ReadFileText(server->log_path());
-  ASSERT_TRUE(log.ok());
-  EXPECT_THAT(*log, HasSubstr("sessions=2 semaphores=1 holders=1 waiters=1"));
+  EXPECT_THAT(LogOnceLoaded(*server, 2),
+              HasSubstr("sessions=2 semaphores=1 holders=1 waiters=1"));
 
   // A's session is alive, and still holds printer with the same token and one waiter.
   EXPECT_TRUE(client.Refresh(a).ok());
@@ -302,10 +319,8 @@ TEST_F(DurableRestartTest, AFailedCommitAnswersNothingMoreAndExits4) {
 
   server = StartServer(port);
   ASSERT_NE(server, nullptr);
-  absl::StatusOr<std::string> log = ReadFileText(server->log_path());
-  ASSERT_TRUE(log.ok());
   // Every set answered is held; the one that failed is not (its batch never committed).
-  EXPECT_THAT(*log, HasSubstr(absl::StrCat("sessions=1 semaphores=", answered.size(),
+  EXPECT_THAT(LogOnceLoaded(*server, 2), HasSubstr(absl::StrCat("sessions=1 semaphores=", answered.size(),
                                            " holders=", answered.size(), " waiters=0")));
   v1::SemaphoreState state;
   ASSERT_TRUE(client.Test(answered.back(), &state).ok());
@@ -329,9 +344,8 @@ TEST_F(DurableRestartTest, WithoutADataDirTheStartupLineSaysStateIsLostOnRestart
   absl::StatusOr<std::unique_ptr<ServerChild>> server = ServerChild::Start(
       SEMAPHORED_BINARY, dir_.path(), "127.0.0.1", 0, {"--state_file=", "--admin_socket="});
   ASSERT_TRUE(server.ok()) << server.status();
-  absl::StatusOr<std::string> log = ReadFileText((*server)->log_path());
-  ASSERT_TRUE(log.ok());
-  EXPECT_THAT(*log, HasSubstr("store=\"in memory: state is lost on restart\""));
+  EXPECT_THAT(LogOnceLoaded(**server, 1),
+              HasSubstr("store=\"in memory: state is lost on restart\""));
 }
 
 }  // namespace

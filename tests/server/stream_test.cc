@@ -1,8 +1,12 @@
 // SemaphoreService.StreamSession against a real server on a loopback port.
 
+#include <stdlib.h>
+
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -26,9 +30,37 @@ v1::SessionCommand* Add(v1::StreamSessionRequest& request, uint64_t id) {
   return command;
 }
 
-class StreamTest : public ::testing::Test {
+// A data dir for the durable variant: made by mkdtemp, removed with its contents.
+class DataDir {
+ public:
+  explicit DataDir(bool make) {
+    if (!make) return;
+    std::string pattern = ::testing::TempDir() + "semaphored_stream_XXXXXX";
+    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+    EXPECT_FALSE(path_.empty()) << "mkdtemp failed";
+  }
+  ~DataDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+ServerOptions StreamServerOptions(const DataDir& dir) {
+  ServerOptions options = TestServerOptions();
+  options.data_dir = dir.path();
+  return options;
+}
+
+// Every case runs against the server in memory and against the durable one (a data
+// dir: every answer waits for its commit), which must answer the same.
+class StreamTest : public ::testing::TestWithParam<bool> {
  protected:
-  TestServer server_;
+  DataDir data_dir_{GetParam()};
+  TestServer server_{StreamServerOptions(data_dir_)};
   std::unique_ptr<v1::SemaphoreService::Stub> stub_ = server_.NewStub();
 
   // Opens a session and a stream for it, proven working with a ping.
@@ -62,7 +94,7 @@ class StreamTest : public ::testing::Test {
   }
 };
 
-TEST_F(StreamTest, BatchedCommandsAreAnsweredTogetherMatchedById) {
+TEST_P(StreamTest, BatchedCommandsAreAnsweredTogetherMatchedById) {
   TestSession session;
   auto stream = OpenStream(&session);
   v1::StreamSessionRequest request;
@@ -73,11 +105,17 @@ TEST_F(StreamTest, BatchedCommandsAreAnsweredTogetherMatchedById) {
   Add(request, 14)->mutable_clear()->set_name("$bad");
   Add(request, 15)->mutable_refresh();
   ASSERT_TRUE(stream->Send(request));
-  std::optional<v1::StreamSessionResponse> message = stream->ReadMessage();
-  ASSERT_TRUE(message.has_value());
-  // Answers to one request's immediate commands arrive in one message, in order.
-  ASSERT_EQ(message->events_size(), 6);
-  const auto& e = message->events();
+  std::vector<Event> e;
+  if (!GetParam()) {
+    // In memory, answers to one request's immediate commands arrive in one message.
+    std::optional<v1::StreamSessionResponse> message = stream->ReadMessage();
+    ASSERT_TRUE(message.has_value());
+    e.assign(message->events().begin(), message->events().end());
+  } else {
+    // Durable, they wait for their commits (group commit may split them), in order.
+    e = stream->ReadEvents(6);
+  }
+  ASSERT_EQ(e.size(), 6u);
   EXPECT_EQ(e[0].command_id(), 10u);
   EXPECT_TRUE(e[0].set().acquired());
   EXPECT_EQ(e[1].command_id(), 11u);
@@ -96,7 +134,7 @@ TEST_F(StreamTest, BatchedCommandsAreAnsweredTogetherMatchedById) {
   EXPECT_FALSE(Test("b").set());
 }
 
-TEST_F(StreamTest, WaitingSetIsAnsweredWhenGranted) {
+TEST_P(StreamTest, WaitingSetIsAnsweredWhenGranted) {
   TestSession holder = OpenSession(*stub_, "holder");
   MustSet(holder, "x");
   TestSession session;
@@ -125,7 +163,7 @@ TEST_F(StreamTest, WaitingSetIsAnsweredWhenGranted) {
   EXPECT_EQ(Test("x").holders(0).session_id(), session.id);
 }
 
-TEST_F(StreamTest, CancelCommandAnswersTheTargetCancelled) {
+TEST_P(StreamTest, CancelCommandAnswersTheTargetCancelled) {
   TestSession holder = OpenSession(*stub_, "holder");
   MustSet(holder, "x");
   TestSession session;
@@ -152,7 +190,7 @@ TEST_F(StreamTest, CancelCommandAnswersTheTargetCancelled) {
   EXPECT_EQ(Test("x").waiter_count(), 0);
 }
 
-TEST_F(StreamTest, RevokedSemaphoreIsPushed) {
+TEST_P(StreamTest, RevokedSemaphoreIsPushed) {
   TestSession session;
   auto stream = OpenStream(&session);
   v1::StreamSessionRequest request;
@@ -178,7 +216,7 @@ TEST_F(StreamTest, RevokedSemaphoreIsPushed) {
   EXPECT_TRUE(events[0].has_ping());
 }
 
-TEST_F(StreamTest, EndedSessionIsPushedThenTheStreamFinishesOk) {
+TEST_P(StreamTest, EndedSessionIsPushedThenTheStreamFinishesOk) {
   TestSession session;
   auto stream = OpenStream(&session);
   std::optional<SessionId> id = ParseSessionId(session.id);
@@ -192,7 +230,7 @@ TEST_F(StreamTest, EndedSessionIsPushedThenTheStreamFinishesOk) {
   EXPECT_EQ(rest[0].session_ended().code(), static_cast<int>(Code::UNAUTHENTICATED));
 }
 
-TEST_F(StreamTest, SessionEndAnswersPendingCommandsFirst) {
+TEST_P(StreamTest, SessionEndAnswersPendingCommandsFirst) {
   TestSession holder = OpenSession(*stub_, "holder");
   MustSet(holder, "x");
   TestSession session;
@@ -213,7 +251,7 @@ TEST_F(StreamTest, SessionEndAnswersPendingCommandsFirst) {
   EXPECT_EQ(Test("x").waiter_count(), 0);
 }
 
-TEST_F(StreamTest, CloseCommandAnswersThenPushesTheEnd) {
+TEST_P(StreamTest, CloseCommandAnswersThenPushesTheEnd) {
   TestSession session;
   auto stream = OpenStream(&session);
   v1::StreamSessionRequest request;
@@ -231,7 +269,7 @@ TEST_F(StreamTest, CloseCommandAnswersThenPushesTheEnd) {
   EXPECT_FALSE(Test("x").set());
 }
 
-TEST_F(StreamTest, CancelledStreamClosesTheSessionAndHandsOnAtOnce) {
+TEST_P(StreamTest, CancelledStreamClosesTheSessionAndHandsOnAtOnce) {
   TestSession session;
   auto stream = OpenStream(&session);
   v1::StreamSessionRequest request;
@@ -258,7 +296,7 @@ TEST_F(StreamTest, CancelledStreamClosesTheSessionAndHandsOnAtOnce) {
   EXPECT_THAT(stream->Finish(), GrpcIs(Code::CANCELLED));
 }
 
-TEST_F(StreamTest, HalfCloseCancelsWaitsClosesTheSessionAndFinishesOk) {
+TEST_P(StreamTest, HalfCloseCancelsWaitsClosesTheSessionAndFinishesOk) {
   TestSession holder = OpenSession(*stub_, "holder");
   MustSet(holder, "busy");
   TestSession session;
@@ -282,7 +320,7 @@ TEST_F(StreamTest, HalfCloseCancelsWaitsClosesTheSessionAndFinishesOk) {
   EXPECT_EQ(Test("busy").waiter_count(), 0);
 }
 
-TEST_F(StreamTest, FirstMessageMustCarryAValidSecret) {
+TEST_P(StreamTest, FirstMessageMustCarryAValidSecret) {
   {
     StreamClient stream(*stub_);
     v1::StreamSessionRequest request;
@@ -302,7 +340,7 @@ TEST_F(StreamTest, FirstMessageMustCarryAValidSecret) {
   }
 }
 
-TEST_F(StreamTest, ADifferentSecretLaterEndsTheStream) {
+TEST_P(StreamTest, ADifferentSecretLaterEndsTheStream) {
   TestSession session;
   auto stream = OpenStream(&session);
   TestSession other = OpenSession(*stub_, "other");
@@ -323,7 +361,7 @@ TEST_F(StreamTest, ADifferentSecretLaterEndsTheStream) {
   EXPECT_TRUE(stub_->RefreshSession(Ctx().get(), refresh, &refreshed).ok());
 }
 
-TEST_F(StreamTest, BadCommandsGetErrorAnswersAndTheStreamGoesOn) {
+TEST_P(StreamTest, BadCommandsGetErrorAnswersAndTheStreamGoesOn) {
   TestSession holder = OpenSession(*stub_, "holder");
   MustSet(holder, "held");
   TestSession session;
@@ -366,7 +404,7 @@ TEST_F(StreamTest, BadCommandsGetErrorAnswersAndTheStreamGoesOn) {
 
 // Many streams contend for one semaphore while some of them vanish mid-wait: every
 // grant is handed on, nothing hangs, and the core stays consistent.
-TEST_F(StreamTest, ContendingStreamsThatVanishHandTheSemaphoreOn) {
+TEST_P(StreamTest, ContendingStreamsThatVanishHandTheSemaphoreOn) {
   constexpr int kStreams = 12;
   constexpr int kRounds = 5;
   std::vector<std::thread> threads;
@@ -416,6 +454,11 @@ TEST_F(StreamTest, ContendingStreamsThatVanishHandTheSemaphoreOn) {
   EXPECT_FALSE(Test("hot").set());
   EXPECT_TRUE(server_.core().CheckInvariants().ok());
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, StreamTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Durable" : "InMemory";
+                         });
 
 }  // namespace
 }  // namespace semaphored::server::testing
