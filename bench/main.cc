@@ -191,12 +191,17 @@ int Main() {
   auto wants = [&](const char* w) { return workloads.count(w) > 0; };
   // W1-W3 on each store, in the same run; the durable floor first, for W1's target.
   auto w123 = [&](BenchContext& c) {
-    if (wants("w1")) Check(c.Label("W1").c_str(), RunW1(c, d), report);
+    if (wants("w1")) {
+      Check(c.Label("W1").c_str(), RunW1(c, d), report);
+      AddCommitRows(c, "W1");
+    }
     if (wants("w2")) {
       Check(c.Label("W2").c_str(), RunW2(c, d, absl::GetFlag(FLAGS_w2_clients)), report);
+      AddCommitRows(c, "W2");
     }
     if (wants("w3")) {
       Check(c.Label("W3").c_str(), RunW3(c, d, absl::GetFlag(FLAGS_w3_clients)), report);
+      AddCommitRows(c, "W3");
     }
   };
   if (stores.count("sqlite")) {

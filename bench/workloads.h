@@ -62,6 +62,10 @@ struct BenchContext {
   double w2_rate = 0;                       // W2 pairs/s
   double w3_rate = 0;                       // W3 handoffs/s
   double commit_p50_us = 0;                 // the durable floor (0: not measured)
+  // The durable server's commit counters when its last workload ended.
+  struct Commits {
+    double commits = 0, answers = 0, effects = 0, seconds = 0;
+  } commits;
   Floor floor;
 
   // `workload` ("W1") labelled with the store when there is one ("W1 sqlite").
@@ -93,6 +97,9 @@ absl::Status RunCommitFloor(BenchContext& ctx, int samples, absl::Duration max_d
 // it with `memory` (the in-memory run's context; skipped when it ran nothing).
 absl::Status RunDurable(BenchContext& ctx, const BenchContext& memory,
                         const std::function<void(BenchContext&)>& workloads);
+// After a workload on the durable server: rows with its commits since the previous
+// call (batches, answers per batch, mean commit time), read from the server's metrics.
+void AddCommitRows(BenchContext& ctx, const std::string& workload);
 // Fills a fresh data dir with `holders` held semaphores (1000 sessions), then times
 // ctx.start_server on it until a Ping is answered; checks every holder came back.
 absl::Status RunRestart(BenchContext& ctx, int holders);
