@@ -62,6 +62,7 @@ struct BenchContext {
   double w2_rate = 0;                       // W2 pairs/s
   double w3_rate = 0;                       // W3 handoffs/s
   double commit_p50_us = 0;                 // the durable floor (0: not measured)
+  double w1_commit_mean_us = 0;             // the durable server's mean commit in W1
   // The durable server's commit counters when its last workload ended.
   struct Commits {
     double commits = 0, answers = 0, effects = 0, seconds = 0;
