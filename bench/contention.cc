@@ -77,8 +77,26 @@ PairStats RunPairs(std::vector<std::unique_ptr<Session>>& sessions, absl::Durati
   return total;
 }
 
-void CloseAll(std::vector<std::unique_ptr<Session>>& sessions) {
-  for (auto& s : sessions) s->Close().IgnoreError();
+// Closes every session, all at once (a close not answered costs its call timeout, once),
+// and notes the closes that failed: a close that is not answered is a server fault.
+void CloseAll(BenchContext& ctx, const std::string& workload,
+              std::vector<std::unique_ptr<Session>>& sessions) {
+  const int n = static_cast<int>(sessions.size());
+  std::vector<absl::Status> closed(n);
+  absl::Time start = absl::Now();
+  RunThreads(n, [&](int i) { closed[i] = sessions[i]->Close(); });
+  int failed = 0;
+  absl::Status first;
+  for (const absl::Status& s : closed) {
+    if (s.ok()) continue;
+    if (failed++ == 0) first = s;
+  }
+  if (failed > 0) {
+    ctx.report->Note(absl::StrCat(workload, ": ", failed, " of ", n,
+                                  " session closes failed (closing took ",
+                                  absl::FormatDuration(absl::Now() - start), "); first: ",
+                                  first.ToString()));
+  }
 }
 
 }  // namespace
@@ -102,21 +120,22 @@ absl::Status RunW1(BenchContext& ctx, absl::Duration duration) {
     }
     sync_pairs.Add(absl::Now() - t0);
   }
-  CloseAll(*sessions);
+  CloseAll(ctx, ctx.Label("W1"), *sessions);
   const Floor& f = ctx.floor;
   double p50 = st.latency.PercentileUs(50);
   double p99 = st.latency.PercentileUs(99);
   Report& r = *ctx.report;
-  r.Add({"W1", "pairs/s (1 client)", st.rate(), "/s", st.rate() / f.stream_rate_1,
+  r.Add({ctx.Label("W1"), "pairs/s (1 client)", st.rate(), "/s", st.rate() / f.stream_rate_1,
          "", {}});
-  r.Add({"W1", "pair p50", p50, "us", p50 / f.rt_p50_us(), "<= 1.3 x floor RT p50",
+  r.Add({ctx.Label("W1"), "pair p50", p50, "us", p50 / f.rt_p50_us(), "<= 1.3 x floor RT p50",
          p50 <= 1.3 * f.rt_p50_us()});
-  r.Add({"W1", "pair p99", p99, "us", p99 / f.rt_p50_us(), "", {}});
+  r.Add({ctx.Label("W1"), "pair p99", p99, "us", p99 / f.rt_p50_us(), "", {}});
   double sync_p50 = sync_pairs.PercentileUs(50);
-  r.Add({"W1", "Set+Clear pair p50 (clear awaited)", sync_p50, "us",
+  r.Add({ctx.Label("W1"), "Set+Clear pair p50 (clear awaited)", sync_p50, "us",
          sync_p50 / f.rt_p50_us(), "", {}});
-  if (st.failures) r.Note(absl::StrCat("W1: ", st.failures, " acquires failed"));
+  if (st.failures) r.Note(absl::StrCat(ctx.Label("W1"), ": ", st.failures, " acquires failed"));
   ctx.w1_rate = st.rate();
+  ctx.w1_p50_us = p50;
   return absl::OkStatus();
 }
 
@@ -126,15 +145,16 @@ absl::Status RunW2(BenchContext& ctx, absl::Duration duration, int clients) {
   if (!sessions.ok()) return sessions.status();
   auto name_of = [](int i) { return absl::StrCat("bench/w2/", i); };
   PairStats st = RunPairs(*sessions, duration, name_of, {}, nullptr);
-  CloseAll(*sessions);
+  CloseAll(ctx, ctx.Label("W2"), *sessions);
   const Floor& f = ctx.floor;
   double ratio = st.rate() / f.stream_rate_n;
   double p99 = st.latency.PercentileUs(99);
   Report& r = *ctx.report;
-  r.Add({"W2", absl::StrCat("pairs/s (", clients, " clients)"), st.rate(), "/s", ratio,
+  r.Add({ctx.Label("W2"), absl::StrCat("pairs/s (", clients, " clients)"), st.rate(), "/s", ratio,
          absl::StrCat(">= 0.8 x stream floor @", f.concurrency), ratio >= 0.8});
-  r.Add({"W2", "pair p99", p99, "us", p99 / f.rt_p50_us(), "", {}});
-  if (st.failures) r.Note(absl::StrCat("W2: ", st.failures, " acquires failed"));
+  r.Add({ctx.Label("W2"), "pair p99", p99, "us", p99 / f.rt_p50_us(), "", {}});
+  if (st.failures) r.Note(absl::StrCat(ctx.Label("W2"), ": ", st.failures, " acquires failed"));
+  ctx.w2_rate = st.rate();
   return absl::OkStatus();
 }
 
@@ -212,7 +232,7 @@ absl::Status RunW3(BenchContext& ctx, absl::Duration duration, int clients) {
   watcher.join();
   std::map<std::string, std::vector<uint64_t>> by_id;
   for (int i = 0; i < clients; ++i) by_id[(*sessions)[i]->id()] = tokens[i];
-  CloseAll(*sessions);
+  CloseAll(ctx, ctx.Label("W3"), *sessions);
   int64_t checked = 0;
   int64_t violations = CountFifoViolations(snapshots, by_id, &checked);
 
@@ -222,21 +242,23 @@ absl::Status RunW3(BenchContext& ctx, absl::Duration duration, int clients) {
   double p99 = st.latency.PercentileUs(99);
   double bound = 1.5 * clients * mean_handoff_us;
   Report& r = *ctx.report;
-  r.Add({"W3", absl::StrCat("handoffs/s (", clients, " clients)"), rate, "/s",
+  r.Add({ctx.Label("W3"), absl::StrCat("handoffs/s (", clients, " clients)"), rate, "/s",
          rate / f.stream_rate_1, ">= 0.7 x W1 pairs/s",
          ctx.w1_rate > 0 ? std::optional<bool>(rate >= 0.7 * ctx.w1_rate) : std::nullopt});
-  r.Add({"W3", "wait p99", p99, "us", p99 / f.rt_p50_us(),
+  r.Add({ctx.Label("W3"), "wait p99", p99, "us", p99 / f.rt_p50_us(),
          absl::StrFormat("<= 1.5 x 16 x mean (%.0f us)", bound), p99 <= bound});
-  r.Add({"W3", "FIFO violations", static_cast<double>(violations), "", std::nullopt,
+  r.Add({ctx.Label("W3"), "FIFO violations", static_cast<double>(violations), "", std::nullopt,
          "== 0", violations == 0});
-  r.Add({"W3", "FIFO grants checked", static_cast<double>(checked), "", std::nullopt, "",
-         {}});
+  r.Add({ctx.Label("W3"), "FIFO grants checked", static_cast<double>(checked), "",
+         std::nullopt, "", {}});
   r.Note(absl::StrCat(
-      "W3 FIFO check: a thread snapshots the server's queue (AdminService.ListSemaphores) "
-      "every 2 ms; for each snapshot, each waiting session's next grant is its smallest "
-      "fencing token above the holder's, and those tokens must increase in queue order. ",
+      ctx.Label("W3"), " FIFO check: a thread snapshots the server's queue "
+      "(AdminService.ListSemaphores) every 2 ms; for each snapshot, each waiting "
+      "session's next grant is its smallest fencing token above the holder's, and those "
+      "tokens must increase in queue order. ",
       snapshots.size(), " snapshots."));
-  if (st.failures) r.Note(absl::StrCat("W3: ", st.failures, " acquires failed"));
+  if (st.failures) r.Note(absl::StrCat(ctx.Label("W3"), ": ", st.failures, " acquires failed"));
+  ctx.w3_rate = rate;
   return absl::OkStatus();
 }
 
@@ -260,7 +282,7 @@ absl::Status RunW4(BenchContext& ctx, absl::Duration duration, int clients, int 
         }
         --holding;
       });
-  CloseAll(*sessions);
+  CloseAll(ctx, "W4", *sessions);
   const Floor& f = ctx.floor;
   double p99 = st.latency.PercentileUs(99);
   Report& r = *ctx.report;

@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -27,8 +29,18 @@ ABSL_FLAG(std::string, server, "",
 ABSL_FLAG(std::string, admin_token, "",
           "Admin bearer token of the --server (W3's FIFO check and W5 use AdminService); "
           "the in-process server gets a random one");
-ABSL_FLAG(std::string, workloads, "floor,w1,w2,w3,w4,w5,w6,local",
+ABSL_FLAG(std::string, workloads, "floor,w1,w2,w3,w4,w5,w6,local,restart",
           "Comma-separated workloads to run (the floor always runs)");
+ABSL_FLAG(std::string, stores, "memory,sqlite",
+          "Comma-separated stores W1-W3 run against, in the same run: memory (the "
+          "in-process server), sqlite (another in-process server with a fresh data dir "
+          "under --bench_dir; also measures the durable floor, one empty commit)");
+ABSL_FLAG(std::string, bench_dir, "",
+          "Where the durable workloads make (and remove) their data dirs; empty: the "
+          "temporary directory ($TMPDIR or /tmp). Put it on the disk being measured");
+ABSL_FLAG(int, commit_samples, 300, "Empty commits timed for the durable floor");
+ABSL_FLAG(int, restart_holders, 100000,
+          "Held semaphores in the data dir the restart workload starts a server on");
 ABSL_FLAG(absl::Duration, floor_duration, absl::Seconds(1.5),
           "How long each floor measurement runs");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(3), "How long each of W1-W4 runs");
@@ -71,18 +83,59 @@ void Check(const char* what, const absl::Status& s, Report& report) {
   }
 }
 
+// The in-process server's options: loopback, port 0, logs discarded, limits raised so
+// that no workload is cut short; its state in `data_dir` (empty: in memory).
+::semaphored::server::ServerOptions BenchServerOptions(const std::string& admin_token,
+                                                       ::semaphored::server::LogSink* sink,
+                                                       const std::string& data_dir) {
+  ::semaphored::server::ServerOptions options;
+  options.admin_token = admin_token;
+  options.admin_socket = "";
+  options.listen_address = "127.0.0.1:0";
+  options.log_sink = sink;
+  options.data_dir = data_dir;
+  options.core.min_ttl = std::min(options.core.min_ttl, absl::GetFlag(FLAGS_w6_ttl));
+  options.core.max_sessions = std::max<int64_t>(options.core.max_sessions,
+                                                absl::GetFlag(FLAGS_w5_sessions) + 1000);
+  // W5 keeps every session's stream open on the client's one connection.
+  options.transport.max_concurrent_streams = std::max(
+      options.transport.max_concurrent_streams, absl::GetFlag(FLAGS_w5_sessions) + 1000);
+  // The bench's clients all come from this host and W5 sets directly on the core:
+  // the per-peer limits and the total caps must not cut a measurement short.
+  options.core.max_sessions_per_peer = 0;
+  options.core.session_rate_per_peer = 0;
+  const int64_t holds =
+      std::max<int64_t>(int64_t{absl::GetFlag(FLAGS_w5_sessions)} *
+                            absl::GetFlag(FLAGS_w5_per_session),
+                        absl::GetFlag(FLAGS_restart_holders));
+  options.core.max_semaphores = std::max<int64_t>(options.core.max_semaphores, holds + 100'000);
+  options.core.max_holds = std::max<int64_t>(options.core.max_holds, holds + 100'000);
+  return options;
+}
+
 int Main() {
   absl::Time started = absl::Now();
   std::set<std::string> workloads;
   for (absl::string_view w : absl::StrSplit(absl::GetFlag(FLAGS_workloads), ',')) {
     workloads.insert(std::string(w));
   }
+  std::set<std::string> stores;
+  for (absl::string_view w : absl::StrSplit(absl::GetFlag(FLAGS_stores), ',')) {
+    if (w == "memory" || w == "sqlite") {
+      stores.insert(std::string(w));
+    } else if (!w.empty()) {
+      std::cerr << "--stores: unknown store \"" << w << "\" (memory, sqlite)\n";
+      return 2;
+    }
+  }
   NullLogSink null_sink;
   std::unique_ptr<::semaphored::server::Server> server;
   std::string address = absl::GetFlag(FLAGS_server);
   std::string admin_token = absl::GetFlag(FLAGS_admin_token);
+  std::function<absl::StatusOr<std::unique_ptr<::semaphored::server::Server>>(
+      const std::string&)>
+      start_server;
   if (address.empty()) {
-    ::semaphored::server::ServerOptions options;
     // Admin over TCP needs a token (W3's FIFO check and W5's list use the admin
     // service): the in-process server gets a random one.
     if (admin_token.empty()) {
@@ -91,27 +144,12 @@ int Main() {
         absl::StrAppend(&admin_token, absl::Hex(random(), absl::kZeroPad8));
       }
     }
-    options.admin_token = admin_token;
-    options.admin_socket = "";
-    options.listen_address = "127.0.0.1:0";
-    options.log_sink = &null_sink;
-    options.core.min_ttl = std::min(options.core.min_ttl, absl::GetFlag(FLAGS_w6_ttl));
-    options.core.max_sessions = std::max<int64_t>(options.core.max_sessions,
-                                                  absl::GetFlag(FLAGS_w5_sessions) + 1000);
-    // W5 keeps every session's stream open on the client's one connection.
-    options.transport.max_concurrent_streams = std::max(
-        options.transport.max_concurrent_streams, absl::GetFlag(FLAGS_w5_sessions) + 1000);
-    // The bench's clients all come from this host and W5 sets directly on the core:
-    // the per-peer limits and the total caps must not cut a measurement short.
-    options.core.max_sessions_per_peer = 0;
-    options.core.session_rate_per_peer = 0;
-    const int64_t w5_holds = int64_t{absl::GetFlag(FLAGS_w5_sessions)} *
-                             absl::GetFlag(FLAGS_w5_per_session);
-    options.core.max_semaphores =
-        std::max<int64_t>(options.core.max_semaphores, w5_holds + 100'000);
-    options.core.max_holds = std::max<int64_t>(options.core.max_holds, w5_holds + 100'000);
+    start_server = [&null_sink, admin_token](const std::string& data_dir) {
+      return ::semaphored::server::Server::Start(
+          BenchServerOptions(admin_token, &null_sink, data_dir));
+    };
     absl::StatusOr<std::unique_ptr<::semaphored::server::Server>> started_server =
-        ::semaphored::server::Server::Start(options);
+        start_server("");
     if (!started_server.ok()) {
       std::cerr << "cannot start the server: " << started_server.status() << "\n";
       return 1;
@@ -136,6 +174,10 @@ int Main() {
   ctx.self_path = SelfPath();
   ctx.admin_token = admin_token;
   ctx.report = &report;
+  ctx.start_server = start_server;
+  ctx.scratch_dir = absl::GetFlag(FLAGS_bench_dir);
+  // Rows name their store when there is more than the in-memory one.
+  if (stores.count("sqlite")) ctx.store = "memory";
   std::cerr << "semaphored_bench: server " << address
             << (server ? " (in-process)" : "") << "\n";
 
@@ -147,9 +189,33 @@ int Main() {
   }
   absl::Duration d = absl::GetFlag(FLAGS_duration);
   auto wants = [&](const char* w) { return workloads.count(w) > 0; };
-  if (wants("w1")) Check("W1", RunW1(ctx, d), report);
-  if (wants("w2")) Check("W2", RunW2(ctx, d, absl::GetFlag(FLAGS_w2_clients)), report);
-  if (wants("w3")) Check("W3", RunW3(ctx, d, absl::GetFlag(FLAGS_w3_clients)), report);
+  // W1-W3 on each store, in the same run; the durable floor first, for W1's target.
+  auto w123 = [&](BenchContext& c) {
+    if (wants("w1")) {
+      Check(c.Label("W1").c_str(), RunW1(c, d), report);
+      AddCommitRows(c, "W1");
+    }
+    if (wants("w2")) {
+      Check(c.Label("W2").c_str(), RunW2(c, d, absl::GetFlag(FLAGS_w2_clients)), report);
+      AddCommitRows(c, "W2");
+    }
+    if (wants("w3")) {
+      Check(c.Label("W3").c_str(), RunW3(c, d, absl::GetFlag(FLAGS_w3_clients)), report);
+      AddCommitRows(c, "W3");
+    }
+  };
+  if (stores.count("sqlite")) {
+    Check("durable floor",
+          RunCommitFloor(ctx, absl::GetFlag(FLAGS_commit_samples), absl::Seconds(10)), report);
+  }
+  BenchContext memory_ctx = ctx;  // what the in-memory run measured, for the ratios
+  if (stores.count("memory")) {
+    w123(ctx);
+    memory_ctx = ctx;
+  }
+  if (stores.count("sqlite") && (wants("w1") || wants("w2") || wants("w3"))) {
+    Check("durable W1-W3", RunDurable(ctx, memory_ctx, w123), report);
+  }
   if (wants("w4")) {
     Check("W4", RunW4(ctx, d, absl::GetFlag(FLAGS_w4_clients), absl::GetFlag(FLAGS_w4_limit)),
           report);
@@ -164,6 +230,9 @@ int Main() {
           report);
   }
   if (wants("local")) Check("local", RunLocal(ctx, absl::GetFlag(FLAGS_local_min_time)), report);
+  if (wants("restart")) {
+    Check("restart", RunRestart(ctx, absl::GetFlag(FLAGS_restart_holders)), report);
+  }
 
   double elapsed = absl::ToDoubleSeconds(absl::Now() - started);
   std::cout << "\n";

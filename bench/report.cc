@@ -65,13 +65,13 @@ std::string JsonNumber(double v) {
 }  // namespace
 
 void Report::PrintTable(std::ostream& out) const {
-  out << absl::StrFormat("%-8s %-44s %12s %-3s %9s  %-32s %s\n", "workload", "metric",
+  out << absl::StrFormat("%-13s %-44s %12s %-3s %9s  %-32s %s\n", "workload", "metric",
                          "value", "", "x floor", "target", "result");
-  out << std::string(118, '-') << "\n";
+  out << std::string(123, '-') << "\n";
   for (const Result& r : results_) {
     std::string ratio = r.floor_ratio ? absl::StrFormat("%.3f", *r.floor_ratio) : "-";
     std::string mark = !r.pass ? "" : (*r.pass ? "PASS" : "MISS");
-    out << absl::StrFormat("%-8s %-44s %12s %-3s %9s  %-32s %s\n", r.workload, r.metric,
+    out << absl::StrFormat("%-13s %-44s %12s %-3s %9s  %-32s %s\n", r.workload, r.metric,
                            FormatValue(r.value), r.unit, ratio, r.target, mark);
   }
   for (const std::string& note : notes_) out << "note: " << note << "\n";

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
@@ -47,8 +48,31 @@ struct BenchContext {
   std::string admin_token;                  // for AdminService calls; empty: none
   std::string self_path;                    // this binary, for W6's child holder
   Report* report = nullptr;
+  // The store the server keeps its state in, as rows label it ("memory", "sqlite");
+  // empty: not labelled (only the in-memory server runs W1-W3).
+  std::string store;
+  // Starts another in-process server like the main one, keeping its state in
+  // `data_dir` (empty: in memory); null with --server. For the durable workloads.
+  std::function<absl::StatusOr<std::unique_ptr<::semaphored::server::Server>>(
+      const std::string& data_dir)>
+      start_server;
+  std::string scratch_dir;                  // where data dirs are made (--bench_dir)
   double w1_rate = 0;                       // W1 pairs/s, for W3's target
+  double w1_p50_us = 0;                     // W1 pair p50
+  double w2_rate = 0;                       // W2 pairs/s
+  double w3_rate = 0;                       // W3 handoffs/s
+  double commit_p50_us = 0;                 // the durable floor (0: not measured)
+  double w1_commit_mean_us = 0;             // the durable server's mean commit in W1
+  // The durable server's commit counters when its last workload ended.
+  struct Commits {
+    double commits = 0, answers = 0, effects = 0, seconds = 0;
+  } commits;
   Floor floor;
+
+  // `workload` ("W1") labelled with the store when there is one ("W1 sqlite").
+  std::string Label(const std::string& workload) const {
+    return store.empty() ? workload : workload + " " + store;
+  }
 };
 
 // Adds the admin credential (if any) to an AdminService call's context.
@@ -65,6 +89,21 @@ absl::Status RunW4(BenchContext& ctx, absl::Duration duration, int clients, int 
 absl::Status RunW5(BenchContext& ctx, int sessions, int semaphores_per_session,
                    int samples);
 absl::Status RunW6(BenchContext& ctx, absl::Duration ttl, int close_repeats);
+// The durable floor: Commit of a batch with one TokenHighWater to a fresh SqliteStore
+// in ctx.scratch_dir, `samples` times (or until `max_duration`); sets
+// ctx.commit_p50_us.
+absl::Status RunCommitFloor(BenchContext& ctx, int samples, absl::Duration max_duration);
+// Runs `workloads` (W1-W3) against a server started by ctx.start_server on a fresh data
+// dir (removed afterwards), with rows labelled "sqlite"; then adds the rows comparing
+// it with `memory` (the in-memory run's context; skipped when it ran nothing).
+absl::Status RunDurable(BenchContext& ctx, const BenchContext& memory,
+                        const std::function<void(BenchContext&)>& workloads);
+// After a workload on the durable server: rows with its commits since the previous
+// call (batches, answers per batch, mean commit time), read from the server's metrics.
+void AddCommitRows(BenchContext& ctx, const std::string& workload);
+// Fills a fresh data dir with `holders` held semaphores (1000 sessions), then times
+// ctx.start_server on it until a Ping is answered; checks every holder came back.
+absl::Status RunRestart(BenchContext& ctx, int holders);
 // Google Benchmark micro-benchmarks of local '$' semaphores and absl::Mutex.
 absl::Status RunLocal(BenchContext& ctx, double min_time_s);
 
