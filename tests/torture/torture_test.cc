@@ -1,7 +1,9 @@
 // The torture test: the real semaphored binary (with --trace_file), PROCESSES worker
 // processes (torture_worker) of THREADS threads each running random operations for
 // SECONDS, one of them SIGKILLed now and then and replaced; then the server drains,
-// and the merged history is checked (checker.h). Fails on any violation.
+// and the merged history is checked (checker.h). Fails on any violation. Runs twice:
+// against the server in memory, and against the durable one (--data_dir: every answer
+// waits for its commit, answers are given in batches by the committer).
 //
 // Environment (all optional):
 //   SEMAPHORED_TORTURE_SECONDS    run time (default 10)
@@ -52,6 +54,7 @@ struct Config {
   uint64_t seed = static_cast<uint64_t>(
       EnvInt("SEMAPHORED_TORTURE_SEED", absl::ToUnixMicros(absl::Now()) % 1'000'000'007));
   bool keep = std::getenv("SEMAPHORED_TORTURE_KEEP") != nullptr;
+  bool durable = false;  // the server gets a --data_dir
 };
 
 // Reads the port the server wrote to `path`, waiting up to 15 s; 0 on timeout.
@@ -73,10 +76,11 @@ class TortureRun {
 
   void StartServer() {
     const std::string port_file = dir_ + "/port";
-    absl::StatusOr<pid_t> pid =
-        Spawn({SEMAPHORED_BINARY, "--listen=127.0.0.1:0", "--port_file=" + port_file,
-               "--state_file=", "--trace_file=" + dir_ + "/trace"},
-              dir_ + "/server.log");
+    std::vector<std::string> argv = {SEMAPHORED_BINARY, "--listen=127.0.0.1:0",
+                                     "--port_file=" + port_file, "--state_file=",
+                                     "--trace_file=" + dir_ + "/trace"};
+    if (config_.durable) argv.push_back("--data_dir=" + dir_ + "/data");
+    absl::StatusOr<pid_t> pid = Spawn(argv, dir_ + "/server.log");
     ASSERT_TRUE(pid.ok()) << pid.status();
     server_ = *pid;
     const int port = AwaitPort(port_file);
@@ -181,10 +185,10 @@ class TortureRun {
   int crashes_ = 0;
 };
 
-TEST(TortureTest, RandomOperationsAcrossProcessesKeepEveryPromise) {
-  const Config config;
-  std::printf("torture: seed %llu, %lld s, %lld processes x %lld threads, %lld crashes "
-              "(replay: SEMAPHORED_TORTURE_SEED=%llu)\n",
+void RunTorture(const Config& config) {
+  std::printf("torture: %s server, seed %llu, %lld s, %lld processes x %lld threads, "
+              "%lld crashes (replay: SEMAPHORED_TORTURE_SEED=%llu)\n",
+              config.durable ? "durable" : "in-memory",
               static_cast<unsigned long long>(config.seed), static_cast<long long>(config.seconds),
               static_cast<long long>(config.processes), static_cast<long long>(config.threads),
               static_cast<long long>(config.crashes),
@@ -210,12 +214,22 @@ TEST(TortureTest, RandomOperationsAcrossProcessesKeepEveryPromise) {
   EXPECT_GT(report.server_grants, 10 * config.seconds);
   EXPECT_GT(report.server_queued, 0);
   EXPECT_EQ(run.crashes(), config.crashes);
-  if (!HasFailure() && !config.keep) {
+  if (!::testing::Test::HasFailure() && !config.keep) {
     std::error_code ignored;
     std::filesystem::remove_all(dir, ignored);
   } else {
     std::printf("torture: files kept in %s\n", dir.c_str());
   }
+}
+
+TEST(TortureTest, RandomOperationsAcrossProcessesKeepEveryPromise) {
+  ASSERT_NO_FATAL_FAILURE(RunTorture(Config()));
+}
+
+TEST(TortureTest, RandomOperationsAgainstADurableServerKeepEveryPromise) {
+  Config config;
+  config.durable = true;
+  ASSERT_NO_FATAL_FAILURE(RunTorture(config));
 }
 
 }  // namespace
