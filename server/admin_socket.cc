@@ -259,7 +259,6 @@ bool AdminSocket::AcceptOne(grpc::Server* server) {
     grpc::AddInsecureChannelFromFd(server, fd);
     return true;
   }
-  close(fd);
   bool log = false;
   int64_t refused = 0;
   {
@@ -279,6 +278,9 @@ bool AdminSocket::AcceptOne(grpc::Server* server) {
                   {"error", absl::StrCat("only root and the server's user (uid ",
                                          server_uid_, ") may use the admin socket")}});
   }
+  // Closed after the refusal is counted and logged, so a caller that sees the close
+  // also finds the record of it.
+  close(fd);
   return true;
 }
 
