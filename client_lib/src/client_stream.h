@@ -1,6 +1,8 @@
 #ifndef SEMAPHORED_CLIENT_LIB_SRC_CLIENT_STREAM_H_
 #define SEMAPHORED_CLIENT_LIB_SRC_CLIENT_STREAM_H_
 
+#include <cstdint>
+
 #include "absl/time/time.h"
 #include "semaphored/v1/semaphore.pb.h"
 
@@ -20,6 +22,9 @@ class ClientStream {
   virtual void Defer(semaphored::v1::SessionCommand command) = 0;
   // Starts writing the queued commands, if any and no write is in flight.
   virtual void Flush() = 0;
+  // Queues `seq` for StreamSessionRequest.acked_seqs: it goes with the next message
+  // that carries commands (never a write of its own). Dropped once the stream ended.
+  virtual void Acknowledge(uint64_t seq) = 0;
   // Half-closes the stream once the queued commands are written.
   virtual void Finish() = 0;
   // Cancels the stream; OnClosed follows.

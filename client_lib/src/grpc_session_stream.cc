@@ -2,6 +2,7 @@
 
 #include "grpc_session_stream.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/wire_status.h"
@@ -40,6 +41,9 @@ void GrpcSessionStream::FillRequestLocked() {
     *request_.add_commands() = std::move(queue_.front());
     queue_.pop_front();
   }
+  const size_t acks = std::min(acks_.size(), kMaxBatchAcks);
+  request_.mutable_acked_seqs()->Add(acks_.begin(), acks_.begin() + acks);
+  acks_.erase(acks_.begin(), acks_.begin() + acks);
 }
 
 bool GrpcSessionStream::TakeHoldLocked() {
@@ -80,6 +84,11 @@ void GrpcSessionStream::Flush() {
     if (!BeginWriteLocked()) return;
   }
   StartWrite(&request_);
+}
+
+void GrpcSessionStream::Acknowledge(uint64_t seq) {
+  absl::MutexLock lock(&mu_);
+  if (!writes_closed_ && !finish_requested_) acks_.push_back(seq);
 }
 
 void GrpcSessionStream::Finish() {

@@ -4,6 +4,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -32,6 +33,8 @@ class GrpcSessionStream final
   // The protocol's limit of commands per StreamSessionRequest (semaphore.proto): the
   // server ends a stream whose message carries more.
   static constexpr int kMaxBatchCommands = 64;
+  // Acknowledgements carried by one message at most (the rest go with the next).
+  static constexpr size_t kMaxBatchAcks = 1024;
 
   static std::shared_ptr<GrpcSessionStream> Start(
       semaphored::v1::SemaphoreService::Stub* stub, std::string secret,
@@ -40,6 +43,7 @@ class GrpcSessionStream final
   void Send(semaphored::v1::SessionCommand command) override ABSL_LOCKS_EXCLUDED(mu_);
   void Defer(semaphored::v1::SessionCommand command) override ABSL_LOCKS_EXCLUDED(mu_);
   void Flush() override ABSL_LOCKS_EXCLUDED(mu_);
+  void Acknowledge(uint64_t seq) override ABSL_LOCKS_EXCLUDED(mu_);
   void Finish() override ABSL_LOCKS_EXCLUDED(mu_);
   void Cancel() override;
   bool WaitClosed(absl::Duration timeout) override ABSL_LOCKS_EXCLUDED(mu_);
@@ -77,6 +81,7 @@ class GrpcSessionStream final
   // State below is protected by mu_.
   std::string secret_ ABSL_GUARDED_BY(mu_);  // sent in the first message, then cleared
   std::deque<semaphored::v1::SessionCommand> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> acks_ ABSL_GUARDED_BY(mu_);  // for the next message
   bool writing_ ABSL_GUARDED_BY(mu_) = false;         // a write is in flight
   bool finish_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool writes_done_pending_ ABSL_GUARDED_BY(mu_) = false;

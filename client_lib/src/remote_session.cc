@@ -17,6 +17,38 @@ namespace semaphored::internal {
 
 namespace v1 = ::semaphored::v1;
 
+namespace {
+
+// Reconnect backoff: doubles from the first to the last, with up to 25% jitter.
+constexpr absl::Duration kFirstBackoff = absl::Milliseconds(50);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
+
+// Whether `command` is numbered (applied at most once): the commands that change
+// the session's state or wait in a queue.
+bool Numbered(const v1::SessionCommand& command) {
+  return command.has_set() || command.has_clear() || command.has_wait_clear();
+}
+
+}  // namespace
+
+// Forwards one stream's events to its session with the stream's generation. The
+// session owns the current stream's Link; a stream keeps only a weak reference to it.
+class RemoteSession::Link final : public ClientStreamObserver {
+ public:
+  Link(std::weak_ptr<RemoteSession> session, uint64_t generation)
+      : session_(std::move(session)), generation_(generation) {}
+  void OnEvents(v1::StreamSessionResponse& response) override {
+    if (auto session = session_.lock()) session->OnEvents(generation_, response);
+  }
+  void OnClosed(const absl::Status& status) override {
+    if (auto session = session_.lock()) session->OnClosed(generation_, status);
+  }
+
+ private:
+  const std::weak_ptr<RemoteSession> session_;
+  const uint64_t generation_;
+};
+
 RemoteSession::RemoteSession(std::shared_ptr<Connection> connection,
                              const SessionOptions& options,
                              std::shared_ptr<CallbackGate> gate)
@@ -52,15 +84,14 @@ absl::Status RemoteSession::OpenStream(const std::string& client_name) {
   ttl_ = FromProtoDuration(created->ttl(), "ttl").value_or(absl::ZeroDuration());
   if (ttl_ <= absl::ZeroDuration()) ttl_ = absl::Seconds(10);  // a server bug; be safe
 
-  std::shared_ptr<ClientStream> stream = connection_->stub()->OpenStream(
-      created->session_secret(), std::weak_ptr<ClientStreamObserver>(shared_from_this()));
   // The first message tells the server which session the stream serves; a refresh
   // is the cheapest command to carry it. Its answer proves the stream works, so that
   // a session that cannot be used fails here rather than on its first call.
   auto first = std::make_shared<Call>(Call::Kind::kRefresh);
   {
     absl::MutexLock lock(&mu_);
-    stream_ = std::move(stream);
+    secret_ = created->session_secret();
+    AttachStreamLocked();
     last_heard_ = absl::Now();
     v1::SessionCommand refresh;
     refresh.mutable_refresh();
@@ -82,7 +113,15 @@ absl::Status RemoteSession::OpenStream(const std::string& client_name) {
     // The caller never had this session: its error is not a "lost session" one.
     return absl::Status(status.code(), status.message());
   }
+  absl::MutexLock lock(&mu_);
+  opened_ = true;
   return absl::OkStatus();
+}
+
+void RemoteSession::AttachStreamLocked() {
+  link_ = std::make_shared<Link>(weak_from_this(), ++generation_);
+  stream_ = connection_->stub()->OpenStream(secret_,
+                                            std::weak_ptr<ClientStreamObserver>(link_));
 }
 
 absl::Status RemoteSession::status() const {
@@ -100,7 +139,13 @@ void RemoteSession::SendLocked(v1::SessionCommand command, std::shared_ptr<Call>
                                bool defer) {
   const uint64_t id = ++last_command_id_;
   command.set_command_id(id);
+  if (Numbered(command)) {
+    command.set_seq(++last_seq_);
+    call->seq = last_seq_;
+  }
+  call->command = command;  // to send again if the stream breaks before the answer
   pending_.emplace(id, std::move(call));
+  if (stream_ == nullptr) return;  // interrupted: sent by Reconnect
   if (defer) {
     stream_->Defer(std::move(command));
   } else {
@@ -135,6 +180,10 @@ absl::Status RemoteSession::Roundtrip(v1::SessionCommand command,
 void RemoteSession::CancelCommand(uint64_t command_id) {
   absl::MutexLock lock(&mu_);
   if (!pending_.contains(command_id) || !UsableLocked().ok()) return;
+  if (stream_ == nullptr) {  // interrupted: sent after the target is sent again
+    cancels_.push_back(command_id);
+    return;
+  }
   // The target is answered CANCELLED; the cancel's own answer needs no waiter
   // (answers to unknown ids are dropped).
   v1::SessionCommand command;
@@ -221,6 +270,7 @@ void RemoteSession::DropPermit(const std::shared_ptr<GrantState>& grant) {
     SendLocked(std::move(command), std::move(call), /*defer=*/true);
     stream = stream_;
   }
+  if (stream == nullptr) return;  // interrupted: Reconnect sends it
   connection_->timers().Post([stream = std::move(stream)] { stream->Flush(); });
 }
 
@@ -286,6 +336,7 @@ absl::Status RemoteSession::FinishClose() {
   {
     absl::MutexLock lock(&mu_);
     closed_ = true;
+    connection_->timers().Cancel(reconnect_timer_);
     for (auto& [id, pending] : pending_) unanswered.push_back(std::move(pending));
     pending_.clear();
     for (auto& [name, grant] : grants_) grant->End(SessionClosedError(id_));
@@ -306,10 +357,11 @@ void RemoteSession::ScheduleKeepalive(absl::Duration after) {
       });
 }
 
-// Sends a refresh every ttl/3. If nothing at all was heard from the server for over
-// a TTL, the session is presumed lost -- but only at the next check (at most a
-// second later), so that answers already on their way (for example after the process
-// was stopped for a while) are read first and report the server's own reason.
+// Sends a refresh every ttl/3 (not while interrupted: Reconnect's refresh does). If
+// nothing at all was heard from the server for over a TTL, the session is presumed
+// lost -- but only at the next check (at most a second later), so that answers
+// already on their way (for example after the process was stopped for a while) are
+// read first and report the server's own reason.
 void RemoteSession::Keepalive() {
   Followups followups;
   {
@@ -319,11 +371,7 @@ void RemoteSession::Keepalive() {
     absl::Duration next = interval;
     if (absl::Now() - last_heard_ > ttl_) {
       if (suspect_) {
-        LoseLocked(absl::UnavailableError(absl::StrCat(
-                       "no answer from server ", connection_->options().address,
-                       " for over the session TTL (", absl::FormatDuration(ttl_),
-                       "); session ", id_, " is presumed expired")),
-                   followups);
+        LoseIfSilentLocked("", followups);
       } else {
         suspect_ = true;
         next = std::min(interval, absl::Seconds(1));
@@ -332,10 +380,79 @@ void RemoteSession::Keepalive() {
       suspect_ = false;
     }
     if (lost_.ok()) {
+      if (stream_ != nullptr) {
+        v1::SessionCommand refresh;
+        refresh.mutable_refresh();
+        SendLocked(std::move(refresh), std::make_shared<Call>(Call::Kind::kRefresh));
+      }
+      ScheduleKeepalive(next);
+    }
+  }
+  RunFollowups(followups);
+}
+
+bool RemoteSession::LoseIfSilentLocked(absl::string_view doing, Followups& followups) {
+  if (absl::Now() - last_heard_ <= ttl_) return false;
+  LoseLocked(absl::UnavailableError(absl::StrCat(
+                 "no answer from server ", connection_->options().address,
+                 " for over the session TTL (", absl::FormatDuration(ttl_), ")", doing,
+                 "; session ", id_, " is presumed expired")),
+             followups);
+  return true;
+}
+
+void RemoteSession::InterruptLocked(const absl::Status& status, Followups& followups) {
+  stream_ = nullptr;
+  if (!interrupted_) {
+    interrupted_ = true;
+    backoff_ = kFirstBackoff;
+    if (options_.on_session_interrupted) {
+      absl::Status why = absl::UnavailableError(
+          absl::StrCat("lost the connection to server ", connection_->options().address,
+                       " (", status.ToString(), "); resuming session ", id_));
+      followups.callbacks.push_back(
+          [callback = options_.on_session_interrupted, why] { callback(why); });
+    }
+  }
+  const absl::Duration delay =
+      backoff_ + absl::Microseconds(absl::ToInt64Microseconds(backoff_) *
+                                    static_cast<int64_t>(generation_ % 4) / 16);
+  backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+  reconnect_timer_ = connection_->timers().Schedule(
+      absl::Now() + delay, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->Reconnect();
+      });
+}
+
+void RemoteSession::Reconnect() {
+  Followups followups;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_ || !lost_.ok() || stream_ != nullptr) return;
+    if (!LoseIfSilentLocked(" while resuming", followups)) {
+      AttachStreamLocked();
+      // The refresh goes first: its answer says whether the server knows the session.
+      std::vector<std::shared_ptr<Call>> again;
+      again.reserve(pending_.size());
+      for (const auto& [id, call] : pending_) again.push_back(call);
+      std::sort(again.begin(), again.end(),
+                [](const std::shared_ptr<Call>& a, const std::shared_ptr<Call>& b) {
+                  return a->command.command_id() < b->command.command_id();
+                });
+      auto resume = std::make_shared<Call>(Call::Kind::kRefresh);
+      resume->resume = true;
       v1::SessionCommand refresh;
       refresh.mutable_refresh();
-      SendLocked(std::move(refresh), std::make_shared<Call>(Call::Kind::kRefresh));
-      ScheduleKeepalive(next);
+      SendLocked(std::move(refresh), resume, /*defer=*/true);
+      for (const std::shared_ptr<Call>& call : again) stream_->Defer(call->command);
+      for (uint64_t target : cancels_) {
+        v1::SessionCommand cancel;
+        cancel.set_command_id(++last_command_id_);
+        cancel.mutable_cancel()->set_target_command_id(target);
+        stream_->Defer(std::move(cancel));
+      }
+      cancels_.clear();
+      stream_->Flush();
     }
   }
   RunFollowups(followups);

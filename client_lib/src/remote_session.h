@@ -17,7 +17,6 @@
 #include "absl/time/time.h"
 #include "callback_gate.h"
 #include "client_stream.h"
-#include "client_stream_observer.h"
 #include "connection.h"
 #include "grant_holder.h"
 #include "grant_or_state.h"
@@ -31,18 +30,26 @@ namespace semaphored::internal {
 // The global names of one session: the session on the server and everything about
 // the connection to it -- the StreamSession stream, command ids and the calls
 // waiting for their answers, the grants of global names, the keepalive watchdog,
-// and the loss of the session.
+// resuming after the stream broke, and the loss of the session.
 //
-// Every command gets a command_id and a Call waiting for its answer; answers and
-// pushes are applied in stream order (remote_session_events.cc), so the map of
-// grants mirrors what the server holds for the session.
+// Every command gets a command_id and a Call waiting for its answer; sets, clears and
+// waits also get a seq (SessionCommand.seq), so that the server applies each at most
+// once. Answers and pushes are applied in stream order (remote_session_events.cc), so
+// the map of grants mirrors what the server holds for the session.
+//
+// Resuming: when the stream ends without the server saying the session ended, the
+// session is *interrupted*: stream_ is null, calls stay pending (new ones join them),
+// and Reconnect() runs with backoff: it opens a new stream with the secret, sends a
+// refresh (whose answer says whether the server still knows the session) and then
+// every pending command again, in command_id order, with the same ids and seqs.
+// The refresh's OK answer resumes the session; UNAUTHENTICATED, or no answer from any
+// stream for over the TTL since the server was last heard, loses it.
 //
 // Locks, in the order they may be taken: mu_, a GrantState's. mu_ is never held
 // while running user callbacks (they go through the CallbackGate) nor while taking a
 // lock of another backend. Thread-safe.
 class RemoteSession final : public SessionBackend,
                             public GrantHolder,
-                            public ClientStreamObserver,
                             public std::enable_shared_from_this<RemoteSession> {
  public:
   // Creates the session on the server (CreateSession) and opens its stream; fails
@@ -82,14 +89,17 @@ class RemoteSession final : public SessionBackend,
   absl::Status ReleaseGrant(const std::shared_ptr<GrantState>& grant) override
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // ClientStreamObserver.
-  void OnEvents(semaphored::v1::StreamSessionResponse& response) override
+  // What the stream opened as number `generation` carries (a Link forwards it);
+  // ignored unless that stream is the current one.
+  void OnEvents(uint64_t generation, semaphored::v1::StreamSessionResponse& response)
       ABSL_LOCKS_EXCLUDED(mu_);
-  void OnClosed(const absl::Status& status) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnClosed(uint64_t generation, const absl::Status& status)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   friend class SessionRouter;  // its lock order names the locks here
   struct Call;
+  class Link;
   // Work found under mu_ and done after it is released.
   struct Followups {
     std::vector<absl::AnyInvocable<void()>> callbacks;  // user callbacks to post
@@ -99,6 +109,8 @@ class RemoteSession final : public SessionBackend,
   RemoteSession(std::shared_ptr<Connection> connection, const SessionOptions& options,
                 std::shared_ptr<CallbackGate> gate);
   absl::Status OpenStream(const std::string& client_name) ABSL_LOCKS_EXCLUDED(mu_);
+  // Opens a new stream for the session (the next generation) as stream_.
+  void AttachStreamLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The error a call gets now (closed, lost), or OK.
   absl::Status UsableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ClosingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -119,6 +131,16 @@ class RemoteSession final : public SessionBackend,
   void CancelCommand(uint64_t command_id) ABSL_LOCKS_EXCLUDED(mu_);
   void ScheduleKeepalive(absl::Duration after) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Keepalive() ABSL_LOCKS_EXCLUDED(mu_);
+  // Loses the session when the server was not heard from for over a TTL; true then.
+  bool LoseIfSilentLocked(absl::string_view doing, Followups& followups)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- Resuming (remote_session.cc) ---
+  // The stream ended without the session ending: interrupts the session (once per
+  // break) and schedules a reconnect.
+  void InterruptLocked(const absl::Status& status, Followups& followups)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Reconnect() ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- Answers and pushes (remote_session_events.cc) ---
   void HandleEventLocked(semaphored::v1::SessionEvent& event, Followups& followups)
@@ -147,12 +169,24 @@ class RemoteSession final : public SessionBackend,
 
   mutable absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(GrantState::mu_);
   // State below is protected by mu_.
+  std::string secret_ ABSL_GUARDED_BY(mu_);  // presented by every stream
+  // The current stream (null while interrupted), its generation and the Link the
+  // stream reports to (the only strong reference to it).
   std::shared_ptr<ClientStream> stream_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<Link> link_ ABSL_GUARDED_BY(mu_);
+  bool opened_ ABSL_GUARDED_BY(mu_) = false;  // the first stream answered
+  // Resuming: since the stream broke, until a new one's refresh is answered OK.
+  bool interrupted_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
+  uint64_t reconnect_timer_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<uint64_t> cancels_ ABSL_GUARDED_BY(mu_);  // asked for while interrupted
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // BeginClose() has run
   bool closed_ ABSL_GUARDED_BY(mu_) = false;   // FinishClose() has ended everything
   std::shared_ptr<Call> close_call_ ABSL_GUARDED_BY(mu_);  // the close command's
   absl::Status lost_ ABSL_GUARDED_BY(mu_);     // the loss error, once lost
   uint64_t last_command_id_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, std::shared_ptr<Call>> pending_ ABSL_GUARDED_BY(mu_);
   // What the session holds, by name (an ended grant stays until its release is
   // answered).
@@ -177,6 +211,9 @@ struct RemoteSession::Call {
   bool for_permit = false;                  // kSet
   std::shared_ptr<GrantState> release;      // kRelease: the grant being released
   bool report_async = false;                // kRelease from a Permit's destructor
+  bool resume = false;                      // kRefresh: the first of a resumed stream
+  uint64_t seq = 0;                         // SessionCommand.seq (0: not numbered)
+  semaphored::v1::SessionCommand command;   // as sent, to send again after a break
   // Filled in before `done` is notified.
   absl::Status status;
   semaphored::v1::SessionEvent event;

@@ -15,10 +15,11 @@ namespace semaphored::internal {
 
 namespace v1 = ::semaphored::v1;
 
-void RemoteSession::OnEvents(v1::StreamSessionResponse& response) {
+void RemoteSession::OnEvents(uint64_t generation, v1::StreamSessionResponse& response) {
   Followups followups;
   {
     absl::MutexLock lock(&mu_);
+    if (generation != generation_) return;
     last_heard_ = absl::Now();
     for (v1::SessionEvent& event : *response.mutable_events()) {
       HandleEventLocked(event, followups);
@@ -27,18 +28,24 @@ void RemoteSession::OnEvents(v1::StreamSessionResponse& response) {
   RunFollowups(followups);
 }
 
-void RemoteSession::OnClosed(const absl::Status& status) {
+void RemoteSession::OnClosed(uint64_t generation, const absl::Status& status) {
   Followups followups;
   {
     absl::MutexLock lock(&mu_);
-    // The server ends a stream with the session, and the session with the stream.
-    absl::Status why = status.code() == absl::StatusCode::kUnauthenticated
-                           ? status
-                           : absl::UnavailableError(absl::StrCat(
-                                 "lost the connection to server ",
-                                 connection_->options().address, " (",
-                                 status.ToString(), "); session ", id_, " has ended"));
-    LoseLocked(std::move(why), followups);
+    if (generation != generation_ || closed_ || !lost_.ok()) return;
+    if (status.code() == absl::StatusCode::kUnauthenticated) {
+      LoseLocked(status, followups);  // the server says the session is gone
+    } else if (!opened_) {
+      // The session never worked: Open reports this error.
+      LoseLocked(absl::UnavailableError(absl::StrCat(
+                     "lost the connection to server ", connection_->options().address,
+                     " (", status.ToString(), ") opening session ", id_)),
+                 followups);
+    } else if (!ClosingLocked() || !pending_.empty()) {
+      // The session may well be alive (the server restarted, or the network broke):
+      // resume it. (Closing with nothing pending: the close was answered.)
+      InterruptLocked(status, followups);
+    }
   }
   RunFollowups(followups);
 }
@@ -57,8 +64,15 @@ void RemoteSession::HandleEventLocked(v1::SessionEvent& event, Followups& follow
   }
   auto it = pending_.find(event.command_id());
   if (it == pending_.end()) return;  // e.g. the answer to a cancel command
-  std::shared_ptr<Call> call = std::move(it->second);
+  std::shared_ptr<Call> call = it->second;
+  // UNAVAILABLE for a numbered command (a server draining to restart with its state)
+  // is not its answer: the server applied nothing, and Reconnect sends it again.
+  if (call->seq != 0 && event.has_error() &&
+      event.error().code() == static_cast<int>(absl::StatusCode::kUnavailable)) {
+    return;
+  }
   pending_.erase(it);
+  if (call->seq != 0 && stream_ != nullptr) stream_->Acknowledge(call->seq);
   CompleteLocked(*call, event, followups);
 }
 
@@ -94,6 +108,14 @@ void RemoteSession::CompleteLocked(Call& call, v1::SessionEvent& event,
       ReleaseAnsweredLocked(call, status, followups);
       break;
     case Call::Kind::kRefresh:
+      if (call.resume && status.ok() && interrupted_) {
+        interrupted_ = false;
+        if (options_.on_session_resumed) {
+          followups.callbacks.push_back(
+              [callback = options_.on_session_resumed] { callback(); });
+        }
+      }
+      break;
     case Call::Kind::kTest:
     case Call::Kind::kWaitClear:
     case Call::Kind::kClose:
@@ -183,6 +205,7 @@ void RemoteSession::LoseLocked(absl::Status why, Followups& followups) {
   for (auto& [name, grant] : grants_) grant->End(lost_);
   grants_.clear();
   connection_->timers().Cancel(keepalive_timer_);
+  connection_->timers().Cancel(reconnect_timer_);
   followups.cancel_stream = true;
   if (options_.on_session_lost) {
     followups.callbacks.push_back(

@@ -79,6 +79,10 @@ class FakeStream final : public ClientStream {
   // The fake sends at once: the order of commands is all these tests look at.
   void Defer(v1::SessionCommand command) override { Send(std::move(command)); }
   void Flush() override {}
+  void Acknowledge(uint64_t seq) override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    acked_.push_back(seq);
+  }
   void Finish() override ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     finished_ = true;
@@ -114,13 +118,22 @@ class FakeStream final : public ClientStream {
     return std::vector<v1::SessionCommand>(sent_.begin(), sent_.end());
   }
   // Calls the observer's OnEvents on this thread, as the server's answers would.
-  void Deliver(v1::StreamSessionResponse response) {
+  // Nothing once the stream is ending (as gRPC: OnClosed comes after the last one).
+  void Deliver(v1::StreamSessionResponse response) ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (ending_) return;
+    }
     if (auto observer = observer_.lock()) observer->OnEvents(response);
   }
   void Answer(v1::SessionEvent event) {
     v1::StreamSessionResponse response;
     *response.add_events() = std::move(event);
     Deliver(std::move(response));
+  }
+  // Ends the stream with `status` from the fake's delivery thread.
+  void EndSoon(absl::Status status) {
+    delivery_.Post([this, status] { End(status); });
   }
   // Ends the stream with `status` (once).
   void End(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -133,6 +146,11 @@ class FakeStream final : public ClientStream {
     absl::MutexLock lock(&mu_);
     ended_ = true;
   }
+  // Every seq acknowledged so far, in order.
+  std::vector<uint64_t> acked() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return acked_;
+  }
   bool finished() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return finished_;
@@ -144,6 +162,7 @@ class FakeStream final : public ClientStream {
   const absl::Status refresh_answer_;
   mutable absl::Mutex mu_;
   std::deque<v1::SessionCommand> sent_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> acked_ ABSL_GUARDED_BY(mu_);
   size_t taken_ ABSL_GUARDED_BY(mu_) = 0;
   bool answer_close_ ABSL_GUARDED_BY(mu_) = true;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -164,7 +183,7 @@ class FakeStub final : public Stub {
     v1::CreateSessionResponse response;
     response.set_session_secret("secret-" + std::to_string(create_calls_));
     response.set_session_id("00000000000000a" + std::to_string(create_calls_ % 10));
-    response.mutable_ttl()->set_seconds(3600);  // no keepalive during a test
+    response.mutable_ttl()->set_seconds(ttl_seconds_);  // 3600: no keepalive in a test
     last_client_name_ = request.client_name();
     return response;
   }
@@ -194,6 +213,9 @@ class FakeStub final : public Stub {
     auto stream = std::make_shared<FakeStream>(std::move(secret), std::move(observer),
                                                refresh_answer_);
     streams_.push_back(stream);
+    if (!stream_failure_.ok()) {
+      stream->EndSoon(stream_failure_);  // as a server that is down
+    }
     return stream;
   }
 
@@ -207,6 +229,29 @@ class FakeStub final : public Stub {
   void set_refresh_answer(absl::Status s) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     refresh_answer_ = std::move(s);
+  }
+  // Streams opened from now on end at once with `s` (OK: they work).
+  void set_stream_failure(absl::Status s) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    stream_failure_ = std::move(s);
+  }
+  // The TTL of sessions created from now on.
+  void set_ttl_seconds(int64_t seconds) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    ttl_seconds_ = seconds;
+  }
+  // Waits (bounded) until `n` streams have been opened; the n-th (from 1), or null.
+  std::shared_ptr<FakeStream> AwaitStream(size_t n) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto opened = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return streams_.size() >= n;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&opened), kWait)) return nullptr;
+    return streams_[n - 1];
+  }
+  size_t stream_count() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return streams_.size();
   }
   void push_test_answer(absl::Status s) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
@@ -243,6 +288,8 @@ class FakeStub final : public Stub {
   std::deque<absl::Status> test_answers_ ABSL_GUARDED_BY(mu_);
   absl::Status ping_status_ ABSL_GUARDED_BY(mu_);
   absl::Status refresh_answer_ ABSL_GUARDED_BY(mu_);
+  absl::Status stream_failure_ ABSL_GUARDED_BY(mu_);
+  int64_t ttl_seconds_ ABSL_GUARDED_BY(mu_) = 3600;
   int create_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int test_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int ping_calls_ ABSL_GUARDED_BY(mu_) = 0;

@@ -36,6 +36,9 @@ struct Events {
   absl::Mutex mu;
   int lost = 0;
   absl::Status lost_status;
+  int interrupted = 0;
+  absl::Status interrupted_status;
+  int resumed = 0;
   std::vector<std::pair<std::string, absl::Status>> revoked;
   std::vector<std::pair<std::string, absl::Status>> release_errors;
 
@@ -46,6 +49,15 @@ struct Events {
       absl::MutexLock lock(&mu);
       ++lost;
       lost_status = s;
+    };
+    options.on_session_interrupted = [this](const absl::Status& s) {
+      absl::MutexLock lock(&mu);
+      ++interrupted;
+      interrupted_status = s;
+    };
+    options.on_session_resumed = [this] {
+      absl::MutexLock lock(&mu);
+      ++resumed;
     };
     options.on_revoked = [this](const std::string& name, const absl::Status& s) {
       absl::MutexLock lock(&mu);
@@ -220,18 +232,117 @@ TEST_F(ClientSessionTest, AnUnauthenticatedAnswerLosesTheSession) {
   EXPECT_TRUE(IsSessionLost(session_->Acquire("y").status()));
 }
 
-TEST_F(ClientSessionTest, AStreamThatEndsLosesTheSessionWithUnavailable) {
+TEST_F(ClientSessionTest, AStreamThatBreaksIsResumedAndItsUnansweredCommandsSentAgain) {
   Permit held = AcquireWithToken("held", 5);
+  absl::StatusOr<Permit> waiting;
+  AcquireOptions options;
+  options.timeout = absl::InfiniteDuration();
+  auto [t, set] = StartAcquire("waiting", &waiting, options);
+  ASSERT_TRUE(set.has_set());
+  stream_->End(absl::UnavailableError("connection reset"));
+
+  // A new stream with the same secret: a refresh first (whose answer resumes the
+  // session), then the unanswered set with its command id and seq.
+  std::shared_ptr<FakeStream> second = stub_->AwaitStream(2);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->secret(), stream_->secret());
+  std::optional<v1::SessionCommand> refresh = second->Next();
+  ASSERT_TRUE(refresh.has_value() && refresh->has_refresh());
+  std::optional<v1::SessionCommand> again = second->Next();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->SerializeAsString(), set.SerializeAsString());
+  ASSERT_TRUE(events_.Await(+[](Events* e) { return e->resumed > 0; }));
+  EXPECT_THAT(session_->status(), IsOk());
+  EXPECT_TRUE(held.held());  // permits stay held across the break
+  EXPECT_EQ(held.fencing_token(), 5u);
+
+  second->Answer(SetAcquired(set.command_id(), 9));
+  t.join();
+  ASSERT_THAT(waiting, IsOk());
+  EXPECT_EQ(waiting->fencing_token(), 9u);
+  EXPECT_THAT(second->acked(), ::testing::Contains(set.seq()));
+  absl::MutexLock lock(&events_.mu);
+  EXPECT_EQ(events_.interrupted, 1);
+  EXPECT_THAT(events_.interrupted_status,
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("connection reset")));
+  EXPECT_EQ(events_.resumed, 1);
+  EXPECT_EQ(events_.lost, 0);
+}
+
+TEST_F(ClientSessionTest, SetsClearsAndWaitsAreNumberedInOrderAndAcknowledged) {
+  Permit a = AcquireWithToken("a", 1);
+  Permit b = AcquireWithToken("b", 2);
+  std::vector<v1::SessionCommand> sent = stream_->sent();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].seq(), 0u);  // the refresh: not numbered
+  EXPECT_EQ(sent[1].seq(), 1u);
+  EXPECT_EQ(sent[2].seq(), 2u);
+  std::thread test([this] { session_->Test("a").IgnoreError(); });
+  v1::SessionCommand command = Next();
+  EXPECT_TRUE(command.has_test());
+  EXPECT_EQ(command.seq(), 0u);  // a test is not numbered
+  v1::SessionEvent answer;
+  answer.set_command_id(command.command_id());
+  answer.mutable_test();
+  stream_->Answer(answer);
+  test.join();
+  EXPECT_THAT(stream_->acked(), ::testing::ElementsAre(1u, 2u));
+}
+
+TEST_F(ClientSessionTest, AnUnavailableAnswerWaitsForTheResumeInsteadOfFailingTheCall) {
+  absl::StatusOr<Permit> permit;
+  AcquireOptions options;
+  options.timeout = absl::InfiniteDuration();
+  auto [t, set] = StartAcquire("x", &permit, options);
+  // A server draining to restart with its state answers UNAVAILABLE, then goes.
+  stream_->Answer(ErrorAnswer(set.command_id(), absl::StatusCode::kUnavailable,
+                              "server is restarting"));
+  stream_->End(absl::UnavailableError("server shutting down"));
+  std::shared_ptr<FakeStream> second = stub_->AwaitStream(2);
+  ASSERT_NE(second, nullptr);
+  second->Next();  // the refresh
+  std::optional<v1::SessionCommand> again = second->Next();
+  ASSERT_TRUE(again.has_value() && again->has_set());
+  EXPECT_EQ(again->seq(), set.seq());
+  second->Answer(SetAcquired(set.command_id(), 3));
+  t.join();
+  ASSERT_THAT(permit, IsOk());
+  EXPECT_EQ(permit->fencing_token(), 3u);
+}
+
+TEST_F(ClientSessionTest, AResumeTheServerRefusesLosesTheSession) {
+  Permit held = AcquireWithToken("held", 5);
+  stub_->set_refresh_answer(absl::UnauthenticatedError("unknown session 00000000000000a1"));
   stream_->End(absl::UnavailableError("connection reset"));
   ASSERT_TRUE(events_.Await(+[](Events* e) { return e->lost > 0; }));
   EXPECT_THAT(session_->status(),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("connection reset")));
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("unknown session")));
   EXPECT_TRUE(IsSessionLost(session_->status()));
+  EXPECT_FALSE(held.held());
+  absl::MutexLock lock(&events_.mu);
+  EXPECT_EQ(events_.interrupted, 1);
+  EXPECT_EQ(events_.resumed, 0);
+}
+
+TEST_F(ClientSessionTest, NoServerForAWholeTtlLosesTheSession) {
+  stub_->set_ttl_seconds(1);
+  Open(events_.Options());
+  Permit held = AcquireWithToken("held", 5);
+  stub_->set_stream_failure(absl::UnavailableError("connection refused"));
+  const size_t before = stub_->stream_count();
+  const absl::Time broke = absl::Now();
+  stream_->End(absl::UnavailableError("connection reset"));
+  ASSERT_TRUE(events_.Await(+[](Events* e) { return e->lost > 0; }));
+  EXPECT_GE(absl::Now() - broke, absl::Milliseconds(900));  // not before the TTL
+  EXPECT_GT(stub_->stream_count(), before + 1);  // it kept trying meanwhile
+  EXPECT_THAT(session_->status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("presumed expired")));
   EXPECT_FALSE(held.held());
 }
 
 TEST_F(ClientSessionTest, LocalSemaphoresSurviveTheLossOfTheServerSession) {
   ASSERT_OK_AND_ASSIGN(Permit local, session_->Acquire("$survives"));
+  stub_->set_refresh_answer(absl::UnauthenticatedError("unknown session"));
   stream_->End(absl::UnavailableError("connection reset"));
   ASSERT_TRUE(events_.Await(+[](Events* e) { return e->lost > 0; }));
   EXPECT_TRUE(local.held());
@@ -393,7 +504,7 @@ TEST_F(ClientSessionTest, ACallbackMayCloseItsOwnSession) {
     closed.Notify();
   };
   Open(std::move(options));
-  stream_->End(absl::UnavailableError("gone"));
+  PushSessionEnded(absl::StatusCode::kUnauthenticated, "session expired");
   ASSERT_TRUE(closed.WaitForNotificationWithTimeout(kWait));
   EXPECT_TRUE(IsSessionLost(close_status));
 }

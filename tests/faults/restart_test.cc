@@ -1,8 +1,9 @@
-// The server is killed (SIGKILL) in the middle of a run and started again on the same
-// port and the same fencing-token state file (--state_file). Clients see their
-// sessions as lost, open new ones (the application's job: the library never
-// reconnects a session by itself; its channel reconnects), and every fencing token
-// granted after the restart is greater than every token granted before it.
+// The server, without a data dir, is killed (SIGKILL) in the middle of a run and
+// started again on the same port and the same fencing-token state file
+// (--state_file). Clients see their sessions interrupted, try to resume them, are told
+// by the restarted server that it does not know them (lost), open new ones (the
+// application's job), and every fencing token granted after the restart is greater
+// than every token granted before it.
 //
 // The state file is seeded far above the wall clock (in microseconds, the floor the
 // server also uses), so tokens that keep increasing after the restart can only come
@@ -79,6 +80,11 @@ class Worker {
     absl::MutexLock lock(&mu_);
     return tokens_;
   }
+  // How many times on_session_interrupted was called, in every generation.
+  int interruptions() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return interruptions_;
+  }
   // What on_session_lost reported, per generation (empty: not called).
   std::vector<std::vector<absl::Status>> lost_reports() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
@@ -153,6 +159,10 @@ class Worker {
       absl::MutexLock lock(&mu_);
       lost_reports_[generation].push_back(why);
     };
+    options.on_session_interrupted = [this](const absl::Status&) {
+      absl::MutexLock lock(&mu_);
+      ++interruptions_;
+    };
     absl::StatusOr<std::unique_ptr<Session>> session = client_->OpenSession(options);
     absl::MutexLock lock(&mu_);
     if (!session.ok()) {
@@ -172,6 +182,7 @@ class Worker {
   mutable absl::Mutex mu_;
   // State below is protected by mu_.
   int generation_ ABSL_GUARDED_BY(mu_) = 0;
+  int interruptions_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::vector<uint64_t>> tokens_ ABSL_GUARDED_BY(mu_);
   std::vector<std::vector<absl::Status>> lost_reports_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Status> call_errors_ ABSL_GUARDED_BY(mu_);
@@ -241,16 +252,22 @@ TEST(ServerRestartTest, ClientsSeeLossReconnectAndTokensKeepIncreasing) {
   // Mid-run: the workers are acquiring, waiting and releasing right now.
   const absl::Time kill_at = absl::Now();
   ASSERT_TRUE(server->Kill());
-  PollUntil(all([](const Worker& w) { return w.generation() >= 1; }), absl::Seconds(10));
+  PollUntil(all([](const Worker& w) { return w.interruptions() >= 1; }),
+            absl::Seconds(10));
   const absl::Duration told = absl::Now() - kill_at;
-  EXPECT_TRUE(
-      std::all_of(workers.begin(), workers.end(),
-                  [](const std::unique_ptr<Worker>& w) { return w->generation() >= 1; }))
-      << "not every client noticed the loss";
+  EXPECT_TRUE(std::all_of(
+      workers.begin(), workers.end(),
+      [](const std::unique_ptr<Worker>& w) { return w->interruptions() >= 1; }))
+      << "not every client noticed the break";
   const uint64_t recorded = RecordedToken(state);
 
   ASSERT_OK_AND_ASSIGN(
       server, ServerChild::Start(SEMAPHORED_BINARY, dir.path(), "127.0.0.1", port, args));
+  // Their resume finds the session unknown: lost, and each opens a new one.
+  EXPECT_NE(PollUntil(all([](const Worker& w) { return w.generation() >= 1; }),
+                      absl::Seconds(10)),
+            absl::InfiniteDuration())
+      << "not every client was told its session is lost";
   const absl::Duration reconnected =
       PollUntil(all([](const Worker& w) { return w.GrantsFrom(1) >= kGrantsPerPhase; }),
                 kPhaseLimit);
@@ -269,7 +286,7 @@ TEST(ServerRestartTest, ClientsSeeLossReconnectAndTokensKeepIncreasing) {
     ASSERT_GE(reports.size(), 2u);
     ASSERT_EQ(reports[0].size(), 1u);
     EXPECT_TRUE(IsSessionLost(reports[0][0])) << reports[0][0];
-    EXPECT_THAT(reports[0][0].message(), HasSubstr("lost the connection"));
+    EXPECT_THAT(reports[0][0].message(), HasSubstr("unknown session"));
     // ...and through the error of the call that was running or came next.
     ASSERT_FALSE(w.call_errors().empty());
     EXPECT_TRUE(IsSessionLost(w.call_errors()[0])) << w.call_errors()[0];
@@ -291,7 +308,7 @@ TEST(ServerRestartTest, ClientsSeeLossReconnectAndTokensKeepIncreasing) {
         << "tokens of one client went backwards or repeated";
   }
   std::printf(
-      "MEASURED restart: %llu grants; kill -> every client told %.1f ms; restart -> "
+      "MEASURED restart: %llu grants; kill -> every client interrupted %.1f ms; restart -> "
       "%d grants each %.1f ms; tokens: seed %llu, max before %llu, recorded %llu, "
       "min after %llu\n",
       static_cast<unsigned long long>(grants), absl::ToDoubleMilliseconds(told),

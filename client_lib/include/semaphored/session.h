@@ -27,9 +27,20 @@ struct SessionOptions {
   // How long the server keeps the session without a keepalive. Zero: the server's
   // default. The library sends a keepalive every ttl/3 in the background.
   absl::Duration ttl = absl::ZeroDuration();
-  // Called once when the session is lost (see IsSessionLost): the server ended it or
-  // the connection broke. Not called for Close().
+  // Called once when the session is lost (see IsSessionLost): the server said it has
+  // ended (closed, expired, ended by an operator, unknown after a restart of a server
+  // that keeps no state), or no server answered for the session's whole TTL. Not
+  // called for Close().
   std::function<void(const absl::Status& why)> on_session_lost;
+  // Called when the connection to the server breaks (the server restarted, or the
+  // network failed): the session may still be alive, and the library is resuming it
+  // (reconnecting with backoff). `why` is UNAVAILABLE. Permits stay held meanwhile;
+  // calls wait for the resume.
+  std::function<void(const absl::Status& why)> on_session_interrupted;
+  // Called when an interrupted session has resumed: the server knows it, every permit
+  // is held with its fencing token, and every call sent but not answered has been sent
+  // again (each is applied at most once).
+  std::function<void()> on_session_resumed;
   // Called when an operator revokes (force-clears) a semaphore the session holds.
   // `why` is ABORTED with the operator's reason.
   std::function<void(const std::string& name, const absl::Status& why)> on_revoked;
@@ -56,8 +67,17 @@ struct SessionOptions {
 // are thread-safe: many threads may use one session at once; its semaphores belong
 // to the session, not to a thread.
 //
+// Interrupted session: when the connection breaks, the session is not given up: the
+// library calls on_session_interrupted, reconnects (backoff from 50 ms to 1 s), presents
+// the session's secret, re-sends every command not answered (numbered, so that the
+// server applies each at most once and answers a repeat with its first answer), and
+// calls on_session_resumed. A server with a data dir keeps the session across its
+// restart: permits stay held with the same tokens and a waiting Acquire keeps its
+// place. Calls made meanwhile wait for the resume.
+//
 // Lost session: when the server ends the session (expired, ended by an operator,
-// shutting down) or the connection breaks, on_session_lost is called once, global
+// shutting down without a data dir, unknown to it after a restart) or no server
+// answered for the session's whole TTL, on_session_lost is called once, global
 // Permits report not held, and every later call on a global name (and Close()) fails
 // with the session's error (IsSessionLost() true). Local '$' semaphores are not
 // affected: nothing outside this process can take them away, so they stay held and
