@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/sqlite_schema.h"
 #include "store/sqlite_store.h"
 #include "tests/common/status_matchers.h"
 #include "tests/store/store_model.h"
@@ -57,7 +58,8 @@ TEST(SqliteStoreErrorsTest, NewerFormatIsRefused) {
   EXPECT_THAT(SqliteStore::Open(tmp.path()),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr(absl::StrCat("data dir ", tmp.path(),
-                                              " has format 99; this semaphored reads up to 1"))));
+                                              " has format 99; this semaphored reads up to ",
+                                              kSqliteFormat))));
 }
 
 TEST(SqliteStoreErrorsTest, FileThatIsNotADatabaseIsDataLoss) {
