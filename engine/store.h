@@ -174,6 +174,7 @@ struct LoadSummary {
   int64_t semaphores = 0;
   int64_t holders = 0;
   int64_t waiters = 0;
+  int64_t outcomes = 0;  // kept command outcomes (not acknowledged)
   uint64_t token_high_water = 0;
   absl::Duration took;  // Load and restore together
 };
@@ -185,6 +186,7 @@ inline LoadSummary Summarize(const StoredState& state) {
     summary.holders += static_cast<int64_t>(sem.holders.size());
     summary.waiters += static_cast<int64_t>(sem.waiters.size());
   }
+  summary.outcomes = static_cast<int64_t>(state.outcomes.size());
   summary.token_high_water = state.token_high_water;
   return summary;
 }

@@ -122,6 +122,7 @@ TEST_F(CoreSeqRestoreTest, StateRoundTripsWithSeqsAndOutcomes) {
   from_core.last_session = state_.last_session;
   EXPECT_EQ(Dump(from_core), Dump(state_));
   ASSERT_EQ(state_.outcomes.size(), 1u);
+  EXPECT_EQ(engine::Summarize(state_).outcomes, 1) << "for the startup line";
   EXPECT_EQ(state_.outcomes[0].session, before_.a.id);
   EXPECT_TRUE(state_.outcomes[0].acquired);
   for (const auto& s : state_.sessions) {
