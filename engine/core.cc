@@ -278,6 +278,7 @@ absl::Status Core::SetObserver(SessionId id, std::shared_ptr<SessionObserver> ob
 int32_t Core::EndSessionLocked(Session* session, absl::Status why, SessionEndReason reason,
                                Deferred& deferred) {
   if (CoreTracer* tracer = Tracer()) tracer->OnSessionEnded(session->id, reason);
+  session->ending = true;  // its waiters' answers below keep no outcome
   LazyNow now(clock_);
   const auto released = static_cast<int32_t>(session->held.size());
   // A large session (up to max_held_per_session holds) would hold the lock for as
@@ -385,15 +386,26 @@ void Core::RememberEnded(SessionId id, const std::string& secret, const absl::St
 WaiterId Core::Set(SessionId session_id, SetArgs args, SetCallback done) {
   std::optional<absl::StatusOr<SetOutcome>> answer;
   // Checked before the session and draining are: a bad request is bad whatever the
-  // engine's state. Answered in order with the session's other answers.
-  if (absl::Status s = CheckSetArgs(args); !s.ok()) {
-    WhenDurable([done = std::move(done), s = std::move(s)]() mutable { done(std::move(s)); });
+  // engine's state. Answered in order with the session's other answers. (A sequenced
+  // one is checked under the lock: a re-send is answered with its first answer.)
+  absl::Status bad_args = CheckSetArgs(args);
+  if (!bad_args.ok() && args.seq == 0) {
+    WhenDurable([done = std::move(done), s = std::move(bad_args)]() mutable {
+      done(std::move(s));
+    });
     return 0;
   }
   {
     absl::MutexLock lock(&mu_);
     WaiterId queued = 0;
-    answer = SetLocked(session_id, args, done, queued);
+    Session* sequenced = args.seq == 0 || draining_ ? nullptr : FindSession(session_id);
+    if (sequenced != nullptr) {
+      answer = SequencedSetLocked(sequenced, args, bad_args, done, queued);
+    } else if (!bad_args.ok()) {
+      answer = std::move(bad_args);
+    } else {
+      answer = SetLocked(session_id, args, done, queued);
+    }
     if (!answer) return queued;  // queued: `done` now belongs to the waiter
     if (!Durable()) {
       HoldBack([done = std::move(done), result = *std::move(answer)]() mutable {
@@ -472,7 +484,10 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
     out.state = Snapshot(*sem, /*with_waiters=*/false, options_.max_listed_holders);
     return out;
   }
-  if (Waiter* orphan = FindSetOrphan(*session, *sem, args.permits)) {
+  // Only an unsequenced retry claims an orphan this way (a sequenced one claims the
+  // waiter of its own seq: SequencedSetLocked).
+  Waiter* orphan = args.seq == 0 ? FindSetOrphan(*session, *sem, args.permits) : nullptr;
+  if (orphan != nullptr) {
     ClaimOrphan(orphan, wait_end);
     orphan->set_done = std::move(done);
     queued = orphan->id;
@@ -487,6 +502,7 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
   w->permits = args.permits;
   w->deadline = wait_end;
   w->enqueue_time = now;
+  w->seq = args.seq;
   w->set_done = std::move(done);
   queued = w->id;
   Enqueue(std::move(w));
@@ -501,7 +517,7 @@ void Core::Enqueue(std::unique_ptr<Waiter> w) {
   if (Recording()) {
     EmitCreated(raw->sem);
     Emit(WaiterQueued{raw->id, raw->sem->name, raw->session->id, !raw->is_set,
-                      raw->permits, raw->deadline, raw->enqueue_time});
+                      raw->permits, raw->deadline, raw->enqueue_time, raw->seq});
   }
   LinkWaiter(std::move(w));
 }
@@ -513,9 +529,10 @@ void Core::LinkWaiter(std::unique_ptr<Waiter> w) {
   raw->session->waiting.PushBack(raw);
   if (raw->is_set) {
     raw->session->set_waiting[raw->sem].PushBack(raw);
-  } else if (raw->orphan) {
+  } else if (raw->orphan && raw->seq == 0) {
     raw->session->clear_orphans[raw->sem].PushBack(raw);
   }
+  if (raw->seq != 0) raw->session->seq_waiters[raw->seq] = raw;
   if (raw->deadline != absl::InfiniteFuture()) {
     waiter_deadlines_.insert({raw->deadline, raw->id});
     if (waiter_deadlines_.begin()->second == raw->id && deadline_hook_) deadline_hook_();
@@ -535,11 +552,12 @@ std::unique_ptr<Core::Waiter> Core::RemoveWaiter(Waiter* w) {
     auto it = w->session->set_waiting.find(w->sem);
     it->second.Remove(w);
     if (it->second.size == 0) w->session->set_waiting.erase(it);
-  } else if (w->orphan) {
+  } else if (w->orphan && w->seq == 0) {
     auto it = w->session->clear_orphans.find(w->sem);
     it->second.Remove(w);
     if (it->second.size == 0) w->session->clear_orphans.erase(it);
   }
+  if (w->seq != 0) w->session->seq_waiters.erase(w->seq);
   if (w->deadline != absl::InfiniteFuture()) waiter_deadlines_.erase({w->deadline, w->id});
   auto it = waiters_.find(w->id);
   std::unique_ptr<Waiter> owned = std::move(it->second);
@@ -548,6 +566,12 @@ std::unique_ptr<Core::Waiter> Core::RemoveWaiter(Waiter* w) {
 }
 
 void Core::Answer(std::unique_ptr<Waiter> w, absl::Status error, Deferred& deferred) {
+  // Kept even for an orphan: its re-send gets it. (Not when its session ends.)
+  if (w->is_set) {
+    KeepSetOutcome(*w, error);
+  } else {
+    KeepClearOutcome(*w, error);
+  }
   if (w->orphan) return;  // nobody asked yet: the answer goes nowhere
   if (w->is_set) {
     deferred.Add([cb = std::move(w->set_done), error = std::move(error)]() mutable {
@@ -621,7 +645,9 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
     out.acquired = true;
     out.grant = *grant;
     listener_->OnGrant(now.Get() - owned->enqueue_time);
-    // An orphan granted becomes a holder; its retry then finds it "already held".
+    KeepSetOutcome(*owned, out);
+    // An orphan granted becomes a holder; its retry then finds it "already held" (or,
+    // when sequenced, its kept outcome).
     if (!owned->orphan) {
       deferred.Add([cb = std::move(owned->set_done), out]() mutable { cb(out); });
     }
@@ -632,9 +658,10 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
     for (auto it = session->set_waiting.find(sem); it != session->set_waiting.end();
          it = session->set_waiting.find(sem)) {
       std::unique_ptr<Waiter> o = RemoveWaiter(it->second.head);
-      if (o->orphan) continue;
       SetOutcome again = out;
       again.already_held = true;
+      KeepSetOutcome(*o, again);
+      if (o->orphan) continue;
       deferred.Add([cb = std::move(o->set_done), again]() mutable { cb(again); });
     }
   }
@@ -649,6 +676,7 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
         Answer(std::move(owned), session->end_status, deferred);
         continue;
       }
+      KeepClearOutcome(*owned, out);
       if (owned->orphan) continue;
       deferred.Add([cb = std::move(owned->clear_done), out]() mutable { cb(out); });
     }
@@ -656,17 +684,47 @@ void Core::HandOn(Semaphore* sem, LazyNow& now, Deferred& deferred) {
   MaybeErase(sem);
 }
 
-absl::StatusOr<int32_t> Core::Clear(SessionId session_id, absl::string_view name) {
+absl::StatusOr<int32_t> Core::Clear(SessionId session_id, absl::string_view name,
+                                    uint64_t seq) {
   Locked locked(this);
   Deferred& deferred = locked.deferred();
   absl::StatusOr<Session*> found = LiveSession(session_id);
   if (!found.ok()) return found.status();
+  Session* session = *found;
+  if (seq == 0 || !Sequencing(*session)) return ClearLocked(session, name, deferred);
+  if (seq <= session->last_seq) {
+    if (auto it = session->outcomes.find(seq); it != session->outcomes.end()) {
+      const CommandOutcome& kept = it->second;
+      if (kept.kind != CommandKind::kClear) return NotThisCommand(*session, seq, "clear");
+      if (kept.code != absl::StatusCode::kOk) return absl::Status(kept.code, kept.message);
+      return kept.released;
+    }
+    if (session->seq_waiters.contains(seq)) return NotThisCommand(*session, seq, "clear");
+    return AlreadyAnswered(*session, seq);
+  }
+  session->last_seq = seq;
+  absl::StatusOr<int32_t> released = ClearLocked(session, name, deferred);
+  CommandOutcome outcome;
+  outcome.seq = seq;
+  outcome.kind = CommandKind::kClear;
+  if (released.ok()) {
+    outcome.released = *released;
+  } else {
+    outcome.code = released.status().code();
+    outcome.message = std::string(released.status().message());
+  }
+  KeepOutcome(session, std::move(outcome));
+  return released;
+}
+
+absl::StatusOr<int32_t> Core::ClearLocked(Session* session, absl::string_view name,
+                                          Deferred& deferred) {
   Semaphore* sem = FindSemaphore(name);
   if (sem == nullptr || sem->holders.empty()) {
     return absl::NotFoundError(absl::StrCat("semaphore ", QuoteName(name),
                                             " is not set; there is nothing to clear"));
   }
-  const int32_t i = HolderIndex(*sem, **found);
+  const int32_t i = HolderIndex(*sem, *session);
   if (i < 0) {
     const Session* holder = sem->holders[sem->first].session;
     return absl::PermissionDeniedError(absl::StrCat(
@@ -677,7 +735,7 @@ absl::StatusOr<int32_t> Core::Clear(SessionId session_id, absl::string_view name
   }
   LazyNow now(clock_);
   const int32_t released = ReleaseLocked(sem, i, now);
-  (*found)->held.erase(sem);
+  session->held.erase(sem);
   HandOn(sem, now, deferred);
   return released;
 }
@@ -695,8 +753,11 @@ SemaphoreSnapshot Core::Test(absl::string_view name) const {
 WaiterId Core::WaitClear(SessionId session_id, WaitClearArgs args,
                          WaitClearCallback done) {
   // Checked before the session and draining are, as in Set.
-  if (absl::Status s = CheckWaitClearArgs(args); !s.ok()) {
-    WhenDurable([done = std::move(done), s = std::move(s)]() mutable { done(std::move(s)); });
+  absl::Status bad_args = CheckWaitClearArgs(args);
+  if (!bad_args.ok() && args.seq == 0) {
+    WhenDurable([done = std::move(done), s = std::move(bad_args)]() mutable {
+      done(std::move(s));
+    });
     return 0;
   }
   Locked locked(this);
@@ -705,9 +766,36 @@ WaiterId Core::WaitClear(SessionId session_id, WaitClearArgs args,
     deferred.Add([done = std::move(done), a = std::move(a)]() mutable { done(std::move(a)); });
     return WaiterId{0};
   };
+  // Sequenced only for a live session while not draining (see "At most once").
+  Session* sequenced = args.seq == 0 || draining_ ? nullptr : FindSession(session_id);
+  if (sequenced == nullptr && !bad_args.ok()) return answer(std::move(bad_args));
   if (draining_) return answer(ShuttingDown("waits are refused"));
   absl::StatusOr<Session*> found = LiveSession(session_id);
   if (!found.ok()) return answer(found.status());
+  const uint64_t seq = sequenced != nullptr ? args.seq : 0;
+  if (seq != 0) {
+    Session* session = *found;
+    if (seq <= session->last_seq) {
+      if (auto it = session->outcomes.find(seq); it != session->outcomes.end()) {
+        return answer(WaitClearAnswerOf(it->second, args.name));
+      }
+      auto it = session->seq_waiters.find(seq);
+      if (it == session->seq_waiters.end()) return answer(AlreadyAnswered(*session, seq));
+      Waiter* w = it->second;
+      if (w->is_set) return answer(NotThisCommand(*session, seq, "wait-for-clear"));
+      if (!w->orphan) return answer(StillPending(*session, seq));
+      ClaimOrphan(w, WaitEnd(args.wait, clock_->Now()));
+      w->clear_done = std::move(done);
+      return w->id;
+    }
+    session->last_seq = seq;
+  }
+  // The final answers below are kept as the command's outcome when sequenced.
+  auto decided = [&](absl::StatusOr<WaitClearOutcome> a) {
+    if (seq != 0) KeepOutcome(*found, OutcomeOfWaitClear(seq, a));
+    return answer(std::move(a));
+  };
+  if (!bad_args.ok()) return decided(std::move(bad_args));
   Semaphore* sem = FindSemaphore(args.name);
   const bool clear = sem == nullptr || sem->held == 0;
   // The clock is read only when the answer may have to wait.
@@ -721,16 +809,17 @@ WaiterId Core::WaitClear(SessionId session_id, WaitClearArgs args,
     } else {
       out.state.name = std::move(args.name);
     }
-    return answer(std::move(out));
+    return decided(std::move(out));
   }
-  if (auto it = (*found)->clear_orphans.find(sem); it != (*found)->clear_orphans.end()) {
+  if (auto it = (*found)->clear_orphans.find(sem);
+      seq == 0 && it != (*found)->clear_orphans.end()) {
     Waiter* orphan = it->second.head;
     ClaimOrphan(orphan, wait_end);  // unlinks it from clear_orphans
     orphan->clear_done = std::move(done);
     return orphan->id;
   }
   if (absl::Status s = CheckWaiterLimits(**found, *sem); !s.ok()) {
-    return answer(std::move(s));
+    return decided(std::move(s));
   }
   auto w = std::make_unique<Waiter>();
   w->id = ++last_waiter_id_;
@@ -739,6 +828,7 @@ WaiterId Core::WaitClear(SessionId session_id, WaitClearArgs args,
   w->sem = sem;
   w->deadline = wait_end;
   w->enqueue_time = now;
+  w->seq = seq;
   w->clear_done = std::move(done);
   const WaiterId id = w->id;
   Enqueue(std::move(w));
@@ -782,17 +872,25 @@ void Core::Tick() {
       // Ended in slices, not yet reached: answered as its session's end, not a timeout.
       Answer(std::move(owned), session->end_status, deferred);
     } else if (owned->orphan) {
-      // Restored and never claimed: it leaves its queue (an effect); nobody to tell.
+      // Restored and never claimed: it leaves its queue (an effect); nobody to tell,
+      // but a sequenced one keeps its outcome for its re-send.
       listener_->OnWaitTimeout();
+      if (owned->is_set) {
+        KeepSetOutcome(*owned, SetOutcome{});
+      } else {
+        KeepClearOutcome(*owned, WaitClearOutcome{});
+      }
     } else if (owned->is_set) {
       listener_->OnWaitTimeout();
       SetOutcome out;
       out.state = Snapshot(*sem, false, options_.max_listed_holders);
+      KeepSetOutcome(*owned, out);
       deferred.Add([cb = std::move(owned->set_done), out]() mutable { cb(out); });
     } else {
       listener_->OnWaitTimeout();
       WaitClearOutcome out;
       out.state = Snapshot(*sem, false, options_.max_listed_holders);
+      KeepClearOutcome(*owned, out);
       deferred.Add([cb = std::move(owned->clear_done), out]() mutable { cb(out); });
     }
     HandOn(sem, lazy, deferred);

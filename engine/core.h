@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "common/clock.h"
 #include "engine/core_listener.h"
 #include "engine/core_tracer.h"
@@ -61,6 +62,9 @@ struct CoreOptions {
   // that such an answer costs at most this much work under the lock. Admin listings
   // and force-clear see every holder.
   int32_t max_listed_holders = 100;
+  // Outcomes of sequenced commands kept per session until acknowledged (see "At most
+  // once" in Core's comment); past it the oldest is dropped. 0 keeps none.
+  int64_t max_unacked_outcomes_per_session = 1024;
   // Where the effects of every operation are committed (see "Durability" below);
   // must outlive the core. nullptr (the default, and always in-process) or a store
   // that is not durable(): nothing is recorded and every answer is given at once, as
@@ -119,6 +123,40 @@ struct CoreOptions {
 // releases before its answer is given). A restarted owner rebuilds the core from what
 // the store loaded with Restore(), before any operation.
 //
+// At most once: Set, Clear and WaitClear take a per-session sequence number `seq`,
+// which the client library gives each command (from 1, increasing) so that it can
+// re-send the commands it got no answer for (its stream broke, the server restarted)
+// and have each applied at most once, answered with its first answer.
+//  - seq 0: not sequenced (tests, unary RPCs, the in-process engine): exactly the
+//    behaviour described elsewhere; nothing is kept.
+//  - seq above the session's last_seq: a new command. It runs as if unsequenced
+//    (except that it never claims an orphan, which only its own seq claims, see
+//    below), and last_seq becomes seq. When its final answer is decided (at once; or,
+//    for a queued request, when granted, timed out, found clear, cancelled or failed)
+//    its *outcome* is kept: acquired (already_held, grant) / not acquired; released
+//    permits; clear / not clear; or the error (code and message, argument errors
+//    included). With a store the outcome is recorded (CommandOutcome) in the same
+//    batch as the effects of what decided it. A request answered because its session
+//    ended keeps nothing (the session is gone), and nothing is kept while draining
+//    (the command was not applied: a re-send after a restart runs it).
+//  - seq at or below last_seq: a re-sent command; nothing is applied again.
+//     - its outcome is kept: answered with it, through the same path (callback or
+//       return value, after WhenDurable like every answer). A kept "not acquired" or
+//       "not clear" is answered with the semaphore's state as Test shows it now.
+//     - a request of this session queued by that seq still waits: an orphan (see
+//       Restore) is claimed by it, keeping its place (its id is returned, its
+//       deadline the earlier of the two); one that still has a callback (the same
+//       command sent twice while its first copy waits) is FAILED_PRECONDITION
+//       "command SEQ of session ID is still pending".
+//     - otherwise FAILED_PRECONDITION "... was already answered and acknowledged (or
+//       is older than the last N kept)": the client re-sent what it acknowledged.
+//    These answers keep nothing.
+// Acknowledge() drops the outcomes the client has read (CommandsAcked). At most
+// CoreOptions::max_unacked_outcomes_per_session are kept per session: past it the
+// oldest (lowest seq) is dropped as if acknowledged. Outcomes and last_seq go when
+// the session ends. A command of an unknown or ended session is answered as unsequenced
+// (UNAUTHENTICATED), keeping nothing; so is one while draining.
+//
 // Thread-safe. Callbacks and observers are always called without the lock held.
 class Core {
  public:
@@ -171,9 +209,10 @@ class Core {
   WaiterId Set(SessionId session, SetArgs args, SetCallback done)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Clears every permit `session` holds on `name` and hands them on in FIFO order.
-  // Returns the number of permits released.
-  absl::StatusOr<int32_t> Clear(SessionId session, absl::string_view name)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns the number of permits released. `seq` as SetArgs::seq (see "At most
+  // once"): a re-sent clear returns its first result and releases nothing.
+  absl::StatusOr<int32_t> Clear(SessionId session, absl::string_view name,
+                                uint64_t seq = 0) ABSL_LOCKS_EXCLUDED(mu_);
   // The semaphore as it stands (limit 0 when it does not exist). Never blocks on
   // waiters; needs no session.
   SemaphoreSnapshot Test(absl::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -181,6 +220,11 @@ class Core {
   // `done` gets exactly one answer, as for Set; the id returned, and an orphan
   // claimed, as for Set.
   WaiterId WaitClear(SessionId session, WaitClearArgs args, WaitClearCallback done)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The client has read the answers of the sequenced commands `seqs` of `session`:
+  // their kept outcomes are dropped (CommandsAcked recorded). Seqs with no kept
+  // outcome, and unknown or ended sessions, are ignored. Nothing is answered.
+  void Acknowledge(SessionId session, absl::Span<const uint64_t> seqs)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Removes a queued waiter; its callback gets `why` (CANCELLED by default). Does
   // nothing when the waiter has already been answered.
@@ -253,9 +297,15 @@ class Core {
   // session holding the name and is answered acquired, already held, with the
   // grant's token. An orphan that times out, or whose session ends, leaves its queue
   // as any waiter does (the removal is recorded); its answer goes nowhere.
+  // Each session's last_seq and kept command outcomes are restored, and each waiter's
+  // seq: an orphan queued by a sequenced command is claimed only by a re-send of that
+  // seq (see "At most once"); one queued by an unsequenced request (seq 0) only by an
+  // unsequenced retry, as above. An orphan of a sequenced command that is decided
+  // before its re-send keeps its outcome, which answers the re-send.
   // A state that contradicts itself (a holder or waiter of a session or semaphore
-  // that is not there, a semaphore over its limit or with nothing on it, a duplicate
-  // session, secret, name, holder or waiter id, permits or a limit out of range,
+  // that is not there, an outcome of a session not there, a duplicate outcome or
+  // waiter seq in a session, an outcome or waiter seq above its session's last_seq,
+  // a semaphore over its limit or with nothing on it, a duplicate session, secret, name, holder or waiter id, permits or a limit out of range,
   // holders not in token order or above the high-water, a waiter id above
   // last_waiter, a queue whose head could be granted) is DATA_LOSS naming what is
   // wrong, and leaves the core as new. The CoreOptions limits do not refuse restored
@@ -267,7 +317,8 @@ class Core {
   uint64_t BatchesCommitted() const ABSL_LOCKS_EXCLUDED(mu_);
   // The state as Store::Load would return it after every effect recorded so far had
   // committed: live sessions, semaphores with holders in grant order and waiters (set
-  // and wait-for-clear) in queue order, the largest fencing token granted while
+  // and wait-for-clear) in queue order with their seqs, each session's last_seq and
+  // kept outcomes (by session, then seq), the largest fencing token granted while
   // recording, the last waiter id. last_session is 0 (ids are random; the core keeps
   // no maximum). For tests that replay the recorded batches. Costs O(state).
   StoredState StateForStore() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -405,6 +456,44 @@ class Core {
   // Erases `sem` from `session->held`, stepping an ended session's release cursor.
   void EraseHeld(Session* session, Semaphore* sem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleExpiry(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- At most once (core_seq.cc) ---
+  // The answer to a re-sent command (seq <= last_seq) that has no kept outcome and no
+  // waiter: FAILED_PRECONDITION.
+  absl::Status AlreadyAnswered(const Session& session, uint64_t seq) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status StillPending(const Session& session, uint64_t seq) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A re-send whose seq was another kind of command (`what` it claims to be).
+  absl::Status NotThisCommand(const Session& session, uint64_t seq,
+                              absl::string_view what) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether outcomes of `session` are kept now (not draining, session not ending).
+  bool Sequencing(const Session& session) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps `outcome` (its session and seq set) for `session`, records it, and drops
+  // the oldest past the bound. Does nothing unless Sequencing(session).
+  void KeepOutcome(Session* session, CommandOutcome outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps the outcome of a queued sequenced request answered with `answer`.
+  void KeepSetOutcome(const Waiter& w, const absl::StatusOr<SetOutcome>& answer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void KeepClearOutcome(const Waiter& w, const absl::StatusOr<WaitClearOutcome>& answer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The first answer of a kept set or wait-for-clear outcome, a "not" answer showing
+  // the semaphore `name` as it is now.
+  absl::StatusOr<SetOutcome> SetAnswerOf(const CommandOutcome& kept,
+                                         absl::string_view name) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<WaitClearOutcome> WaitClearAnswerOf(const CommandOutcome& kept,
+                                                     absl::string_view name) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A sequenced set request (args.seq > 0) of a live session, as SetLocked.
+  std::optional<absl::StatusOr<SetOutcome>> SequencedSetLocked(
+      Session* session, const SetArgs& args, const absl::Status& bad_args,
+      SetCallback& done, WaiterId& queued) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs a clear by a live session.
+  absl::StatusOr<int32_t> ClearLocked(Session* session, absl::string_view name,
+                                      Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- Restore and orphans (core_restore.cc) ---
   // Whether anything has happened to this core that Restore would contradict.

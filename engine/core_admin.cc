@@ -266,7 +266,15 @@ absl::Status Core::CheckInvariants() const {
       auto it = waiters_.find(w->id);
       if (it == waiters_.end() || it->second.get() != w) return fail("session waiter lost");
       if (w->is_set) ++sets;
-      if (!w->is_set && w->orphan) ++clear_orphans;
+      if (!w->is_set && w->orphan && w->seq == 0) ++clear_orphans;
+      if (w->seq != 0) {
+        auto by_seq = s->seq_waiters.find(w->seq);
+        if (by_seq == s->seq_waiters.end() || by_seq->second != w) {
+          return fail("sequenced waiter not indexed by its seq on ", w->sem->name);
+        }
+        if (w->seq > s->last_seq) return fail("waiter seq above its session's last seq");
+        if (s->outcomes.contains(w->seq)) return fail("waiting command has an outcome");
+      }
       if (!w->orphan && (w->is_set ? !w->set_done : !w->clear_done)) {
         return fail("claimed waiter without a callback on ", w->sem->name);
       }
@@ -275,7 +283,7 @@ absl::Status Core::CheckInvariants() const {
       if (list.size == 0) return fail("empty clear-orphans entry kept");
       for (const Waiter* w = list.head; w != nullptr;
            w = WaiterList<&Waiter::same>::Next(w)) {
-        if (w->session != s || w->sem != sem || w->is_set || !w->orphan) {
+        if (w->session != s || w->sem != sem || w->is_set || !w->orphan || w->seq != 0) {
           return fail("clear-orphans index broken on ", sem->name);
         }
         --clear_orphans;
@@ -283,6 +291,10 @@ absl::Status Core::CheckInvariants() const {
     }
     if (clear_orphans != 0) return fail("orphaned wait-for-clear requests not indexed");
     if (n != s->waiting.size) return fail("session waiter count wrong");
+    if (s->seq_waiters.size() > static_cast<size_t>(n)) return fail("seq index has strays");
+    if (!s->outcomes.empty() && s->outcomes.rbegin()->first > s->last_seq) {
+      return fail("outcome seq above its session's last seq");
+    }
     session_waiters += static_cast<size_t>(n);
     int32_t indexed = 0;
     for (const auto& [sem, list] : s->set_waiting) {

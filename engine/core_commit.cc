@@ -132,7 +132,9 @@ StoredState Core::StateForStore() const {
   StoredState out;
   absl::MutexLock lock(&mu_);
   for (const auto& [id, s] : sessions_) {
-    out.sessions.push_back(SessionOpened{id, s->secret, s->client_name, s->peer, s->ttl});
+    out.sessions.push_back(
+        SessionOpened{id, s->secret, s->client_name, s->peer, s->ttl, s->last_seq});
+    for (const auto& [seq, outcome] : s->outcomes) out.outcomes.push_back(outcome);
   }
   for (const auto& [name, sem] : semaphores_) {
     StoredSemaphore& stored = out.semaphores.emplace_back();
@@ -146,7 +148,7 @@ StoredState Core::StateForStore() const {
     for (const Semaphore::Queue* q : {&sem->set_queue, &sem->clear_queue}) {
       for (const Waiter* w = q->head; w != nullptr; w = Semaphore::Queue::Next(w)) {
         stored.waiters.push_back(StoredWaiter{w->id, w->session->id, !w->is_set, w->permits,
-                                              w->deadline, w->enqueue_time});
+                                              w->deadline, w->enqueue_time, w->seq});
       }
     }
     // Both queues are in id order (ids only grow); merged, the store's queue order.

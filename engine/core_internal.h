@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/base/thread_annotations.h"
@@ -37,6 +38,9 @@ struct Core::Waiter {
   Link in_session;  // in session->waiting
   Link same;        // set requests: in session->set_waiting[sem]; restored
                     // wait-for-clear orphans: in session->clear_orphans[sem]
+  // The seq of the command that queued it (0: not sequenced); see Core's "At most
+  // once". Indexed by session->seq_waiters when not 0.
+  uint64_t seq = 0;
   // Restored by Core::Restore and not yet claimed by a retry of its request: it has
   // no callback (its answer goes nowhere) but keeps its place (see Core::Restore).
   bool orphan = false;
@@ -89,10 +93,17 @@ struct Core::Session {
   // requests for the same semaphore without looking at its other waiters. No empty
   // entries.
   absl::flat_hash_map<Semaphore*, WaiterList<&Waiter::same>> set_waiting;
-  // Its orphaned wait-for-clear requests by semaphore (only restored ones not yet
-  // claimed: other wait-for-clear requests are not indexed), so that a retried
-  // WaitClear finds its orphan without a scan. No empty entries.
+  // Its orphaned wait-for-clear requests by semaphore (only restored unsequenced ones
+  // not yet claimed: other wait-for-clear requests are not indexed), so that a
+  // retried WaitClear finds its orphan without a scan. No empty entries.
   absl::flat_hash_map<Semaphore*, WaiterList<&Waiter::same>> clear_orphans;
+  // At most once (see Core's comment): the highest seq seen, the kept outcomes by
+  // seq, and its queued sequenced requests by seq.
+  uint64_t last_seq = 0;
+  absl::btree_map<uint64_t, CommandOutcome> outcomes;
+  absl::flat_hash_map<uint64_t, Waiter*> seq_waiters;
+  // Set while EndSessionLocked answers its waiters: those answers keep no outcome.
+  bool ending = false;
 
   // A large session that has ended but whose records are still being released in
   // slices (it is in Core::ending_, no longer in sessions_): the other paths that meet
@@ -104,6 +115,12 @@ struct Core::Session {
   // erases an entry steps it past that entry first (Core::EraseHeld).
   std::optional<absl::flat_hash_map<Semaphore*, int32_t>::iterator> release_cursor;
 };
+
+// The outcome (see CommandOutcome; session left 0) kept for the sequenced command
+// `seq` answered with `answer` (core_seq.cc).
+CommandOutcome OutcomeOfSet(uint64_t seq, const absl::StatusOr<SetOutcome>& answer);
+CommandOutcome OutcomeOfWaitClear(uint64_t seq,
+                                  const absl::StatusOr<WaitClearOutcome>& answer);
 
 // Snapshot's max_holders for the listings that show every holder (admin, force-clear).
 inline constexpr int32_t kAllHolders = std::numeric_limits<int32_t>::max();

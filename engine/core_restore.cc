@@ -31,14 +31,18 @@ absl::Status Contradiction(const Parts&... parts) {
 // leaves the core untouched. The engine's own invariants (Core::CheckInvariants) are
 // what a state it recorded always satisfies.
 absl::Status CheckStoredState(const StoredState& state) {
-  absl::flat_hash_set<SessionId> sessions;
+  absl::flat_hash_map<SessionId, uint64_t> sessions;  // id -> last_seq
   absl::flat_hash_set<absl::string_view> secrets;
+  // (session, seq) of every outcome and sequenced waiter: a seq answers one command.
+  absl::flat_hash_set<std::pair<SessionId, uint64_t>> seqs;
   sessions.reserve(state.sessions.size());
   secrets.reserve(state.sessions.size());
   for (const SessionOpened& s : state.sessions) {
     const std::string who = absl::StrCat("session ", FormatSessionId(s.session));
     if (s.session == 0) return Contradiction("a session has id 0");
-    if (!sessions.insert(s.session).second) return Contradiction(who, " is stored twice");
+    if (!sessions.emplace(s.session, s.last_seq).second) {
+      return Contradiction(who, " is stored twice");
+    }
     if (!secrets.insert(s.secret).second) {
       return Contradiction(who, " has the secret of another session");
     }
@@ -102,9 +106,18 @@ absl::Status CheckStoredState(const StoredState& state) {
       if (!waiter_ids.insert(w.waiter).second) {
         return Contradiction("waiter ", w.waiter, " is stored twice");
       }
-      if (!sessions.contains(w.session)) {
+      auto session = sessions.find(w.session);
+      if (session == sessions.end()) {
         return Contradiction(waiter, " is of session ", FormatSessionId(w.session),
                              ", which is not stored");
+      }
+      if (w.seq > session->second) {
+        return Contradiction(waiter, " has command seq ", w.seq, ", above its session's last seq ",
+                             session->second);
+      }
+      if (w.seq != 0 && !seqs.insert({w.session, w.seq}).second) {
+        return Contradiction(waiter, " has command seq ", w.seq,
+                             ", which another waiter of its session has");
       }
       last_id = w.waiter;
       if (w.wait_for_clear) {
@@ -124,6 +137,23 @@ absl::Status CheckStoredState(const StoredState& state) {
                              " permits are free");
       }
       first_set = false;
+    }
+  }
+  for (const CommandOutcome& o : state.outcomes) {
+    const std::string what = absl::StrCat("the outcome of command ", o.seq, " of session ",
+                                          FormatSessionId(o.session));
+    auto session = sessions.find(o.session);
+    if (session == sessions.end()) return Contradiction(what, " is of a session not stored");
+    if (o.seq == 0 || o.seq > session->second) {
+      return Contradiction(what, " has a seq outside 1 to its session's last seq ",
+                           session->second);
+    }
+    if (!seqs.insert({o.session, o.seq}).second) {
+      return Contradiction(what, " is stored twice (or its command also waits)");
+    }
+    if (o.kind != CommandKind::kSet && o.kind != CommandKind::kClear &&
+        o.kind != CommandKind::kWaitClear) {
+      return Contradiction(what, " has unknown kind ", static_cast<int32_t>(o.kind));
     }
   }
   return absl::OkStatus();
@@ -163,6 +193,7 @@ absl::Status Core::Restore(const StoredState& state) {
     session->peer = stored.peer;
     session->ttl = stored.ttl;
     session->create_time = now;
+    session->last_seq = stored.last_seq;
     session->expire_time =
         options_.sessions_expire ? now + stored.ttl : absl::InfiniteFuture();
     // Counted as CreateSession counts (a restored session is no new creation, so the
@@ -197,9 +228,14 @@ absl::Status Core::Restore(const StoredState& state) {
       w->permits = stored_waiter.permits;
       w->deadline = stored_waiter.deadline;
       w->enqueue_time = stored_waiter.enqueued;
+      w->seq = stored_waiter.seq;
       w->orphan = true;
       LinkWaiter(std::move(w));
     }
+  }
+  for (const CommandOutcome& outcome : state.outcomes) {
+    ++work_;
+    by_id.at(outcome.session)->outcomes.emplace(outcome.seq, outcome);
   }
   last_waiter_id_ = state.last_waiter;
   token_high_water_ = state.token_high_water;
@@ -216,14 +252,14 @@ Core::Waiter* Core::FindSetOrphan(const Session& session, const Semaphore& sem,
   for (Waiter* w = it->second.head; w != nullptr;
        w = WaiterList<&Waiter::same>::Next(w)) {
     ++work_;
-    if (w->orphan && w->permits == permits) return w;
+    if (w->orphan && w->seq == 0 && w->permits == permits) return w;
   }
   return nullptr;
 }
 
 void Core::ClaimOrphan(Waiter* orphan, absl::Time wait_end) {
   ++work_;
-  if (!orphan->is_set) {
+  if (!orphan->is_set && orphan->seq == 0) {
     auto it = orphan->session->clear_orphans.find(orphan->sem);
     it->second.Remove(orphan);
     if (it->second.size == 0) orphan->session->clear_orphans.erase(it);

@@ -38,9 +38,14 @@ struct SessionOpened {
   std::string client_name;
   std::string peer;  // the client host the session counts against
   absl::Duration ttl;
+  // The highest command seq the session has sent (see CommandOutcome). The engine
+  // opens sessions with 0; in StoredState::sessions it is the stored value, which
+  // CommandOutcome and a sequenced WaiterQueued raise.
+  uint64_t last_seq = 0;
 };
 // A session ended (closed, expired, stream ended, revoked): its holders and waiters
-// are removed by their own effects, which come before this one in the same batch.
+// are removed by their own effects, which come before this one in the same batch. Its
+// kept command outcomes go with it (no CommandsAcked is recorded for them).
 struct SessionEnded {
   SessionId session = 0;
 };
@@ -79,6 +84,9 @@ struct WaiterQueued {
   int32_t permits = 0;          // set requests
   absl::Time deadline;          // InfiniteFuture when it waits without a limit
   absl::Time enqueued;
+  // The seq of the command that queued it (0: not sequenced). A seq above the
+  // session's last_seq raises it.
+  uint64_t seq = 0;
 };
 // A waiter left its queue (granted, timed out, cancelled, its session ended).
 struct WaiterRemoved {
@@ -90,9 +98,36 @@ struct TokenHighWater {
   uint64_t high_water = 0;
 };
 
+// Which command a CommandOutcome answered.
+enum class CommandKind : int32_t { kSet = 1, kClear = 2, kWaitClear = 3 };
+// The final answer of the sequenced command `seq` of `session`, kept until the client
+// acknowledges it, so that a re-sent command is answered as it was first (see Core's
+// "At most once"). Recorded in the same batch as the command's own effects (or, for a
+// queued request, as the effects that decided it). Raises the session's last_seq.
+struct CommandOutcome {
+  SessionId session = 0;
+  uint64_t seq = 0;
+  CommandKind kind = CommandKind::kSet;
+  // kOk, or the error the command was answered with (and its message).
+  absl::StatusCode code = absl::StatusCode::kOk;
+  std::string message;
+  bool acquired = false;      // kSet: acquired (else "not acquired")
+  bool already_held = false;  // kSet acquired: the session held it before
+  GrantInfo grant;            // kSet acquired: token, permits, grant time
+  int32_t released = 0;       // kClear: the permits released
+  bool clear = false;         // kWaitClear: clear (else "not clear")
+};
+// The outcomes `seqs` of `session` are dropped: the client read their answers, or
+// the session keeps too many (CoreOptions::max_unacked_outcomes_per_session). Each
+// names an outcome that is stored.
+struct CommandsAcked {
+  SessionId session = 0;
+  std::vector<uint64_t> seqs;
+};
+
 using Effect = std::variant<SessionOpened, SessionEnded, SemaphoreCreated, SemaphoreErased,
                             HolderAdded, HolderRemoved, WaiterQueued, WaiterRemoved,
-                            TokenHighWater>;
+                            TokenHighWater, CommandOutcome, CommandsAcked>;
 
 // The effects of one or more operations, committed together.
 struct EffectBatch {
@@ -114,6 +149,7 @@ struct StoredWaiter {
   int32_t permits = 0;
   absl::Time deadline;
   absl::Time enqueued;
+  uint64_t seq = 0;  // WaiterQueued::seq
 };
 struct StoredSemaphore {
   std::string name;
@@ -122,8 +158,11 @@ struct StoredSemaphore {
   std::vector<StoredWaiter> waiters;  // in queue order (by waiter id)
 };
 struct StoredState {
-  std::vector<SessionOpened> sessions;  // every session not ended
+  std::vector<SessionOpened> sessions;  // every session not ended, with its last_seq
   std::vector<StoredSemaphore> semaphores;
+  // The kept outcomes (not acknowledged) of every session not ended, by session and
+  // seq.
+  std::vector<CommandOutcome> outcomes;
   uint64_t token_high_water = 0;
   WaiterId last_waiter = 0;  // the highest waiter id ever queued
   SessionId last_session = 0;  // the highest session id ever opened
@@ -135,6 +174,7 @@ struct LoadSummary {
   int64_t semaphores = 0;
   int64_t holders = 0;
   int64_t waiters = 0;
+  int64_t outcomes = 0;  // kept command outcomes (not acknowledged)
   uint64_t token_high_water = 0;
   absl::Duration took;  // Load and restore together
 };
@@ -146,6 +186,7 @@ inline LoadSummary Summarize(const StoredState& state) {
     summary.holders += static_cast<int64_t>(sem.holders.size());
     summary.waiters += static_cast<int64_t>(sem.waiters.size());
   }
+  summary.outcomes = static_cast<int64_t>(state.outcomes.size());
   summary.token_high_water = state.token_high_water;
   return summary;
 }
@@ -164,9 +205,10 @@ class Store {
   // Commits `batch` atomically and durably (fsync'd when the adapter is durable),
   // after every batch committed before it. On error nothing of the batch is kept,
   // and the store may refuse later commits (the server then stops answering).
-  // An effect that contradicts the stored state (a session, semaphore or waiter
-  // created twice; one removed that is not stored, or while a holder or waiter still
-  // refers to it; a holder or waiter naming one that is not stored) is INTERNAL: a bug
+  // An effect that contradicts the stored state (a session, semaphore, waiter or
+  // outcome created twice; one removed that is not stored, or while a holder or waiter
+  // still refers to it; a holder, waiter or outcome naming one that is not stored) is
+  // INTERNAL: a bug
   // in the engine, which a store that can check reports rather than keeps.
   virtual absl::Status Commit(const EffectBatch& batch) = 0;
 

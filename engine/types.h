@@ -78,12 +78,16 @@ struct SetArgs {
   std::optional<int32_t> limit;  // nullopt: the existing limit, or 1
   int32_t permits = 1;
   WaitLimit wait;  // try once by default
+  // The command's sequence number in its session (from 1, increasing), for at-most-once
+  // re-sends; 0: not sequenced. See Core's "At most once".
+  uint64_t seq = 0;
 };
 
 // What a wait-for-clear request asks for; as SetArgs.
 struct WaitClearArgs {
   std::string name;
   WaitLimit wait;  // check once by default
+  uint64_t seq = 0;  // as SetArgs::seq
 };
 
 struct SetOutcome {

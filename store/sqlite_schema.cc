@@ -11,8 +11,9 @@
 namespace semaphored::store {
 namespace {
 
-constexpr const char* kCreateSchema = R"sql(
-BEGIN IMMEDIATE;
+// Format 1, as first released; a new database is created as format 1 and then
+// migrated (one path for new and old data dirs).
+constexpr const char* kCreateFormat1 = R"sql(
 CREATE TABLE meta (
   key TEXT PRIMARY KEY,
   value INTEGER NOT NULL
@@ -53,10 +54,43 @@ CREATE TABLE waiters (
 -- For the foreign-key checks when a semaphore is erased or a session ends.
 CREATE INDEX waiters_by_name ON waiters (name);
 CREATE INDEX waiters_by_session ON waiters (session);
-PRAGMA user_version = 1;
-COMMIT;
 )sql";
-static_assert(kSqliteFormat == 1, "kCreateSchema writes format 1");
+
+// Format 1 -> 2: at-most-once commands. Each session's last command seq, each
+// waiter's seq, and the kept outcomes of sequenced commands (see engine/store.h
+// CommandOutcome; its fields by name).
+constexpr const char* kFormat1To2 = R"sql(
+ALTER TABLE sessions ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE waiters ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE outcomes (
+  session INTEGER NOT NULL REFERENCES sessions (id),
+  seq INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  code INTEGER NOT NULL,
+  message TEXT NOT NULL,
+  acquired INTEGER NOT NULL,
+  already_held INTEGER NOT NULL,
+  fencing_token INTEGER NOT NULL,
+  permits INTEGER NOT NULL,
+  grant_ns INTEGER NOT NULL,
+  released INTEGER NOT NULL,
+  clear INTEGER NOT NULL,
+  PRIMARY KEY (session, seq)
+) WITHOUT ROWID;
+)sql";
+static_assert(kSqliteFormat == 2, "PrepareSchema migrates up to format 2");
+
+// Runs `sql` and sets the format to `to` in one transaction.
+absl::Status Migrate(sqlite3* db, const std::string& path, absl::string_view sql, int to) {
+  const std::string script =
+      absl::StrCat("BEGIN IMMEDIATE;", sql, "PRAGMA user_version = ", to, "; COMMIT;");
+  if (absl::Status s = Exec(db, script.c_str()); !s.ok()) {
+    Exec(db, "ROLLBACK").IgnoreError();
+    return absl::Status(s.code(), absl::StrCat("cannot bring data dir file ", path,
+                                               " to format ", to, ": ", s.message()));
+  }
+  return absl::OkStatus();
+}
 
 // The single integer a PRAGMA returns.
 absl::StatusOr<int64_t> PragmaInt(sqlite3* db, const char* sql) {
@@ -137,11 +171,13 @@ absl::Status PrepareSchema(sqlite3* db, const std::string& dir, const std::strin
       !s.ok()) {
     return s;
   }
+  // A new database is created as format 1 and migrated as an old one is: a crash
+  // between the steps leaves a format-1 database, which the next open migrates.
   if (*format == 0) {
-    if (absl::Status s = Exec(db, kCreateSchema); !s.ok()) {
-      Exec(db, "ROLLBACK").IgnoreError();
-      return s;
-    }
+    if (absl::Status s = Migrate(db, path, kCreateFormat1, 1); !s.ok()) return s;
+  }
+  if (*format <= 1) {
+    if (absl::Status s = Migrate(db, path, kFormat1To2, 2); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

@@ -87,6 +87,13 @@ std::string EffectText(const Effect& effect) {
     std::string operator()(const engine::TokenHighWater& e) {
       return absl::StrCat("TokenHighWater of ", e.high_water);
     }
+    std::string operator()(const engine::CommandOutcome& e) {
+      return absl::StrCat("CommandOutcome of command ", e.seq, " of session ", e.session);
+    }
+    std::string operator()(const engine::CommandsAcked& e) {
+      return absl::StrCat("CommandsAcked of ", e.seqs.size(), " commands of session ",
+                          e.session);
+    }
   };
   return std::visit(Text{}, effect);
 }
@@ -106,12 +113,17 @@ struct SqliteStore::Statements {
   Statement delete_holder;
   Statement insert_waiter;
   Statement delete_waiter;
+  Statement raise_last_seq;
+  Statement insert_outcome;
+  Statement delete_outcome;
+  Statement delete_session_outcomes;
   Statement raise_meta;  // value = max(value, ?2) for key ?1, as unsigned 64-bit
   Statement begin_read;
   Statement select_sessions;
   Statement select_semaphores;
   Statement select_holders_by_grant;
   Statement select_waiters_by_id;
+  Statement select_outcomes;
   Statement select_meta;
 
   absl::Status Prepare(sqlite3* db) {
@@ -120,8 +132,8 @@ struct SqliteStore::Statements {
         {&commit, "COMMIT"},
         {&rollback, "ROLLBACK"},
         {&insert_session,
-         "INSERT INTO sessions (id, secret, client_name, peer, ttl_ns) "
-         "VALUES (?1, ?2, ?3, ?4, ?5)"},
+         "INSERT INTO sessions (id, secret, client_name, peer, ttl_ns, last_seq) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
         {&delete_session, "DELETE FROM sessions WHERE id = ?1"},
         {&insert_semaphore, "INSERT INTO semaphores (name, permit_limit) VALUES (?1, ?2)"},
         {&delete_semaphore, "DELETE FROM semaphores WHERE name = ?1"},
@@ -131,8 +143,18 @@ struct SqliteStore::Statements {
         {&delete_holder, "DELETE FROM holders WHERE name = ?1 AND session = ?2"},
         {&insert_waiter,
          "INSERT INTO waiters (id, name, session, wait_for_clear, permits, deadline_ns, "
-         "enqueued_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+         "enqueued_ns, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
         {&delete_waiter, "DELETE FROM waiters WHERE id = ?1"},
+        // Seqs count up from 1 per session: they stay far below 2^63, so signed
+        // comparison is right.
+        {&raise_last_seq,
+         "UPDATE sessions SET last_seq = ?2 WHERE id = ?1 AND last_seq < ?2"},
+        {&insert_outcome,
+         "INSERT INTO outcomes (session, seq, kind, code, message, acquired, already_held, "
+         "fencing_token, permits, grant_ns, released, clear) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+        {&delete_outcome, "DELETE FROM outcomes WHERE session = ?1 AND seq = ?2"},
+        {&delete_session_outcomes, "DELETE FROM outcomes WHERE session = ?1"},
         // Unsigned: a session id of 2^63 or more is kept as a negative int64, and a
         // signed max() would never raise last_session to it.
         {&raise_meta,
@@ -140,14 +162,17 @@ struct SqliteStore::Statements {
          "THEN value < ?2 ELSE value >= 0 END"},
         {&begin_read, "BEGIN DEFERRED"},
         {&select_sessions,
-         "SELECT id, secret, client_name, peer, ttl_ns FROM sessions ORDER BY id"},
+         "SELECT id, secret, client_name, peer, ttl_ns, last_seq FROM sessions ORDER BY id"},
         {&select_semaphores, "SELECT name, permit_limit FROM semaphores ORDER BY name"},
         {&select_holders_by_grant,
          "SELECT name, session, permits, fencing_token, since_ns FROM holders "
          "ORDER BY grant_seq"},
         {&select_waiters_by_id,
-         "SELECT id, name, session, wait_for_clear, permits, deadline_ns, enqueued_ns "
+         "SELECT id, name, session, wait_for_clear, permits, deadline_ns, enqueued_ns, seq "
          "FROM waiters ORDER BY id"},
+        {&select_outcomes,
+         "SELECT session, seq, kind, code, message, acquired, already_held, fencing_token, "
+         "permits, grant_ns, released, clear FROM outcomes ORDER BY session, seq"},
         {&select_meta, "SELECT key, value FROM meta"},
     };
     for (const auto& [stmt, sql] : all) {
@@ -245,11 +270,16 @@ absl::Status SqliteStore::Apply(const Effect& effect) {
   };
   if (const auto* e = std::get_if<engine::SessionOpened>(&effect)) {
     st.insert_session.BindUint(1, e->session).BindBlob(2, e->secret)
-        .BindText(3, e->client_name).BindText(4, e->peer).BindDuration(5, e->ttl);
+        .BindText(3, e->client_name).BindText(4, e->peer).BindDuration(5, e->ttl)
+        .BindUint(6, e->last_seq);
     if (absl::Status s = st.insert_session.Run(); !s.ok()) return s;
     return st.raise_meta.BindText(1, "last_session").BindUint(2, e->session).Run();
   }
   if (const auto* e = std::get_if<engine::SessionEnded>(&effect)) {
+    // Its kept outcomes go with it.
+    if (absl::Status s = st.delete_session_outcomes.BindUint(1, e->session).Run(); !s.ok()) {
+      return s;
+    }
     return remove(st.delete_session.BindUint(1, e->session));
   }
   if (const auto* e = std::get_if<engine::SemaphoreCreated>(&effect)) {
@@ -268,12 +298,37 @@ absl::Status SqliteStore::Apply(const Effect& effect) {
   if (const auto* e = std::get_if<engine::WaiterQueued>(&effect)) {
     st.insert_waiter.BindUint(1, e->waiter).BindText(2, e->name).BindUint(3, e->session)
         .BindInt(4, e->wait_for_clear ? 1 : 0).BindInt(5, e->permits)
-        .BindTime(6, e->deadline).BindTime(7, e->enqueued);
+        .BindTime(6, e->deadline).BindTime(7, e->enqueued).BindUint(8, e->seq);
     if (absl::Status s = st.insert_waiter.Run(); !s.ok()) return s;
+    if (e->seq != 0) {
+      if (absl::Status s = st.raise_last_seq.BindUint(1, e->session).BindUint(2, e->seq).Run();
+          !s.ok()) {
+        return s;
+      }
+    }
     return st.raise_meta.BindText(1, "last_waiter").BindUint(2, e->waiter).Run();
   }
   if (const auto* e = std::get_if<engine::WaiterRemoved>(&effect)) {
     return remove(st.delete_waiter.BindUint(1, e->waiter));
+  }
+  if (const auto* e = std::get_if<engine::CommandOutcome>(&effect)) {
+    st.insert_outcome.BindUint(1, e->session).BindUint(2, e->seq)
+        .BindInt(3, static_cast<int64_t>(e->kind)).BindInt(4, static_cast<int64_t>(e->code))
+        .BindText(5, e->message).BindInt(6, e->acquired ? 1 : 0)
+        .BindInt(7, e->already_held ? 1 : 0).BindUint(8, e->grant.fencing_token)
+        .BindInt(9, e->grant.permits).BindTime(10, e->grant.grant_time)
+        .BindInt(11, e->released).BindInt(12, e->clear ? 1 : 0);
+    if (absl::Status s = st.insert_outcome.Run(); !s.ok()) return s;
+    return st.raise_last_seq.BindUint(1, e->session).BindUint(2, e->seq).Run();
+  }
+  if (const auto* e = std::get_if<engine::CommandsAcked>(&effect)) {
+    for (const uint64_t seq : e->seqs) {
+      if (absl::Status s = remove(st.delete_outcome.BindUint(1, e->session).BindUint(2, seq));
+          !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("outcome of command ", seq, ": ", s.message()));
+      }
+    }
+    return absl::OkStatus();
   }
   const auto& e = std::get<engine::TokenHighWater>(effect);
   return st.raise_meta.BindText(1, "token_high_water").BindUint(2, e.high_water).Run();
@@ -294,6 +349,7 @@ absl::StatusOr<engine::StoredState> SqliteStore::Load() {
       s.client_name = st.select_sessions.Text(2);
       s.peer = st.select_sessions.Text(3);
       s.ttl = st.select_sessions.Duration(4);
+      s.last_seq = st.select_sessions.Uint(5);
     }
     if (!row.ok()) return row.status();
     absl::flat_hash_map<std::string, size_t> index;  // semaphore name -> slot in out
@@ -335,7 +391,25 @@ absl::StatusOr<engine::StoredState> SqliteStore::Load() {
       }
       sem->waiters.push_back(engine::StoredWaiter{
           waiters.Uint(0), waiters.Uint(2), waiters.Int(3) != 0,
-          static_cast<int32_t>(waiters.Int(4)), waiters.Time(5), waiters.Time(6)});
+          static_cast<int32_t>(waiters.Int(4)), waiters.Time(5), waiters.Time(6),
+          waiters.Uint(7)});
+    }
+    if (!row.ok()) return row.status();
+    Statement& outcomes = st.select_outcomes;
+    while ((row = outcomes.Step()).ok() && *row) {
+      engine::CommandOutcome& o = out.outcomes.emplace_back();
+      o.session = outcomes.Uint(0);
+      o.seq = outcomes.Uint(1);
+      o.kind = static_cast<engine::CommandKind>(outcomes.Int(2));
+      o.code = static_cast<absl::StatusCode>(outcomes.Int(3));
+      o.message = outcomes.Text(4);
+      o.acquired = outcomes.Int(5) != 0;
+      o.already_held = outcomes.Int(6) != 0;
+      o.grant.fencing_token = outcomes.Uint(7);
+      o.grant.permits = static_cast<int32_t>(outcomes.Int(8));
+      o.grant.grant_time = outcomes.Time(9);
+      o.released = static_cast<int32_t>(outcomes.Int(10));
+      o.clear = outcomes.Int(11) != 0;
     }
     if (!row.ok()) return row.status();
     while ((row = st.select_meta.Step()).ok() && *row) {

@@ -60,8 +60,11 @@ class SqliteStore final : public engine::Store {
   // How effects apply: HolderAdded for a session that already holds the semaphore
   // replaces its record, which becomes the newest grant; TokenHighWater keeps the
   // larger of the stored and the new value; SessionOpened and WaiterQueued raise
-  // last_session and last_waiter. Ids and tokens are kept as signed 64-bit values
-  // (their bits unchanged): the high-waters and last_* compare them as unsigned, so
+  // last_session and last_waiter; CommandOutcome and a WaiterQueued with a seq raise
+  // the session's last_seq; SessionEnded drops the session's outcomes;
+  // CommandsAcked of an outcome that is not stored is INTERNAL. Ids and tokens are
+  // kept as signed 64-bit values (their bits unchanged): the high-waters and last_*
+  // compare them as unsigned, so
   // session ids of 2^63 and more (ids are random) round-trip; sessions load in signed
   // id order, which the port leaves open.
   absl::Status Commit(const engine::EffectBatch& batch) override;

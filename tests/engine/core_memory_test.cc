@@ -107,5 +107,44 @@ TEST(CoreMemoryTest, PerItemHeapStaysWithinTheDocumentedBudget) {
   core.Drain();
 }
 
+// The outcome each sequenced command keeps until acknowledged (see Core's "At most
+// once"): at most max_unacked_outcomes_per_session per session. Measured with answers
+// that carry no error message (an error's message adds its length).
+TEST(CoreMemoryTest, KeptOutcomeHeapStaysWithinItsBudget) {
+  if (kSanitized) GTEST_SKIP() << "mallinfo2 does not see sanitizer allocators";
+  constexpr int kSessions = 1'000;
+  constexpr int kPerSession = 64;
+  constexpr double kOutcomeBudget = 256;
+  FakeClock clock;
+  CounterTokenSource tokens;
+  CoreOptions options;
+  options.session_rate_per_peer = 0;
+  options.max_sessions_per_peer = kSessions * 2;
+  Core core(&clock, &tokens, options);
+  std::vector<SessionId> sessions;
+  for (int i = 0; i < kSessions; ++i) {
+    absl::StatusOr<NewSession> s = core.CreateSession("client", absl::Seconds(10), "127.0.0.1");
+    ASSERT_THAT(s.status(), IsOk());
+    sessions.push_back(s->id);
+  }
+  const int64_t h0 = Heap();
+  for (int i = 0; i < kSessions; ++i) {
+    for (uint64_t seq = 1; seq <= kPerSession; ++seq) {
+      engine::WaitClearArgs args;
+      args.name = "never-set";
+      args.seq = seq;
+      ASSERT_EQ(core.WaitClear(sessions[i], std::move(args),
+                               [](absl::StatusOr<engine::WaitClearOutcome>) {}),
+                0u);
+    }
+  }
+  const int64_t h1 = Heap();
+  ASSERT_EQ(core.StateForStore().outcomes.size(), size_t{kSessions} * kPerSession);
+  const double outcome = static_cast<double>(h1 - h0) / (kSessions * kPerSession);
+  std::printf("core heap per kept outcome %.0f B\n", outcome);
+  RecordProperty("outcome_bytes", static_cast<int>(outcome));
+  EXPECT_LE(outcome, kOutcomeBudget);
+}
+
 }  // namespace
 }  // namespace semaphored::internal

@@ -106,8 +106,9 @@ WaitClearArgs WaitForClear(std::string name, absl::Duration timeout) {
 TEST(CoreRestoreTest, RestoredCoreIsTheCoreThatRecordedItAndCarriesOnAlike) {
   size_t restored_holders = 0;
   size_t restored_waiters = 0;
+  size_t restored_outcomes = 0;
   int cleared = 0;
-  for (uint64_t seed = 1; seed <= 12; ++seed) {
+  for (uint64_t seed = 1; seed <= 16; ++seed) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     FakeClock clock_a(kT0);
     CounterTokenSource tokens_a;
@@ -123,6 +124,7 @@ TEST(CoreRestoreTest, RestoredCoreIsTheCoreThatRecordedItAndCarriesOnAlike) {
       restored_holders += sem.holders.size();
       restored_waiters += sem.waiters.size();
     }
+    restored_outcomes += state.outcomes.size();
 
     FakeClock clock_b(clock_a.Now());
     CounterTokenSource tokens_b(state.token_high_water);
@@ -175,6 +177,7 @@ TEST(CoreRestoreTest, RestoredCoreIsTheCoreThatRecordedItAndCarriesOnAlike) {
   // The workloads left enough behind to test anything (stopped mid-way, at 300 steps).
   EXPECT_GT(restored_holders, 20u);
   EXPECT_GT(restored_waiters, 20u);
+  EXPECT_GT(restored_outcomes, 20u);
   EXPECT_EQ(cleared, static_cast<int>(restored_holders));
 }
 

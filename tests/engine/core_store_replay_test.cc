@@ -63,6 +63,9 @@ class ContractCheck {
     if (it == sessions_.end()) return "unknown session ended";
     if (it->second != 0) return "session ended before its holders and waiters were removed";
     sessions_.erase(it);
+    // Its outcomes go with it.
+    outcomes_.erase(outcomes_.lower_bound({e.session, 0}),
+                    outcomes_.lower_bound({e.session + 1, 0}));
     return "";
   }
   std::string Check(const engine::SemaphoreCreated& e) {
@@ -113,10 +116,23 @@ class ContractCheck {
     return "";
   }
   std::string Check(const engine::TokenHighWater&) { return ""; }
+  std::string Check(const engine::CommandOutcome& e) {
+    if (sessions_.count(e.session) == 0) return "outcome of an unknown session";
+    if (!outcomes_.emplace(e.session, e.seq).second) return "outcome kept twice";
+    return "";
+  }
+  std::string Check(const engine::CommandsAcked& e) {
+    if (e.seqs.empty()) return "empty acknowledgement";
+    for (const uint64_t seq : e.seqs) {
+      if (outcomes_.erase({e.session, seq}) == 0) return "unknown outcome acknowledged";
+    }
+    return "";
+  }
 
   std::map<SessionId, int> sessions_;  // -> its holders and waiters
   std::map<std::string, Sem> sems_;
   std::map<WaiterId, std::pair<std::string, SessionId>> waiters_;
+  std::set<std::pair<SessionId, uint64_t>> outcomes_;
 };
 
 TEST(CoreStoreReplayTest, CommittedBatchesRebuildTheEnginesState) {

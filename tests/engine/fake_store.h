@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/store.h"
@@ -121,13 +122,43 @@ class EffectText {
   std::string Text(const engine::WaiterQueued& e) const {
     return absl::StrCat("WaiterQueued ", e.waiter, " ", e.name, " ", S(e.session),
                         e.wait_for_clear ? " clear" : " set",
-                        e.wait_for_clear ? "" : absl::StrCat(" permits=", e.permits));
+                        e.wait_for_clear ? "" : absl::StrCat(" permits=", e.permits),
+                        e.seq == 0 ? "" : absl::StrCat(" #", e.seq));
   }
   std::string Text(const engine::WaiterRemoved& e) const {
     return absl::StrCat("WaiterRemoved ", e.waiter);
   }
   std::string Text(const engine::TokenHighWater& e) const {
     return absl::StrCat("TokenHighWater ", e.high_water);
+  }
+  // "CommandOutcome A #3 set acquired token=5", "... clear released=1",
+  // "... wait-clear clear", "... set error=FAILED_PRECONDITION".
+  std::string Text(const engine::CommandOutcome& e) const {
+    std::string out = absl::StrCat("CommandOutcome ", S(e.session), " #", e.seq);
+    if (e.code != absl::StatusCode::kOk) {
+      absl::StrAppend(&out, e.kind == engine::CommandKind::kSet     ? " set"
+                            : e.kind == engine::CommandKind::kClear ? " clear"
+                                                                    : " wait-clear",
+                      " error=", absl::StatusCodeToString(e.code));
+      return out;
+    }
+    switch (e.kind) {
+      case engine::CommandKind::kSet:
+        absl::StrAppend(&out, " set ", e.acquired ? "acquired" : "not-acquired");
+        if (e.already_held) absl::StrAppend(&out, " already-held");
+        if (e.acquired) absl::StrAppend(&out, " token=", e.grant.fencing_token);
+        break;
+      case engine::CommandKind::kClear:
+        absl::StrAppend(&out, " clear released=", e.released);
+        break;
+      case engine::CommandKind::kWaitClear:
+        absl::StrAppend(&out, " wait-clear ", e.clear ? "clear" : "not-clear");
+        break;
+    }
+    return out;
+  }
+  std::string Text(const engine::CommandsAcked& e) const {
+    return absl::StrCat("CommandsAcked ", S(e.session), " ", absl::StrJoin(e.seqs, ","));
   }
 
   std::map<engine::SessionId, std::string> names_;

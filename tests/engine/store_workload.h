@@ -2,11 +2,13 @@
 #define SEMAPHORED_TESTS_ENGINE_STORE_WORKLOAD_H_
 
 // For the durability tests: a random workload on a Core with a store (every
-// operation, waits with and without timeouts, cancels, expiries, admin operations),
-// committing at random points. Single-threaded and deterministic for a seed.
+// operation, waits with and without timeouts, cancels, expiries, admin operations;
+// half the sets, clears and waits sequenced, some of them re-sent, some outcomes
+// acknowledged), committing at random points. Single-threaded and deterministic for a seed.
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <random>
 #include <string>
 #include <utility>
@@ -42,6 +44,15 @@ inline void RunStoreWorkload(engine::Core& core, FakeClock& clock, uint64_t seed
   auto session = [&] {
     return sessions.empty() ? SessionId{1} : sessions[pick(sessions.size())];
   };
+  // The last seq given per session: a command is unsequenced, new, or a re-send of
+  // an earlier seq (answered with its first answer, or refused).
+  std::map<SessionId, uint64_t> last_seq;
+  auto seq_for = [&](SessionId s) -> uint64_t {
+    if (pick(2) == 0) return 0;
+    uint64_t& last = last_seq[s];
+    if (last > 0 && pick(4) == 0) return 1 + pick(last);
+    return ++last;
+  };
 
   for (int step = 0; step < steps; ++step) {
     switch (pick(12)) {
@@ -69,22 +80,28 @@ inline void RunStoreWorkload(engine::Core& core, FakeClock& clock, uint64_t seed
                                            absl::Seconds(5), absl::InfiniteDuration()};
         args.wait.timeout = timeouts[pick(4)];
         ++stats.asked;
-        const WaiterId w = core.Set(session(), std::move(args),
+        const SessionId s = session();
+        args.seq = seq_for(s);
+        const WaiterId w = core.Set(s, std::move(args),
                                     [&stats](absl::StatusOr<SetOutcome>) { ++stats.answered; });
         if (w != 0) waiters.push_back(w);
         break;
       }
       case 5:
-      case 6:
-        core.Clear(session(), name()).IgnoreError();
+      case 6: {
+        const SessionId s = session();
+        core.Clear(s, name(), seq_for(s)).IgnoreError();
         break;
+      }
       case 7: {
         WaitClearArgs args;
         args.name = name();
         args.wait.timeout = pick(2) == 0 ? absl::Seconds(2) : absl::InfiniteDuration();
         ++stats.asked;
+        const SessionId s = session();
+        args.seq = seq_for(s);
         const WaiterId w =
-            core.WaitClear(session(), std::move(args),
+            core.WaitClear(s, std::move(args),
                            [&stats](absl::StatusOr<WaitClearOutcome>) { ++stats.answered; });
         if (w != 0) waiters.push_back(w);
         break;
@@ -96,9 +113,16 @@ inline void RunStoreWorkload(engine::Core& core, FakeClock& clock, uint64_t seed
         clock.Advance(absl::Milliseconds(static_cast<int64_t>(100 + pick(1000))));
         for (int i = 0; i < 100 && core.NextDeadline() <= clock.Now(); ++i) core.Tick();
         break;
-      case 10:
-        core.Refresh(session()).IgnoreError();
+      case 10: {
+        const SessionId s = session();
+        core.Refresh(s).IgnoreError();
+        if (const uint64_t last = last_seq[s]; last > 0) {
+          std::vector<uint64_t> acked;
+          for (int i = 0; i < 3; ++i) acked.push_back(1 + pick(last));
+          core.Acknowledge(s, acked);
+        }
         break;
+      }
       case 11:
         if (pick(8) == 0) core.ForceClear(name(), "test").IgnoreError();
         if (pick(8) == 0) core.EndSession(session(), "test").IgnoreError();

@@ -1,13 +1,17 @@
 // Fuzzes the server core with random operation sequences on a fake clock. After every
 // step it checks the core's own invariants and compares the core with an independent
 // model of who holds what (built only from the answers the core gave); at the end it
-// drains and checks that every request got exactly one answer.
+// drains and checks that every request got exactly one answer. Sets, clears and
+// waits of a session are sequenced (see Core's "At most once"), and every fifth step
+// also re-sends its session's last sequenced command: the re-send must be answered at
+// once with the first answer (or "still pending" before it), and change nothing.
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,6 +41,43 @@ using ::semaphored::fuzz::ByteReader;
 constexpr const char* kNames[] = {"a", "b", "c"};
 constexpr const char* kPeers[] = {"127.0.0.1", "::1"};
 constexpr int kSlots = 4;
+
+// The first answer of a sequenced command, as its re-send must repeat it.
+struct FirstAnswer {
+  bool answered = false;
+  absl::StatusCode code = absl::StatusCode::kOk;
+  bool yes = false;  // acquired / clear
+  uint64_t token = 0;
+  int32_t released = 0;
+};
+
+// A session's last sequenced command, for re-sending it as it was.
+struct Sent {
+  enum Kind { kSet, kClear, kWaitClear } kind = kSet;
+  SetArgs set;
+  engine::WaitClearArgs wait_clear;
+  std::string name;  // kClear
+  uint64_t seq = 0;
+  std::shared_ptr<FirstAnswer> first;
+};
+
+void CheckResend(const Core& core, const FirstAnswer& first, absl::StatusCode code, bool yes,
+                 uint64_t token, int32_t released) {
+  // An ended session's commands, and a draining core's, keep nothing.
+  if (code == absl::StatusCode::kUnauthenticated || core.draining()) return;
+  if (!first.answered) {
+    FUZZ_CHECK(code == absl::StatusCode::kFailedPrecondition,
+               "re-send of a pending command answered with code %d", static_cast<int>(code));
+    return;
+  }
+  FUZZ_CHECK(code == first.code && yes == first.yes && token == first.token &&
+                 released == first.released,
+             "re-send answered code %d yes %d token %llu released %d; first: code %d yes %d "
+             "token %llu released %d",
+             static_cast<int>(code), yes, static_cast<unsigned long long>(token), released,
+             static_cast<int>(first.code), first.yes,
+             static_cast<unsigned long long>(first.token), first.released);
+}
 
 struct Model;
 
@@ -132,13 +173,20 @@ void RunOne(ByteReader& in) {
 
   // Each callback learns its own waiter id through `id` once Set/WaitClear returns
   // (a queued request cannot be answered before that: this loop is the only thread).
-  auto set_callback = [&model](SessionId s, std::string name, std::shared_ptr<WaiterId> id) {
-    return [&model, s, name, id](absl::StatusOr<SetOutcome> out) {
+  auto set_callback = [&model](SessionId s, std::string name, std::shared_ptr<WaiterId> id,
+                               std::shared_ptr<FirstAnswer> first) {
+    return [&model, s, name, id, first](absl::StatusOr<SetOutcome> out) {
       ++model.answers;
       if (*id != 0) model.outstanding.erase(*id);
       if (out.ok() && out->acquired) model.Granted(s, name, *out);
+      *first = FirstAnswer{true, out.status().code(), out.ok() && out->acquired,
+                           out.ok() && out->acquired ? out->grant.fencing_token : 0, 0};
     };
   };
+  std::map<SessionId, uint64_t> last_seq;
+  std::map<SessionId, Sent> last_sent;
+  // The next seq of a live slot's session (0 for an empty slot: unsequenced).
+  auto next_seq = [&last_seq](SessionId s) -> uint64_t { return s == 0 ? 0 : ++last_seq[s]; };
 
   for (int step = 0; step < 400 && !in.empty(); ++step) {
     const int slot = static_cast<int>(in.Below(kSlots));
@@ -166,7 +214,10 @@ void RunOne(ByteReader& in) {
                             : mode == 1 ? absl::Milliseconds(in.Below(1000))
                                         : absl::InfiniteDuration();
         auto id = std::make_shared<WaiterId>(0);
-        if (WaiterId got = core.Set(s, args, set_callback(s, name, id)); got != 0) {
+        auto first = std::make_shared<FirstAnswer>();
+        args.seq = next_seq(s);
+        if (args.seq != 0) last_sent[s] = Sent{Sent::kSet, args, {}, "", args.seq, first};
+        if (WaiterId got = core.Set(s, args, set_callback(s, name, id, first)); got != 0) {
           *id = got;
           model.outstanding.insert(got);
           waiters.push_back(got);
@@ -174,9 +225,18 @@ void RunOne(ByteReader& in) {
         break;
       }
       case 3:
-      case 4:
-        if (core.Clear(s, name).ok()) model.Released(s, name);
+      case 4: {
+        const uint64_t seq = next_seq(s);
+        const absl::StatusOr<int32_t> released = core.Clear(s, name, seq);
+        if (released.ok()) model.Released(s, name);
+        if (seq != 0) {
+          last_sent[s] = Sent{Sent::kClear, {}, {}, name, seq,
+                              std::make_shared<FirstAnswer>(FirstAnswer{
+                                  true, released.status().code(), false, 0,
+                                  released.value_or(0)})};
+        }
         break;
+      }
       case 5:
         if (!waiters.empty()) core.Cancel(waiters[in.Below(static_cast<uint32_t>(waiters.size()))]);
         break;
@@ -185,10 +245,15 @@ void RunOne(ByteReader& in) {
         engine::WaitClearArgs wait;
         wait.name = name;
         wait.wait.timeout = absl::Milliseconds(in.Below(500));
+        wait.seq = next_seq(s);
+        auto first = std::make_shared<FirstAnswer>();
+        if (wait.seq != 0) last_sent[s] = Sent{Sent::kWaitClear, {}, wait, "", wait.seq, first};
         WaiterId got = core.WaitClear(s, std::move(wait),
-                                      [&model, id](absl::StatusOr<WaitClearOutcome>) {
+                                      [&model, id, first](absl::StatusOr<WaitClearOutcome> out) {
                                         ++model.answers;
                                         if (*id != 0) model.outstanding.erase(*id);
+                                        *first = FirstAnswer{true, out.status().code(),
+                                                             out.ok() && out->clear, 0, 0};
                                       });
         if (got != 0) {
           *id = got;
@@ -217,6 +282,29 @@ void RunOne(ByteReader& in) {
       case 11:
         if (in.Below(16) == 0) core.Drain();
         break;
+    }
+    if (auto it = last_sent.find(s); step % 5 == 4 && it != last_sent.end()) {
+      const Sent& sent = it->second;
+      if (sent.kind == Sent::kSet) {
+        std::optional<absl::StatusOr<SetOutcome>> got;
+        FUZZ_CHECK(core.Set(s, sent.set, [&got](absl::StatusOr<SetOutcome> a) { got = a; }) == 0,
+                   "a re-sent set was queued");
+        FUZZ_CHECK(got.has_value(), "a re-sent set was not answered at once");
+        const bool acquired = got->ok() && (*got)->acquired;
+        CheckResend(core, *sent.first, got->status().code(), acquired,
+                    acquired ? (*got)->grant.fencing_token : 0, 0);
+      } else if (sent.kind == Sent::kWaitClear) {
+        std::optional<absl::StatusOr<WaitClearOutcome>> got;
+        FUZZ_CHECK(core.WaitClear(s, sent.wait_clear,
+                                  [&got](absl::StatusOr<WaitClearOutcome> a) { got = a; }) == 0,
+                   "a re-sent wait-for-clear was queued");
+        FUZZ_CHECK(got.has_value(), "a re-sent wait-for-clear was not answered at once");
+        CheckResend(core, *sent.first, got->status().code(), got->ok() && (*got)->clear, 0, 0);
+      } else {
+        const absl::StatusOr<int32_t> released = core.Clear(s, sent.name, sent.seq);
+        CheckResend(core, *sent.first, released.status().code(), false, 0,
+                    released.value_or(0));
+      }
     }
     CompareWithCore(core, model);
   }

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/sqlite_schema.h"
 #include "store/sqlite_store.h"
 #include "tests/common/status_matchers.h"
 #include "tests/store/store_model.h"
@@ -57,7 +58,8 @@ TEST(SqliteStoreErrorsTest, NewerFormatIsRefused) {
   EXPECT_THAT(SqliteStore::Open(tmp.path()),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr(absl::StrCat("data dir ", tmp.path(),
-                                              " has format 99; this semaphored reads up to 1"))));
+                                              " has format 99; this semaphored reads up to ",
+                                              kSqliteFormat))));
 }
 
 TEST(SqliteStoreErrorsTest, FileThatIsNotADatabaseIsDataLoss) {
@@ -181,6 +183,14 @@ TEST(SqliteStoreErrorsTest, SecondOpenerInTheSameProcessIsRefused) {
 // store keeps working.
 TEST(SqliteStoreErrorsTest, BatchContradictingTheStateLeavesNoTrace) {
   const absl::Time t = absl::FromUnixSeconds(1'800'000'000);
+  auto outcome = [](engine::SessionId session, uint64_t seq) {
+    engine::CommandOutcome o;
+    o.session = session;
+    o.seq = seq;
+    o.kind = engine::CommandKind::kClear;
+    o.released = 1;
+    return o;
+  };
   struct Case {
     const char* what;
     engine::Effect bad;
@@ -204,6 +214,9 @@ TEST(SqliteStoreErrorsTest, BatchContradictingTheStateLeavesNoTrace) {
       {"session opened twice",
        engine::SessionOpened{1, "s", "c", "p", absl::Seconds(1)}, "UNIQUE"},
       {"waiter id queued twice", engine::WaiterQueued{5, "a", 1, true, 0, t, t}, "UNIQUE"},
+      {"outcome of a session not stored", outcome(77, 1), "FOREIGN KEY"},
+      {"outcome kept twice", outcome(1, 3), "UNIQUE"},
+      {"unknown outcome acknowledged", engine::CommandsAcked{1, {8}}, "it is not stored"},
   };
   TempDir tmp;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteStore> store, SqliteStore::Open(tmp.path()));
@@ -213,7 +226,7 @@ TEST(SqliteStoreErrorsTest, BatchContradictingTheStateLeavesNoTrace) {
                   engine::SemaphoreCreated{"a", 2},
                   engine::HolderAdded{"a", 1, 1, 1, t},
                   engine::WaiterQueued{5, "a", 1, false, 2, absl::InfiniteFuture(), t},
-                  engine::TokenHighWater{1}};
+                  engine::TokenHighWater{1}, outcome(1, 3)};
   ASSERT_THAT(store->Commit(base), IsOk());
   model.Apply(base);
   for (const Case& c : cases) {

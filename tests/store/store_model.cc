@@ -21,6 +21,7 @@ using engine::Effect;
 struct ApplyTo {
   std::map<engine::SessionId, engine::SessionOpened>& sessions;
   std::map<std::string, StoreModel::Semaphore>& semaphores;
+  std::map<std::pair<engine::SessionId, uint64_t>, engine::CommandOutcome>& outcomes;
   std::map<engine::WaiterId, std::string>& waiter_semaphore;
   uint64_t& token_high_water;
   uint64_t& last_waiter;
@@ -31,7 +32,15 @@ struct ApplyTo {
     sessions[e.session] = e;
     last_session = std::max(last_session, e.session);
   }
-  void operator()(const engine::SessionEnded& e) { sessions.erase(e.session); }
+  void operator()(const engine::SessionEnded& e) {
+    sessions.erase(e.session);
+    outcomes.erase(outcomes.lower_bound({e.session, 0}),
+                   outcomes.lower_bound({e.session + 1, 0}));
+  }
+  void RaiseLastSeq(engine::SessionId session, uint64_t seq) {
+    uint64_t& last = sessions[session].last_seq;
+    last = std::max(last, seq);
+  }
   void operator()(const engine::SemaphoreCreated& e) { semaphores[e.name].limit = e.limit; }
   void operator()(const engine::SemaphoreErased& e) { semaphores.erase(e.name); }
   void operator()(const engine::HolderAdded& e) {
@@ -51,7 +60,8 @@ struct ApplyTo {
   }
   void operator()(const engine::WaiterQueued& e) {
     semaphores[e.name].waiters[e.waiter] = engine::StoredWaiter{
-        e.waiter, e.session, e.wait_for_clear, e.permits, e.deadline, e.enqueued};
+        e.waiter, e.session, e.wait_for_clear, e.permits, e.deadline, e.enqueued, e.seq};
+    if (e.seq != 0) RaiseLastSeq(e.session, e.seq);
     waiter_semaphore[e.waiter] = e.name;
     last_waiter = std::max(last_waiter, e.waiter);
   }
@@ -61,6 +71,13 @@ struct ApplyTo {
   }
   void operator()(const engine::TokenHighWater& e) {
     token_high_water = std::max(token_high_water, e.high_water);
+  }
+  void operator()(const engine::CommandOutcome& e) {
+    outcomes[{e.session, e.seq}] = e;
+    RaiseLastSeq(e.session, e.seq);
+  }
+  void operator()(const engine::CommandsAcked& e) {
+    for (const uint64_t seq : e.seqs) outcomes.erase({e.session, seq});
   }
 };
 
@@ -94,10 +111,41 @@ void EndSession(const StoreModel& m, engine::SessionId session, std::vector<Effe
   out.push_back(engine::SessionEnded{session});
 }
 
+// A random outcome of every kind, of the next seq of `session`.
+engine::CommandOutcome RandomOutcome(const StoreModel& m, engine::SessionId session,
+                                     std::mt19937_64& rng) {
+  engine::CommandOutcome o;
+  o.session = session;
+  o.seq = m.sessions().at(session).last_seq + 1 + rng() % 3;
+  o.kind = static_cast<engine::CommandKind>(1 + rng() % 3);
+  if (rng() % 4 == 0) {
+    o.code = static_cast<absl::StatusCode>(1 + rng() % 16);
+    o.message = absl::StrCat("error ", RandomBytes(rng, rng() % 8), " of ", o.seq);
+    return o;
+  }
+  switch (o.kind) {
+    case engine::CommandKind::kSet:
+      o.acquired = rng() % 2 == 0;
+      if (o.acquired) {
+        o.already_held = rng() % 3 == 0;
+        o.grant = engine::GrantInfo{rng() % 100000 + 1, static_cast<int32_t>(1 + rng() % 5),
+                                    RandomTime(rng)};
+      }
+      break;
+    case engine::CommandKind::kClear:
+      o.released = static_cast<int32_t>(1 + rng() % 5);
+      break;
+    case engine::CommandKind::kWaitClear:
+      o.clear = rng() % 2 == 0;
+      break;
+  }
+  return o;
+}
+
 }  // namespace
 
 void StoreModel::Apply(const Effect& effect) {
-  std::visit(ApplyTo{sessions_, semaphores_, waiter_semaphore_, token_high_water_,
+  std::visit(ApplyTo{sessions_, semaphores_, outcomes_, waiter_semaphore_, token_high_water_,
                      last_waiter_, last_session_, last_token_},
              effect);
 }
@@ -112,6 +160,7 @@ engine::StoredState StoreModel::State() const {
     s.holders = sem.holders;
     for (const auto& [id, w] : sem.waiters) s.waiters.push_back(w);
   }
+  for (const auto& [key, o] : outcomes_) out.outcomes.push_back(o);
   out.token_high_water = token_high_water_;
   out.last_waiter = last_waiter_;
   out.last_session = last_session_;
@@ -123,13 +172,14 @@ engine::EffectBatch RandomBatch(const StoreModel& model, std::mt19937_64& rng, i
   engine::EffectBatch batch;
   while (static_cast<int>(batch.effects.size()) < count) {
     std::vector<Effect> step;
-    switch (rng() % 10) {
+    switch (rng() % 13) {
       case 0:
         step.push_back(engine::SessionOpened{m.last_session() + 1 + rng() % 3,
                                              RandomBytes(rng, 1 + rng() % 32),
                                              absl::StrCat("client-", rng() % 100),
                                              absl::StrCat("10.0.0.", rng() % 256),
-                                             absl::Milliseconds(1 + rng() % 100000)});
+                                             absl::Milliseconds(1 + rng() % 100000),
+                                             rng() % 3 == 0 ? rng() % 100 : 0});
         break;
       case 1:
         if (m.sessions().size() > 2) EndSession(m, Pick(m.sessions(), rng)->first, step);
@@ -180,6 +230,8 @@ engine::EffectBatch RandomBatch(const StoreModel& model, std::mt19937_64& rng, i
           w.enqueued = RandomTime(rng);
           w.deadline = rng() % 4 == 0 ? absl::InfiniteFuture()
                                       : w.enqueued + absl::Nanoseconds(rng() % 1'000'000'000'000);
+          // Sequenced or not; a sequenced one raises its session's last_seq.
+          if (rng() % 2 == 0) w.seq = m.sessions().at(w.session).last_seq + 1 + rng() % 2;
           step.push_back(w);
         }
         break;
@@ -189,6 +241,25 @@ engine::EffectBatch RandomBatch(const StoreModel& model, std::mt19937_64& rng, i
             step.push_back(engine::WaiterRemoved{Pick(sem.waiters, rng)->first});
             break;
           }
+        }
+        break;
+      case 10:
+      case 11:
+        if (!m.sessions().empty()) {
+          step.push_back(RandomOutcome(m, Pick(m.sessions(), rng)->first, rng));
+        }
+        break;
+      case 12:
+        if (!m.outcomes().empty()) {
+          // Some of one session's outcomes, from a random one on.
+          auto first = Pick(m.outcomes(), rng);
+          engine::CommandsAcked acked{first->first.first, {}};
+          for (auto it = first; it != m.outcomes().end() && it->first.first == acked.session &&
+                                acked.seqs.size() < 4;
+               ++it) {
+            if (rng() % 3 != 0) acked.seqs.push_back(it->first.second);
+          }
+          if (!acked.seqs.empty()) step.push_back(acked);
         }
         break;
       default:
@@ -222,7 +293,15 @@ engine::EffectBatch ReplaceEverything(const StoreModel& model, int count) {
     batch.effects.push_back(engine::SemaphoreCreated{name, 2});
     batch.effects.push_back(engine::HolderAdded{name, session, 1, ++token, now});
     batch.effects.push_back(engine::WaiterQueued{++waiter, name, session, false, 2,
-                                                 absl::InfiniteFuture(), now});
+                                                 absl::InfiniteFuture(), now,
+                                                 static_cast<uint64_t>(2 * i + 1)});
+    engine::CommandOutcome outcome;
+    outcome.session = session;
+    outcome.seq = static_cast<uint64_t>(2 * i + 2);
+    outcome.kind = engine::CommandKind::kSet;
+    outcome.acquired = true;
+    outcome.grant = engine::GrantInfo{token, 1, now};
+    batch.effects.push_back(outcome);
   }
   batch.effects.push_back(engine::TokenHighWater{token});
   return batch;
@@ -246,7 +325,20 @@ std::string Dump(const engine::StoredState& state) {
   for (const auto* s : sessions) {
     absl::StrAppend(&out, "session ", s->session, " secret ", absl::CHexEscape(s->secret),
                     " client ", s->client_name, " peer ", s->peer, " ttl ",
-                    absl::FormatDuration(s->ttl), "\n");
+                    absl::FormatDuration(s->ttl), " last_seq ", s->last_seq, "\n");
+  }
+  std::vector<const engine::CommandOutcome*> outcomes;
+  for (const auto& o : state.outcomes) outcomes.push_back(&o);
+  std::sort(outcomes.begin(), outcomes.end(), [](auto* a, auto* b) {
+    return std::make_pair(a->session, a->seq) < std::make_pair(b->session, b->seq);
+  });
+  for (const auto* o : outcomes) {
+    absl::StrAppend(&out, "outcome ", o->session, "/", o->seq, " kind ",
+                    static_cast<int>(o->kind), " code ", static_cast<int>(o->code), " '",
+                    absl::CHexEscape(o->message), "' acquired ", o->acquired, " already ",
+                    o->already_held, " token ", o->grant.fencing_token, " permits ",
+                    o->grant.permits, " at ", time(o->grant.grant_time), " released ",
+                    o->released, " clear ", o->clear, "\n");
   }
   for (const auto* s : semaphores) {
     absl::StrAppend(&out, "semaphore ", s->name, " limit ", s->limit, "\n");
@@ -255,7 +347,7 @@ std::string Dump(const engine::StoredState& state) {
                       h.fencing_token, " since ", time(h.since), "\n");
     }
     for (const auto& w : s->waiters) {
-      absl::StrAppend(&out, "  waiter ", w.waiter, " session ", w.session,
+      absl::StrAppend(&out, "  waiter ", w.waiter, " seq ", w.seq, " session ", w.session,
                       w.wait_for_clear ? " clear" : " set", " permits ", w.permits,
                       " deadline ", time(w.deadline), " enqueued ", time(w.enqueued), "\n");
     }

@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/store.h"
@@ -35,6 +36,11 @@ class StoreModel {
     return sessions_;
   }
   const std::map<std::string, Semaphore>& semaphores() const { return semaphores_; }
+  // Kept outcomes by (session, seq).
+  const std::map<std::pair<engine::SessionId, uint64_t>, engine::CommandOutcome>& outcomes()
+      const {
+    return outcomes_;
+  }
   uint64_t token_high_water() const { return token_high_water_; }
   uint64_t last_waiter() const { return last_waiter_; }
   uint64_t last_session() const { return last_session_; }
@@ -43,6 +49,7 @@ class StoreModel {
  private:
   std::map<engine::SessionId, engine::SessionOpened> sessions_;
   std::map<std::string, Semaphore> semaphores_;
+  std::map<std::pair<engine::SessionId, uint64_t>, engine::CommandOutcome> outcomes_;
   std::map<engine::WaiterId, std::string> waiter_semaphore_;
   uint64_t token_high_water_ = 0;
   uint64_t last_waiter_ = 0;
@@ -53,12 +60,13 @@ class StoreModel {
 // About `count` random effects (a session ends with its holders and waiters removed
 // first, as the engine does, so a batch may run a little over) that are consistent
 // with `model` and with each other: every kind of effect, a holder re-added, times
-// with nanoseconds and infinite deadlines, secrets with NUL bytes.
+// with nanoseconds and infinite deadlines, secrets with NUL bytes, sequenced waiters,
+// command outcomes of every kind (errors with messages) and acknowledgements.
 engine::EffectBatch RandomBatch(const StoreModel& model, std::mt19937_64& rng, int count);
 
 // A batch that removes everything `model` holds and then adds one new session holding
-// `count` new semaphores, each with one waiter: before and after have nothing in
-// common, so any part of it is visible.
+// `count` new semaphores, each with one sequenced waiter, and one command outcome per
+// semaphore: before and after have nothing in common, so any part of it is visible.
 engine::EffectBatch ReplaceEverything(const StoreModel& model, int count);
 
 // Canonical text of a state, one record a line, for EXPECT_EQ with a readable diff.
