@@ -63,8 +63,10 @@ struct CoreOptions {
   // and force-clear see every holder.
   int32_t max_listed_holders = 100;
   // Outcomes of sequenced commands kept per session until acknowledged (see "At most
-  // once" in Core's comment); past it the oldest is dropped. 0 keeps none.
-  int64_t max_unacked_outcomes_per_session = 1024;
+  // once" in Core's comment); past it the oldest is dropped. 0 keeps none. About
+  // 130 bytes each plus an error's message: 64 per session at 100,000 sessions is
+  // under 1 GB in the worst case (a client that never acknowledges).
+  int64_t max_unacked_outcomes_per_session = 64;
   // Where the effects of every operation are committed (see "Durability" below);
   // must outlive the core. nullptr (the default, and always in-process) or a store
   // that is not durable(): nothing is recorded and every answer is given at once, as

@@ -86,6 +86,12 @@ ABSL_FLAG(int64_t, max_waiters, kDefaults.max_waiters,
 ABSL_FLAG(int64_t, max_waiters_per_session, kDefaults.max_waiters_per_session,
           "Most queued requests one session may have at once; one more waiting request "
           "gets RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_unacked_outcomes_per_session,
+          kDefaults.max_unacked_outcomes_per_session,
+          "Most answers of numbered session-stream commands (sets, clears, waits) kept "
+          "per session until the client acknowledges them, so that a command re-sent "
+          "after a broken stream or a restart gets its first answer; past it the oldest "
+          "is dropped (its re-send is then FAILED_PRECONDITION). 0 keeps none.");
 ABSL_FLAG(int64_t, max_sessions_per_peer, kDefaults.max_sessions_per_peer,
           "Most live sessions per client address; CreateSession beyond it gets "
           "RESOURCE_EXHAUSTED. 0: no limit.");
@@ -217,6 +223,7 @@ constexpr const char* kFlagNames[] = {"listen",
                                       "max_holds",
                                       "max_waiters",
                                       "max_waiters_per_session",
+                                      "max_unacked_outcomes_per_session",
                                       "max_sessions_per_peer",
                                       "session_rate_per_peer",
                                       "session_burst_per_peer",
@@ -339,6 +346,13 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   core.max_holds = absl::GetFlag(FLAGS_max_holds);
   core.max_waiters = absl::GetFlag(FLAGS_max_waiters);
   core.max_waiters_per_session = absl::GetFlag(FLAGS_max_waiters_per_session);
+  core.max_unacked_outcomes_per_session =
+      absl::GetFlag(FLAGS_max_unacked_outcomes_per_session);
+  if (core.max_unacked_outcomes_per_session < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_unacked_outcomes_per_session must be 0 or more; got ",
+                     core.max_unacked_outcomes_per_session));
+  }
   core.max_sessions_per_peer = absl::GetFlag(FLAGS_max_sessions_per_peer);
   core.session_rate_per_peer = absl::GetFlag(FLAGS_session_rate_per_peer);
   core.session_burst_per_peer = absl::GetFlag(FLAGS_session_burst_per_peer);

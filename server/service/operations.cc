@@ -92,6 +92,7 @@ WaiterId Operations::Set(const v1::SetSemaphoreRequest& request, const CallInfo&
     Answer(std::move(done), session.status());
     return 0;
   }
+  args->seq = call.seq;
   return core_->Set(*session, *std::move(args),
                     [done = std::move(done)](absl::StatusOr<SetOutcome> outcome) mutable {
                       if (!outcome.ok()) return std::move(done)(outcome.status());
@@ -105,7 +106,7 @@ void Operations::Clear(const v1::ClearSemaphoreRequest& request, const CallInfo&
   if (!name.ok()) return Answer(std::move(done), name.status());
   absl::StatusOr<SessionId> session = SessionOf(call, request.session_secret());
   if (!session.ok()) return Answer(std::move(done), session.status());
-  absl::StatusOr<int32_t> released = core_->Clear(*session, *name);
+  absl::StatusOr<int32_t> released = core_->Clear(*session, *name, call.seq);
   if (!released.ok()) return Answer(std::move(done), released.status());
   v1::ClearSemaphoreResponse response;
   response.set_released_permits(*released);
@@ -135,6 +136,7 @@ WaiterId Operations::WaitClear(const v1::WaitSemaphoreClearRequest& request,
     Answer(std::move(done), session.status());
     return 0;
   }
+  args->seq = call.seq;
   return core_->WaitClear(
       *session, *std::move(args),
       [done = std::move(done)](absl::StatusOr<WaitClearOutcome> outcome) mutable {
@@ -161,6 +163,10 @@ void Operations::Ping(const v1::PingRequest& /*request*/, Done<v1::PingResponse>
 absl::Status Operations::AttachStream(SessionId session,
                                       std::shared_ptr<engine::SessionObserver> observer) {
   return core_->SetObserver(session, std::move(observer));
+}
+
+void Operations::Acknowledge(SessionId session, absl::Span<const uint64_t> seqs) {
+  if (!seqs.empty()) core_->Acknowledge(session, seqs);
 }
 
 void Operations::StreamEnded(SessionId session) {

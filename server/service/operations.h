@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "engine/core.h"
@@ -33,6 +34,10 @@ struct CallInfo {
   absl::Time deadline = absl::InfiniteFuture();
   // The gRPC peer string; CreateSession counts sessions per peer host and reports it.
   std::string peer;
+  // The command's number in its session (SessionCommand.seq): a Set, Clear or
+  // WaitClear with one is applied at most once (see engine::Core). 0: not numbered
+  // (unary calls).
+  uint64_t seq = 0;
 };
 
 // The completion of an operation: the wire response, or the error to answer.
@@ -95,6 +100,9 @@ class Operations {
   void AfterAnswers(absl::AnyInvocable<void()> fn);
 
   // --- A session stream's lifecycle ---
+
+  // The client has read the answers of these numbered commands (acked_seqs).
+  void Acknowledge(internal::SessionId session, absl::Span<const uint64_t> seqs);
 
   // Sends `session`'s events (end, revocations) to `observer`, replacing the one a
   // previous stream attached.

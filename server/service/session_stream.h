@@ -153,7 +153,7 @@ class SessionStream final
   }
 
   struct PendingCommand {
-    uint64_t seq = 0;     // tells a reused command_id from the original
+    uint64_t ticket = 0;     // tells a reused command_id from the original
     engine::WaiterId waiter = 0;  // 0 until Set/WaitClear returns
   };
 
@@ -169,19 +169,21 @@ class SessionStream final
   void FirstMessageTimedOut() ABSL_LOCKS_EXCLUDED(mu_);
   bool AuthenticateFirst(const ParsedStreamRequest& parsed) ABSL_LOCKS_EXCLUDED(mu_);
   void HandleCommand(const v1::SessionCommand& command) ABSL_LOCKS_EXCLUDED(mu_);
-  void HandleSet(uint64_t id, const v1::SetSemaphoreRequest& request)
+  void HandleSet(uint64_t id, uint64_t seq, const v1::SetSemaphoreRequest& request)
       ABSL_LOCKS_EXCLUDED(mu_);
-  void HandleWaitClear(uint64_t id, const v1::WaitSemaphoreClearRequest& request)
+  void HandleWaitClear(uint64_t id, uint64_t seq,
+                       const v1::WaitSemaphoreClearRequest& request)
       ABSL_LOCKS_EXCLUDED(mu_);
   void HandleCancel(uint64_t id, uint64_t target) ABSL_LOCKS_EXCLUDED(mu_);
   void HandleClose(uint64_t id, const v1::CloseSessionRequest& request)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // What the operation layer needs to know about a command: the stream's session and
-  // the call's deadline.
-  CallInfo CommandCall() const ABSL_LOCKS_EXCLUDED(mu_) {
+  // What the operation layer needs to know about a command: the stream's session,
+  // the call's deadline and the command's number in its session (SessionCommand.seq).
+  CallInfo CommandCall(uint64_t seq = 0) const ABSL_LOCKS_EXCLUDED(mu_) {
     CallInfo call;
     call.session = session();
     call.deadline = call_deadline_;
+    call.seq = seq;
     return call;
   }
   // The event answering command `id`: the response in the SessionEvent field that
@@ -208,12 +210,12 @@ class SessionStream final
   }
   // As AnswerTo, for a pending command (see Complete).
   template <typename Response>
-  Done<Response> CompletePending(uint64_t id, uint64_t seq,
+  Done<Response> CompletePending(uint64_t id, uint64_t ticket,
                                  Response* (v1::SessionEvent::*field)()) {
-    return [weak = weak_from_this(), id, seq, field](absl::StatusOr<Response> answer) {
+    return [weak = weak_from_this(), id, ticket, field](absl::StatusOr<Response> answer) {
       std::shared_ptr<SessionStream> stream = weak.lock();
       if (stream == nullptr) return;
-      stream->Complete(id, seq, stream->AnswerEvent(id, std::move(answer), field));
+      stream->Complete(id, ticket, stream->AnswerEvent(id, std::move(answer), field));
     };
   }
   absl::Status CheckCommandSecret(absl::string_view secret) const
@@ -223,14 +225,15 @@ class SessionStream final
     return session_id_;
   }
 
-  // Registers a waiting command; returns its sequence number.
+  // Registers a waiting command; returns its ticket (never 0), which tells its answer
+  // from that of an earlier command with the same reused command_id; 0 when refused.
   uint64_t AddPending(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   // Records the engine's waiter id of a pending command (cancelling it if the stream
   // has ended meanwhile).
-  void SetPendingWaiter(uint64_t id, uint64_t seq, engine::WaiterId waiter)
+  void SetPendingWaiter(uint64_t id, uint64_t ticket, engine::WaiterId waiter)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The answer to a pending command; dropped when no longer pending.
-  void Complete(uint64_t id, uint64_t seq, v1::SessionEvent event)
+  void Complete(uint64_t id, uint64_t ticket, v1::SessionEvent event)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Queues an event (answer or push) for writing.
   // Queues an answer the stream gives itself (a malformed or refused command) behind
@@ -288,7 +291,7 @@ class SessionStream final
   internal::SessionId session_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::string secret_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, PendingCommand> pending_ ABSL_GUARDED_BY(mu_);
-  uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t last_ticket_ ABSL_GUARDED_BY(mu_) = 0;
   // While a close command runs, the session_ended push waits here so that it
   // follows the close answer.
   bool holding_ended_ ABSL_GUARDED_BY(mu_) = false;

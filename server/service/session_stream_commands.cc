@@ -71,6 +71,8 @@ void SessionStream::HandleRequest(ParsedStreamRequest parsed) {
                                    "started with: one stream serves one session"));
     return;
   }
+  // Acknowledgements first: they are about answers already sent.
+  operations_->Acknowledge(session(), request.acked_seqs());
   {
     absl::MutexLock lock(&mu_);
     inbox_ = std::move(parsed);
@@ -190,18 +192,18 @@ void SessionStream::HandleCommand(const v1::SessionCommand& command) {
                                   AnswerTo(id, &v1::SessionEvent::mutable_refresh));
     }
     case v1::SessionCommand::kSet:
-      return HandleSet(id, command.set());
+      return HandleSet(id, command.seq(), command.set());
     case v1::SessionCommand::kClear: {
       absl::Status s = CheckCommandSecret(command.clear().session_secret());
       if (!s.ok()) return PushInOrder(ErrorEvent(id, s));
-      return operations_->Clear(command.clear(), CommandCall(),
+      return operations_->Clear(command.clear(), CommandCall(command.seq()),
                                 AnswerTo(id, &v1::SessionEvent::mutable_clear));
     }
     case v1::SessionCommand::kTest:
       return operations_->Test(command.test(),
                                AnswerTo(id, &v1::SessionEvent::mutable_test));
     case v1::SessionCommand::kWaitClear:
-      return HandleWaitClear(id, command.wait_clear());
+      return HandleWaitClear(id, command.seq(), command.wait_clear());
     case v1::SessionCommand::kCancel:
       return HandleCancel(id, command.cancel().target_command_id());
     case v1::SessionCommand::kPing:
@@ -227,9 +229,9 @@ uint64_t SessionStream::AddPending(uint64_t id) {
     absl::MutexLock lock(&mu_);
     pending = pending_.size();
     if (pending < kMaxPendingCommands) {
-      const uint64_t seq = ++last_seq_;
-      pending_[id] = PendingCommand{seq, 0};
-      return seq;
+      const uint64_t ticket = ++last_ticket_;
+      pending_[id] = PendingCommand{ticket, 0};
+      return ticket;
     }
   }
   PushInOrder(ErrorEvent(id, absl::ResourceExhaustedError(absl::StrCat(
@@ -247,52 +249,53 @@ void SessionStream::PushInOrder(v1::SessionEvent event) {
   });
 }
 
-void SessionStream::SetPendingWaiter(uint64_t id, uint64_t seq, WaiterId waiter) {
+void SessionStream::SetPendingWaiter(uint64_t id, uint64_t ticket, WaiterId waiter) {
   bool cancel = false;
   {
     absl::MutexLock lock(&mu_);
     auto it = pending_.find(id);
-    if (it == pending_.end() || it->second.seq != seq) return;  // answered already
+    if (it == pending_.end() || it->second.ticket != ticket) return;  // answered already
     it->second.waiter = waiter;
     cancel = stream_ended_;
   }
   if (cancel) operations_->Cancel(waiter, nullptr);
 }
 
-void SessionStream::Complete(uint64_t id, uint64_t seq, v1::SessionEvent event) {
+void SessionStream::Complete(uint64_t id, uint64_t ticket, v1::SessionEvent event) {
   {
     absl::MutexLock lock(&mu_);
     auto it = pending_.find(id);
-    if (it == pending_.end() || it->second.seq != seq) return;
+    if (it == pending_.end() || it->second.ticket != ticket) return;
     pending_.erase(it);
     PushLocked(std::move(event));
   }
   Pump();
 }
 
-void SessionStream::HandleSet(uint64_t id, const v1::SetSemaphoreRequest& request) {
+void SessionStream::HandleSet(uint64_t id, uint64_t seq,
+                              const v1::SetSemaphoreRequest& request) {
   if (absl::Status s = CheckCommandSecret(request.session_secret()); !s.ok()) {
     return PushInOrder(ErrorEvent(id, s));
   }
   // Pending before the operation runs: its answer may come at any time from now on.
-  const uint64_t seq = AddPending(id);
-  if (seq == 0) return;
+  const uint64_t ticket = AddPending(id);
+  if (ticket == 0) return;
   const WaiterId waiter = operations_->Set(
-      request, CommandCall(), CompletePending(id, seq, &v1::SessionEvent::mutable_set));
-  if (waiter != 0) SetPendingWaiter(id, seq, waiter);
+      request, CommandCall(seq), CompletePending(id, ticket, &v1::SessionEvent::mutable_set));
+  if (waiter != 0) SetPendingWaiter(id, ticket, waiter);
 }
 
-void SessionStream::HandleWaitClear(uint64_t id,
+void SessionStream::HandleWaitClear(uint64_t id, uint64_t seq,
                                     const v1::WaitSemaphoreClearRequest& request) {
   if (absl::Status s = CheckCommandSecret(request.session_secret()); !s.ok()) {
     return PushInOrder(ErrorEvent(id, s));
   }
-  const uint64_t seq = AddPending(id);
-  if (seq == 0) return;
+  const uint64_t ticket = AddPending(id);
+  if (ticket == 0) return;
   const WaiterId waiter =
-      operations_->WaitClear(request, CommandCall(),
-                             CompletePending(id, seq, &v1::SessionEvent::mutable_wait_clear));
-  if (waiter != 0) SetPendingWaiter(id, seq, waiter);
+      operations_->WaitClear(request, CommandCall(seq),
+                             CompletePending(id, ticket, &v1::SessionEvent::mutable_wait_clear));
+  if (waiter != 0) SetPendingWaiter(id, ticket, waiter);
 }
 
 void SessionStream::HandleCancel(uint64_t id, uint64_t target) {

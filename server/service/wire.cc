@@ -136,11 +136,21 @@ absl::StatusOr<ParsedStreamRequest> ParseStreamRequest(absl::string_view bytes) 
   UnknownFieldSet fields;
   if (!ParseUnknown(bytes, &fields))
     return NotAMessage(*v1::StreamSessionRequest::descriptor());
+  constexpr int kAcked = v1::StreamSessionRequest::kAckedSeqsFieldNumber;
   for (int i = 0; i < fields.field_count(); ++i) {
     const UnknownField& f = fields.field(i);
+    if (f.number() == kAcked && f.type() == UnknownField::TYPE_VARINT) {
+      out.request.add_acked_seqs(f.varint());
+      continue;
+    }
     if (f.type() != UnknownField::TYPE_LENGTH_DELIMITED) continue;
     const std::string& value = f.length_delimited();
-    if (f.number() == v1::StreamSessionRequest::kSessionSecretFieldNumber) {
+    if (f.number() == kAcked) {  // packed
+      google::protobuf::io::CodedInputStream in(
+          reinterpret_cast<const uint8_t*>(value.data()), static_cast<int>(value.size()));
+      uint64_t seq = 0;
+      while (in.ReadVarint64(&seq)) out.request.add_acked_seqs(seq);
+    } else if (f.number() == v1::StreamSessionRequest::kSessionSecretFieldNumber) {
       if (google::protobuf::internal::IsStructurallyValidUTF8(
               value.data(), static_cast<int>(value.size()))) {
         out.request.set_session_secret(value);

@@ -455,6 +455,66 @@ TEST_P(StreamTest, ContendingStreamsThatVanishHandTheSemaphoreOn) {
   EXPECT_TRUE(server_.core().CheckInvariants().ok());
 }
 
+// Numbered commands (SessionCommand.seq) are applied at most once: one sent again is
+// answered with its first answer and changes nothing, until it is acknowledged.
+TEST_P(StreamTest, ANumberedCommandSentAgainGetsItsFirstAnswerUntilAcknowledged) {
+  TestSession session;
+  auto stream = OpenStream(&session);
+  v1::StreamSessionRequest first;
+  v1::SessionCommand* set = Add(first, 10);
+  set->set_seq(1);
+  set->mutable_set()->set_name("once");
+  v1::SessionCommand* clear = Add(first, 11);
+  clear->set_seq(2);
+  clear->mutable_clear()->set_name("once");
+  ASSERT_TRUE(stream->Send(first));
+  std::vector<Event> e = stream->ReadEvents(2);
+  ASSERT_EQ(e.size(), 2u);
+  ASSERT_TRUE(e[0].set().acquired());
+  const uint64_t token = e[0].set().grant().fencing_token();
+  EXPECT_EQ(e[1].clear().released_permits(), 1);
+
+  // Both again, as a client does after a break: the first answers, nothing applied.
+  v1::StreamSessionRequest again;
+  *again.add_commands() = *set;
+  again.mutable_commands(0)->set_command_id(20);
+  *again.add_commands() = *clear;
+  again.mutable_commands(1)->set_command_id(21);
+  ASSERT_TRUE(stream->Send(again));
+  e = stream->ReadEvents(2);
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0].command_id(), 20u);
+  ASSERT_TRUE(e[0].set().acquired());
+  EXPECT_EQ(e[0].set().grant().fencing_token(), token);
+  EXPECT_EQ(e[1].command_id(), 21u);
+  EXPECT_EQ(e[1].clear().released_permits(), 1);
+  EXPECT_FALSE(Test("once").set());
+
+  // Acknowledged, the answers are gone: sent again, the set is refused, not applied.
+  v1::StreamSessionRequest acked;
+  acked.add_acked_seqs(1);
+  acked.add_acked_seqs(2);
+  *acked.add_commands() = *set;
+  acked.mutable_commands(0)->set_command_id(30);
+  ASSERT_TRUE(stream->Send(acked));
+  e = stream->ReadEvents(1);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].error().code(), static_cast<int>(Code::FAILED_PRECONDITION));
+  EXPECT_THAT(e[0].error().message(), HasSubstr("already answered"));
+  EXPECT_FALSE(Test("once").set());
+
+  // A new number is a new command.
+  v1::StreamSessionRequest next;
+  v1::SessionCommand* later = Add(next, 40);
+  later->set_seq(3);
+  later->mutable_set()->set_name("once");
+  ASSERT_TRUE(stream->Send(next));
+  e = stream->ReadEvents(1);
+  ASSERT_EQ(e.size(), 1u);
+  ASSERT_TRUE(e[0].set().acquired());
+  EXPECT_GT(e[0].set().grant().fencing_token(), token);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StreamTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "Durable" : "InMemory";
