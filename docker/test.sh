@@ -13,9 +13,12 @@
 #      semctl), refused to other sessions, cleared by its holder; `semctl run`; the admin
 #      service refused without/with a wrong token, list and force-clear with it; then
 #      scrapes the metrics port;
-#   6. `docker stop` with a holder: the server drains, the holder is told (semctl run
-#      exits 6), the server logs the drain and exits 0 by itself;
-#   7. docker/compose.yaml: the server becomes healthy and the one-shot `semctl run` job
+#   6. `docker restart` while a `semctl run` job holds a semaphore: the image is durable
+#      by default (SQLite on its volume), so the restarted server loads the hold and the
+#      job's session resumes: the job keeps running and the semaphore keeps its token;
+#   7. `docker stop` with a holder: the server drains, logs it and exits 0 by itself;
+#      the holder, finding no server for its session's TTL, gives up (exits 6);
+#   8. docker/compose.yaml: the server becomes healthy and the one-shot `semctl run` job
 #      exits 0 (installs Debian's docker-compose if no compose tool is there).
 # Every wait is bounded; containers and temporary files are removed at exit. Exits
 # non-zero, with the reason, on the first failure.
@@ -158,7 +161,11 @@ run_container() {
   local name="$1"
   shift
   CONTAINERS+=("${name}")
-  "${DOCKER}" run -d --name "${name}" -p 127.0.0.1::50051 -p 127.0.0.1::9090 \
+  # A fixed host port for gRPC, so that clients find the container again after a
+  # restart (Docker may publish an ephemeral one elsewhere on each start).
+  local port
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  "${DOCKER}" run -d --name "${name}" -p "127.0.0.1:${port}:50051" -p 127.0.0.1::9090 \
     -e "SEMAPHORED_ADMIN_TOKEN=${ADMIN_TOKEN}" "$@" "${IMAGE}" >/dev/null \
     || fail "docker run of ${IMAGE} failed"
 }
@@ -315,12 +322,49 @@ print(urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=10).read
   log "metrics: scraped http://$1/metrics ($(grep -c '^semaphored_' <<<"${body}") samples)"
 }
 
+# json_token JSON: the first holder's fencing token in `semctl test --json` output.
+json_token() {
+  sed -n 's/.*"fencing_token":\([0-9]*\).*/\1/p' <<<"$1"
+}
+
+# Starts a job (`semctl run NAME -- sleep`), then `docker restart`: the restarted server
+# loads the hold from its data dir, the job's session resumes (semctl says so on
+# stderr), the job keeps running and NAME keeps its holder and token; then the job is
+# stopped and NAME is free.
+check_restart() {
+  local name="$1" hlog="${LOG_DIR}/semctl-restart.log" before after i logs out
+  start_holder "${TEST_NAME}" "${hlog}" --ttl=30s run "${TEST_NAME}" -- sleep 120
+  before="$(json_token "$(semctl_expect 0 test "${TEST_NAME}" --json)")"
+  [[ -n "${before}" ]] || fail "no fencing token for ${TEST_NAME} before the restart"
+  timeout 90 "${DOCKER}" restart -t 30 "${name}" >/dev/null || fail "docker restart ${name} failed"
+  wait_healthy "${name}" 90
+  for ((i = 0; i < 200; i++)); do
+    grep -q 'session resumed' "${hlog}" && break
+    kill -0 "${HOLDER}" 2>/dev/null || fail "semctl run ended across the restart: $(cat "${hlog}")"
+    sleep 0.1
+  done
+  grep -q 'session resumed' "${hlog}" || fail "semctl run did not resume within 20s: $(cat "${hlog}")"
+  kill -0 "${HOLDER}" 2>/dev/null || fail "semctl run ended across the restart: $(cat "${hlog}")"
+  after="$(json_token "$(semctl_expect 0 test "${TEST_NAME}" --json)")"
+  [[ "${after}" == "${before}" ]] \
+    || fail "${TEST_NAME} has token '${after}' after the restart, not ${before}"
+  logs="$("${DOCKER}" logs "${name}" 2>&1)"
+  grep -qE 'store_loaded .*holders=1' <<<"${logs}" \
+    || { tail -n 30 <<<"${logs}" >&2; fail "the restarted server did not load the hold"; }
+  kill -TERM "${HOLDER}"
+  wait_exit "${HOLDER}" 20
+  out="$(semctl_expect 0 test "${TEST_NAME}" --json)"
+  [[ "${out}" == *'"set":false'* ]] || fail "${TEST_NAME} still set after its job stopped: ${out}"
+  log "docker restart: the semctl run job kept running and ${TEST_NAME} kept token ${before}; $(grep -E 'store_loaded' <<<"${logs}" | tail -n 1 | grep -oE 'sessions=[0-9]+ semaphores=[0-9]+ holders=[0-9]+ waiters=[0-9]+ .*took=[^ ]+')"
+}
+
 # Starts a holder (`semctl run NAME -- sleep`), then `docker stop`: the server must
-# drain (the holder is told: semctl stops its command and exits 6), log the drain and
-# exit 0 by itself, well before docker's SIGKILL.
+# drain, log the drain and exit 0 by itself, well before docker's SIGKILL. It keeps
+# the hold on its volume; the holder, with no server for its TTL (3 s here), gives up:
+# semctl stops its command and exits 6.
 check_drain() {
   local name="$1" start took code logs
-  start_holder "${TEST_NAME}" "${LOG_DIR}/semctl-run.log" run "${TEST_NAME}" -- sleep 120
+  start_holder "${TEST_NAME}" "${LOG_DIR}/semctl-run.log" --ttl=3s run "${TEST_NAME}" -- sleep 120
   start="$(date +%s)"
   timeout 90 "${DOCKER}" stop -t 60 "${name}" >/dev/null || fail "docker stop ${name} failed"
   took=$(( $(date +%s) - start ))
@@ -335,7 +379,7 @@ check_drain() {
   wait_exit "${HOLDER}" 20
   (( EXIT_CODE == 6 )) \
     || fail "holder exited ${EXIT_CODE} when the server drained, not 6: $(cat "${LOG_DIR}/semctl-run.log")"
-  log "docker stop: exit code 0 after ${took}s, holder told (semctl run exited 6); log: $(grep -E ' drain( |$)|shutting down' <<<"${logs}" | head -n 1)"
+  log "docker stop: exit code 0 after ${took}s; the holder gave up after its TTL (semctl run exited 6); log: $(grep -E ' drain( |$)|shutting down' <<<"${logs}" | head -n 1)"
 }
 
 # Sets COMPOSE to a working compose command, installing Debian's docker-compose when
@@ -413,6 +457,7 @@ main() {
   check_from_host
   check_admin_socket "${name}"
   check_metrics "$(host_address "${name}" 9090)"
+  check_restart "${name}"
   check_drain "${name}"
   check_compose
 

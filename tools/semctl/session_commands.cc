@@ -33,6 +33,12 @@ absl::StatusOr<std::unique_ptr<Session>> OpenCliSession(Client& client,
   SessionOptions options;
   options.client_name = o.client_name;
   options.ttl = o.ttl;
+  // A held semaphore outlives a server restart (with a data dir): say so on stderr,
+  // so that an operator reading a job's log sees why it paused.
+  options.on_session_interrupted = [](const absl::Status& why) {
+    std::fprintf(stderr, "semctl: %s\n", std::string(why.message()).c_str());
+  };
+  options.on_session_resumed = [] { std::fprintf(stderr, "semctl: session resumed\n"); };
   return client.OpenSession(std::move(options));
 }
 
