@@ -56,7 +56,14 @@ absl::Status ShuttingDown(absl::string_view what) {
   return absl::UnavailableError(absl::StrCat("server is shutting down; ", what));
 }
 
+
 }  // namespace
+
+absl::Status Restarting(absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat(
+      "server is restarting with its state; ", what,
+      ": send the same request again once it is back"));
+}
 
 CoreOptions CoreOptions::InProcess() {
   CoreOptions options;
@@ -258,6 +265,9 @@ absl::StatusOr<int32_t> Core::CloseSession(SessionId id, SessionEndReason reason
   Deferred& deferred = locked.deferred();
   absl::StatusOr<Session*> session = LiveSession(id);
   if (!session.ok()) return session.status();
+  if (KeptForRestart()) {
+    return Restarting(absl::StrCat("session ", FormatSessionId(id), " was not closed"));
+  }
   absl::Status why = absl::UnauthenticatedError(absl::StrCat(
       "session ", FormatSessionId(id),
       reason == SessionEndReason::kStreamEnded
@@ -690,6 +700,9 @@ absl::StatusOr<int32_t> Core::Clear(SessionId session_id, absl::string_view name
   Deferred& deferred = locked.deferred();
   absl::StatusOr<Session*> found = LiveSession(session_id);
   if (!found.ok()) return found.status();
+  if (KeptForRestart()) {
+    return Restarting(absl::StrCat("semaphore ", QuoteName(name), " was not cleared"));
+  }
   Session* session = *found;
   if (seq == 0 || !Sequencing(*session)) return ClearLocked(session, name, deferred);
   if (seq <= session->last_seq) {
@@ -791,7 +804,8 @@ WaiterId Core::WaitClear(SessionId session_id, WaitClearArgs args,
     session->last_seq = seq;
   }
   // The final answers below are kept as the command's outcome when sequenced.
-  auto decided = [&](absl::StatusOr<WaitClearOutcome> a) {
+  auto decided = [&](absl::StatusOr<WaitClearOutcome> a)
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (seq != 0) KeepOutcome(*found, OutcomeOfWaitClear(seq, a));
     return answer(std::move(a));
   };
@@ -901,8 +915,8 @@ void Core::Tick() {
     if (Recording()) Emit(SessionEnded{ending_.front()->id});
     ending_.pop_front();
   }
-  while (!session_expiry_.empty() && session_expiry_.begin()->first <= now &&
-         work_ < stop_at) {
+  while (!KeptForRestart() && !session_expiry_.empty() &&
+         session_expiry_.begin()->first <= now && work_ < stop_at) {
     Session* s = FindSession(session_expiry_.begin()->second);
     absl::Status why = absl::UnauthenticatedError(absl::StrCat(
         "session ", FormatSessionId(s->id), " expired: no keepalive arrived within its TTL of ",

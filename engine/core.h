@@ -358,7 +358,10 @@ class Core {
   // the state is kept for the next start instead (nothing is recorded from now on):
   // every waiter is answered UNAVAILABLE "server is restarting ..." (a retry after
   // the restart keeps its place), sessions and holds stay as they are, and
-  // ended_sessions is 0. Idempotent.
+  // ended_sessions is 0; from then on nothing changes until the process ends (the
+  // store could not record it): Clear, CloseSession and ForceClear are UNAVAILABLE
+  // "server is restarting ..." (to be sent again after the restart) and sessions do
+  // not expire. Idempotent.
   DrainResult Drain() ABSL_LOCKS_EXCLUDED(mu_);
   bool draining() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -514,6 +517,12 @@ class Core {
   // commit failed (after one, nothing is committed again).
   bool Recording() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return store_ != nullptr && !draining_ && commit_error_.ok();
+  }
+  // Whether the core drains to restart with what the store keeps: nothing may change
+  // from now on (a change could not be recorded, so an answer to it would be undone
+  // by the restart).
+  bool KeptForRestart() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return store_ != nullptr && draining_;
   }
   // Appends `effect` to the open batch. Only while Recording().
   void Emit(Effect effect) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

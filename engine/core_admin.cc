@@ -74,6 +74,9 @@ absl::StatusOr<std::vector<HolderSnapshot>> Core::ForceClear(absl::string_view n
                                                              absl::string_view reason) {
   Locked locked(this);
   Deferred& deferred = locked.deferred();
+  if (KeptForRestart()) {
+    return Restarting(absl::StrCat("semaphore ", QuoteName(name), " was not force-cleared"));
+  }
   Semaphore* sem = FindSemaphore(name);
   if (sem == nullptr || sem->holders.empty()) {
     return absl::NotFoundError(absl::StrCat("semaphore ", QuoteName(name),

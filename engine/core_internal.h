@@ -122,6 +122,11 @@ CommandOutcome OutcomeOfSet(uint64_t seq, const absl::StatusOr<SetOutcome>& answ
 CommandOutcome OutcomeOfWaitClear(uint64_t seq,
                                   const absl::StatusOr<WaitClearOutcome>& answer);
 
+// What a core draining to restart (Core::KeptForRestart) answers a change: UNAVAILABLE
+// "server is restarting with its state; WHAT: send the same request again ..."
+// (core.cc).
+absl::Status Restarting(absl::string_view what);
+
 // Snapshot's max_holders for the listings that show every holder (admin, force-clear).
 inline constexpr int32_t kAllHolders = std::numeric_limits<int32_t>::max();
 

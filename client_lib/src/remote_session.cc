@@ -91,16 +91,23 @@ absl::Status RemoteSession::OpenStream(const std::string& client_name) {
   {
     absl::MutexLock lock(&mu_);
     secret_ = created->session_secret();
-    AttachStreamLocked();
     last_heard_ = absl::Now();
+  }
+  const bool opened = OpenNextStream([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     v1::SessionCommand refresh;
     refresh.mutable_refresh();
     SendLocked(std::move(refresh), first);
     ScheduleKeepalive(ttl_ / 3);
-  }
+  });
   const absl::Duration timeout = connection_->options().call_timeout;
   absl::Status status;
-  if (!first->done.WaitForNotificationWithTimeout(timeout)) {
+  if (!opened) {
+    absl::MutexLock lock(&mu_);
+    status = !lost_.ok() ? lost_
+                         : absl::UnavailableError(absl::StrCat(
+                               "the stream of new session ", id_, " to server ",
+                               connection_->options().address, " ended at once"));
+  } else if (!first->done.WaitForNotificationWithTimeout(timeout)) {
     status = absl::DeadlineExceededError(absl::StrCat(
         "no answer from server ", connection_->options().address, " within ",
         absl::FormatDuration(timeout), " on the stream of new session ", id_));
@@ -118,10 +125,30 @@ absl::Status RemoteSession::OpenStream(const std::string& client_name) {
   return absl::OkStatus();
 }
 
-void RemoteSession::AttachStreamLocked() {
-  link_ = std::make_shared<Link>(weak_from_this(), ++generation_);
-  stream_ = connection_->stub()->OpenStream(secret_,
-                                            std::weak_ptr<ClientStreamObserver>(link_));
+bool RemoteSession::OpenNextStream(absl::FunctionRef<void()> then) {
+  std::shared_ptr<Link> link;
+  std::string secret;
+  uint64_t generation;
+  {
+    absl::MutexLock lock(&mu_);
+    generation = ++generation_;
+    link = std::make_shared<Link>(weak_from_this(), generation);
+    link_ = link;
+    secret = secret_;
+  }
+  std::shared_ptr<ClientStream> stream = connection_->stub()->OpenStream(
+      std::move(secret), std::weak_ptr<ClientStreamObserver>(link));
+  {
+    absl::MutexLock lock(&mu_);
+    if (generation == generation_ && ended_generation_ != generation && !closed_ &&
+        lost_.ok()) {
+      stream_ = std::move(stream);
+      then();
+      return true;
+    }
+  }
+  stream->Cancel();
+  return false;
 }
 
 absl::Status RemoteSession::status() const {
@@ -179,11 +206,12 @@ absl::Status RemoteSession::Roundtrip(v1::SessionCommand command,
 
 void RemoteSession::CancelCommand(uint64_t command_id) {
   absl::MutexLock lock(&mu_);
-  if (!pending_.contains(command_id) || !UsableLocked().ok()) return;
-  if (stream_ == nullptr) {  // interrupted: sent after the target is sent again
-    cancels_.push_back(command_id);
-    return;
-  }
+  auto it = pending_.find(command_id);
+  if (it == pending_.end() || !UsableLocked().ok()) return;
+  // Sent again after the target on every resume until the target is answered: the
+  // stream may break before the server reads this cancel.
+  it->second->cancel_asked = true;
+  if (stream_ == nullptr) return;  // interrupted: sent with the resume
   // The target is answered CANCELLED; the cancel's own answer needs no waiter
   // (answers to unknown ids are dropped).
   v1::SessionCommand command;
@@ -426,11 +454,14 @@ void RemoteSession::InterruptLocked(const absl::Status& status, Followups& follo
 
 void RemoteSession::Reconnect() {
   Followups followups;
+  bool silent;
   {
     absl::MutexLock lock(&mu_);
     if (closed_ || !lost_.ok() || stream_ != nullptr) return;
-    if (!LoseIfSilentLocked(" while resuming", followups)) {
-      AttachStreamLocked();
+    silent = LoseIfSilentLocked(" while resuming", followups);
+  }
+  if (!silent) {
+    OpenNextStream([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       // The refresh goes first: its answer says whether the server knows the session.
       std::vector<std::shared_ptr<Call>> again;
       again.reserve(pending_.size());
@@ -445,15 +476,15 @@ void RemoteSession::Reconnect() {
       refresh.mutable_refresh();
       SendLocked(std::move(refresh), resume, /*defer=*/true);
       for (const std::shared_ptr<Call>& call : again) stream_->Defer(call->command);
-      for (uint64_t target : cancels_) {
+      for (const std::shared_ptr<Call>& call : again) {
+        if (!call->cancel_asked) continue;
         v1::SessionCommand cancel;
         cancel.set_command_id(++last_command_id_);
-        cancel.mutable_cancel()->set_target_command_id(target);
+        cancel.mutable_cancel()->set_target_command_id(call->command.command_id());
         stream_->Defer(std::move(cancel));
       }
-      cancels_.clear();
       stream_->Flush();
-    }
+    });
   }
   RunFollowups(followups);
 }

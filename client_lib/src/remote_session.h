@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -109,8 +110,12 @@ class RemoteSession final : public SessionBackend,
   RemoteSession(std::shared_ptr<Connection> connection, const SessionOptions& options,
                 std::shared_ptr<CallbackGate> gate);
   absl::Status OpenStream(const std::string& client_name) ABSL_LOCKS_EXCLUDED(mu_);
-  // Opens a new stream for the session (the next generation) as stream_.
-  void AttachStreamLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Opens the session's next stream (the next generation) without holding mu_ (gRPC
+  // may report a stream's end from inside the call), then, under mu_, makes it
+  // stream_ and runs `then` (which sends its first commands) -- unless the session was
+  // lost or closed meanwhile or that stream has already ended, in which case the
+  // stream is cancelled. Returns whether it became stream_.
+  bool OpenNextStream(absl::FunctionRef<void()> then) ABSL_LOCKS_EXCLUDED(mu_);
   // The error a call gets now (closed, lost), or OK.
   absl::Status UsableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ClosingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -174,13 +179,13 @@ class RemoteSession final : public SessionBackend,
   // stream reports to (the only strong reference to it).
   std::shared_ptr<ClientStream> stream_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t ended_generation_ ABSL_GUARDED_BY(mu_) = 0;  // the last stream that ended
   std::shared_ptr<Link> link_ ABSL_GUARDED_BY(mu_);
   bool opened_ ABSL_GUARDED_BY(mu_) = false;  // the first stream answered
   // Resuming: since the stream broke, until a new one's refresh is answered OK.
   bool interrupted_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
   uint64_t reconnect_timer_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<uint64_t> cancels_ ABSL_GUARDED_BY(mu_);  // asked for while interrupted
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // BeginClose() has run
   bool closed_ ABSL_GUARDED_BY(mu_) = false;   // FinishClose() has ended everything
   std::shared_ptr<Call> close_call_ ABSL_GUARDED_BY(mu_);  // the close command's
@@ -212,6 +217,7 @@ struct RemoteSession::Call {
   std::shared_ptr<GrantState> release;      // kRelease: the grant being released
   bool report_async = false;                // kRelease from a Permit's destructor
   bool resume = false;                      // kRefresh: the first of a resumed stream
+  bool cancel_asked = false;                // its caller cancelled it (sent on resumes)
   uint64_t seq = 0;                         // SessionCommand.seq (0: not numbered)
   semaphored::v1::SessionCommand command;   // as sent, to send again after a break
   // Filled in before `done` is notified.

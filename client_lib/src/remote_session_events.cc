@@ -33,6 +33,7 @@ void RemoteSession::OnClosed(uint64_t generation, const absl::Status& status) {
   {
     absl::MutexLock lock(&mu_);
     if (generation != generation_ || closed_ || !lost_.ok()) return;
+    ended_generation_ = generation;
     if (status.code() == absl::StatusCode::kUnauthenticated) {
       LoseLocked(status, followups);  // the server says the session is gone
     } else if (!opened_) {
@@ -65,9 +66,10 @@ void RemoteSession::HandleEventLocked(v1::SessionEvent& event, Followups& follow
   auto it = pending_.find(event.command_id());
   if (it == pending_.end()) return;  // e.g. the answer to a cancel command
   std::shared_ptr<Call> call = it->second;
-  // UNAVAILABLE for a numbered command (a server draining to restart with its state)
-  // is not its answer: the server applied nothing, and Reconnect sends it again.
-  if (call->seq != 0 && event.has_error() &&
+  // UNAVAILABLE for a numbered command or a close (a server draining to restart with
+  // its state) is not its answer: the server applied nothing, and Reconnect sends it
+  // again.
+  if ((call->seq != 0 || call->kind == Call::Kind::kClose) && event.has_error() &&
       event.error().code() == static_cast<int>(absl::StatusCode::kUnavailable)) {
     return;
   }

@@ -389,6 +389,36 @@ TEST_F(ClientSessionTest, CancellingAWaitSendsACancelCommand) {
   EXPECT_THAT(session_->status(), IsOk());
 }
 
+// The server may never read a cancel sent just before the stream broke (a draining
+// server keeps the wait for the resume): the resume sends it again after the target.
+TEST_F(ClientSessionTest, ACancelIsSentAgainAfterItsTargetWhenTheStreamBreaks) {
+  auto cancel = std::make_shared<CancelToken>();
+  AcquireOptions options;
+  options.timeout = absl::InfiniteDuration();
+  options.cancel = cancel;
+  absl::StatusOr<Permit> permit;
+  auto [t, set] = StartAcquire("cancel-me", &permit, options);
+  cancel->Cancel();
+  ASSERT_TRUE(Next().has_cancel());
+  stream_->End(absl::UnavailableError("server shutting down"));
+
+  std::shared_ptr<FakeStream> second = stub_->AwaitStream(2);
+  ASSERT_NE(second, nullptr);
+  std::optional<v1::SessionCommand> refresh = second->Next();
+  ASSERT_TRUE(refresh.has_value() && refresh->has_refresh());
+  std::optional<v1::SessionCommand> again = second->Next();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->SerializeAsString(), set.SerializeAsString());
+  std::optional<v1::SessionCommand> cancel_again = second->Next();
+  ASSERT_TRUE(cancel_again.has_value() && cancel_again->has_cancel());
+  EXPECT_EQ(cancel_again->cancel().target_command_id(), set.command_id());
+  second->Answer(ErrorAnswer(set.command_id(), absl::StatusCode::kCancelled,
+                             "cancelled by the client"));
+  t.join();
+  EXPECT_THAT(permit, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(session_->status(), IsOk());
+}
+
 TEST_F(ClientSessionTest, ClearAndTestAndWaitClearUseTheStream) {
   std::thread clear_thread([&] { EXPECT_THAT(session_->Clear("c"), IsOk()); });
   v1::SessionCommand clear = Next();

@@ -31,6 +31,7 @@ using engine::WaitClearArgs;
 using engine::WaiterId;
 using ::semaphored::testing::IsOk;
 using ::semaphored::testing::StatusIs;
+using ::testing::HasSubstr;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -305,6 +306,37 @@ TEST_F(CoreStoreTest, DrainRecordsNothing) {
   EXPECT_EQ(core_.BatchesCommitted(), 1u);
   ASSERT_TRUE(waiting.done());
   EXPECT_THAT(*waiting.value, StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// Draining to restart, the core changes nothing it could not record: a clear, close
+// or force-clear answered OK would be undone by the restart (the store still has the
+// hold), so each is refused to be sent again; sessions do not expire meanwhile.
+TEST_F(CoreStoreTest, AfterADrainToRestartNothingChanges) {
+  const SessionId a = Open("A");
+  const SessionId b = Open("B");
+  SetAnswer x;
+  core_.Set(a, Try("x"), x.Callback());
+  SetAnswer y;
+  core_.Set(b, Try("y"), y.Callback());
+  Commit();
+  core_.Drain();
+
+  EXPECT_THAT(core_.Clear(a, "x"),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("semaphore \"x\" was not cleared: send the same request "
+                                 "again once it is back")));
+  EXPECT_THAT(core_.Clear(a, "x", /*seq=*/7), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(core_.CloseSession(b), StatusIs(absl::StatusCode::kUnavailable,
+                                              HasSubstr("was not closed")));
+  EXPECT_THAT(core_.ForceClear("y", "admin"), StatusIs(absl::StatusCode::kUnavailable,
+                                                       HasSubstr("was not force-cleared")));
+  clock_.Advance(absl::Seconds(60));  // past both TTLs
+  core_.Tick();
+  EXPECT_EQ(core_.Test("x").holders.size(), 1u);
+  EXPECT_EQ(core_.Test("y").holders.size(), 1u);
+  EXPECT_THAT(core_.Refresh(a), IsOk());
+  EXPECT_THAT(core_.Refresh(b), IsOk());
+  EXPECT_FALSE(core_.CommitBatch());
 }
 
 TEST(CoreStoreOffTest, WithoutAStoreEverythingIsAnsweredAtOnce) {

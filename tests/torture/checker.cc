@@ -117,6 +117,10 @@ void CheckCompletion(const History& h, const Kills& kills, const CheckOptions& o
       const auto code = static_cast<absl::StatusCode>(op.code);
       result_ok = std::find(options.allowed_errors.begin(), options.allowed_errors.end(),
                             code) != options.allowed_errors.end() ||
+                  (op.kind == OpKind::kOpen &&
+                   std::find(options.allowed_open_errors.begin(),
+                             options.allowed_open_errors.end(),
+                             code) != options.allowed_open_errors.end()) ||
                   (op.kind == OpKind::kCancelSet && code == absl::StatusCode::kCancelled) ||
                   (op.kind == OpKind::kClear && (code == absl::StatusCode::kNotFound ||
                                                  code == absl::StatusCode::kPermissionDenied));

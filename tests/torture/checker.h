@@ -53,6 +53,9 @@ struct CheckOptions {
   // clear of a semaphore the session does not hold). A session lost in the middle
   // (UNAUTHENTICATED) is allowed by default.
   std::vector<absl::StatusCode> allowed_errors = {absl::StatusCode::kUnauthenticated};
+  // Error codes opening a session may get besides those (UNAVAILABLE while the
+  // server restarts: no session was opened, or one nobody uses).
+  std::vector<absl::StatusCode> allowed_open_errors;
   // The trace ends after the server drained: nothing may be left held or queued.
   bool trace_complete = true;
   // Compare the clients' operations with the trace (off to check a trace alone).

@@ -316,6 +316,23 @@ TEST(CheckerTest, RejectsAnUnexpectedError) {
   EXPECT_THAT(Categories(r), Contains("[result]")) << Messages(r);
 }
 
+// An open refused while the server restarts: a violation unless the run allows it,
+// and only for opens (a set's UNAVAILABLE would leave its outcome unknown).
+TEST(CheckerTest, AcceptsAnUnavailableOpenOnlyWhereAllowed) {
+  History h = GoodHandOver();
+  h.has_trace = false;
+  h.ops.push_back(MakeOp(3, "", OpKind::kOpen, "", 5, 6, OpResult::kError));
+  h.ops.back().code = static_cast<int>(absl::StatusCode::kUnavailable);
+  CheckOptions options;
+  EXPECT_THAT(Categories(CheckHistory(h, options)), Contains("[result]"));
+  options.allowed_open_errors = {absl::StatusCode::kUnavailable};
+  const CheckReport r = CheckHistory(h, options);
+  EXPECT_EQ(r.violations, 0) << Messages(r);
+  h.ops[2].result = OpResult::kError;
+  h.ops[2].code = static_cast<int>(absl::StatusCode::kUnavailable);
+  EXPECT_THAT(Categories(CheckHistory(h, options)), Contains("[result]"));
+}
+
 TEST(HistoryTest, WrittenFilesReadBackAndACutLastLineIsIgnored) {
   const std::string path =
       ::testing::TempDir() + "/torture_history_test." + std::to_string(getpid());

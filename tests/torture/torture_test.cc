@@ -1,15 +1,24 @@
 // The torture test: the real semaphored binary (with --trace_file), PROCESSES worker
 // processes (torture_worker) of THREADS threads each running random operations for
 // SECONDS, one of them SIGKILLed now and then and replaced; then the server drains,
-// and the merged history is checked (checker.h). Fails on any violation. Runs twice:
-// against the server in memory, and against the durable one (--data_dir: every answer
-// waits for its commit, answers are given in batches by the committer).
+// and the merged history is checked (checker.h). Fails on any violation. Runs three
+// times: against the server in memory; against the durable one (--data_dir: every
+// answer waits for its commit, answers are given in batches by the committer); and
+// against the durable one stopped and started again on the same port and data
+// directory during the run (SIGKILL, SIGTERM, or SIGSTOP for a second then SIGCONT, in
+// turn), the workers' sessions resuming across each restart.
+//
+// Across restarts the server's trace is not checked (a new process starts a new trace
+// without the state it loaded), so that run checks what the clients saw: limits,
+// increasing tokens across restarts, and ownership -- a permit granted before a restart
+// is "already held" with its token after it, and its clear succeeds.
 //
 // Environment (all optional):
 //   SEMAPHORED_TORTURE_SECONDS    run time (default 10)
 //   SEMAPHORED_TORTURE_PROCESSES  worker processes at a time (default 3)
 //   SEMAPHORED_TORTURE_THREADS    threads (sessions) per worker (default 4)
 //   SEMAPHORED_TORTURE_CRASHES    SIGKILLs during the run (default SECONDS / 3)
+//   SEMAPHORED_TORTURE_RESTARTS   server faults in the restart run (default SECONDS / 3)
 //   SEMAPHORED_TORTURE_SEED       the seed (default: from the clock; printed)
 //   SEMAPHORED_TORTURE_KEEP       keep the work directory (histories, trace, logs)
 
@@ -55,7 +64,22 @@ struct Config {
       EnvInt("SEMAPHORED_TORTURE_SEED", absl::ToUnixMicros(absl::Now()) % 1'000'000'007));
   bool keep = std::getenv("SEMAPHORED_TORTURE_KEEP") != nullptr;
   bool durable = false;  // the server gets a --data_dir
+  int64_t restarts = 0;   // server faults during the run (durable only)
 };
+
+// The server faults of the restart run, in turn.
+enum class ServerFault { kKill, kTerm, kStop };
+constexpr ServerFault kServerFaults[] = {ServerFault::kKill, ServerFault::kTerm,
+                                         ServerFault::kStop};
+
+const char* FaultName(ServerFault fault) {
+  switch (fault) {
+    case ServerFault::kKill: return "SIGKILL";
+    case ServerFault::kTerm: return "SIGTERM";
+    case ServerFault::kStop: return "SIGSTOP";
+  }
+  return "?";
+}
 
 // Reads the port the server wrote to `path`, waiting up to 15 s; 0 on timeout.
 int AwaitPort(const std::string& path) {
@@ -74,18 +98,47 @@ class TortureRun {
   TortureRun(const Config& config, std::string dir)
       : config_(config), dir_(std::move(dir)), rng_(config.seed) {}
 
+  // Starts the server on an ephemeral port, or, after a restart, on the port it had.
   void StartServer() {
     const std::string port_file = dir_ + "/port";
-    std::vector<std::string> argv = {SEMAPHORED_BINARY, "--listen=127.0.0.1:0",
-                                     "--port_file=" + port_file, "--state_file=",
-                                     "--trace_file=" + dir_ + "/trace"};
+    std::filesystem::remove(port_file);
+    std::vector<std::string> argv = {
+        SEMAPHORED_BINARY,
+        absl::StrCat("--listen=127.0.0.1:", port_),
+        "--port_file=" + port_file,
+        "--state_file=",
+    };
+    if (config_.restarts == 0) argv.push_back("--trace_file=" + dir_ + "/trace");
     if (config_.durable) argv.push_back("--data_dir=" + dir_ + "/data");
     absl::StatusOr<pid_t> pid = Spawn(argv, dir_ + "/server.log");
     ASSERT_TRUE(pid.ok()) << pid.status();
     server_ = *pid;
     const int port = AwaitPort(port_file);
     ASSERT_NE(port, 0) << "the server did not start; see " << dir_ << "/server.log";
+    port_ = port;
     address_ = absl::StrCat("127.0.0.1:", port);
+  }
+
+  // The next server fault: SIGKILL or SIGTERM and a start on the same port and data
+  // directory, or SIGSTOP for a second and SIGCONT. Records when the server was out.
+  void FaultServer() {
+    const ServerFault fault = kServerFaults[restarts_ % std::size(kServerFaults)];
+    const int64_t down_ns = MonotonicNanos();
+    if (fault == ServerFault::kStop) {
+      ASSERT_EQ(kill(server_, SIGSTOP), 0);
+      absl::SleepFor(absl::Seconds(1));
+      ASSERT_EQ(kill(server_, SIGCONT), 0);
+    } else if (fault == ServerFault::kKill) {
+      KillAndReap(server_);
+    } else {
+      ASSERT_EQ(kill(server_, SIGTERM), 0);
+      std::optional<int> status = WaitForExit(server_, absl::Seconds(20));
+      ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+          << "the server did not drain cleanly; see " << dir_ << "/server.log";
+    }
+    if (fault != ServerFault::kStop) ASSERT_NO_FATAL_FAILURE(StartServer());
+    outages_.push_back({down_ns, MonotonicNanos()});
+    ++restarts_;
   }
 
   void StartWorker(int64_t end_ns) {
@@ -99,21 +152,28 @@ class TortureRun {
     histories_.push_back({history, *pid});
   }
 
-  // Runs the workers until the end, SIGKILLing one (and starting another) at random
-  // moments; then waits for them (bounded) and drains the server.
+  // Runs the workers until the end, SIGKILLing one (and starting another) or faulting
+  // the server at random moments; then waits for the workers (bounded) and drains the
+  // server.
   void Run() {
     const int64_t start_ns = MonotonicNanos();
     const int64_t end_ns = start_ns + config_.seconds * 1'000'000'000;
     for (int64_t i = 0; i < config_.processes; ++i) StartWorker(end_ns);
-    // Crash moments, spread over the run but not in its last second.
-    std::vector<int64_t> crash_at;
+    // Fault moments (true: the server), spread over the run but not in its last second.
+    std::vector<std::pair<int64_t, bool>> faults;
     const int64_t span = std::max<int64_t>(1, end_ns - 1'000'000'000 - start_ns);
-    for (int64_t i = 0; i < config_.crashes; ++i) {
-      crash_at.push_back(start_ns + static_cast<int64_t>(rng_() % static_cast<uint64_t>(span)));
-    }
-    std::sort(crash_at.begin(), crash_at.end());
-    for (int64_t at : crash_at) {
+    auto moment = [&] {
+      return start_ns + static_cast<int64_t>(rng_() % static_cast<uint64_t>(span));
+    };
+    for (int64_t i = 0; i < config_.crashes; ++i) faults.push_back({moment(), false});
+    for (int64_t i = 0; i < config_.restarts; ++i) faults.push_back({moment(), true});
+    std::sort(faults.begin(), faults.end());
+    for (const auto& [at, server] : faults) {
       absl::SleepFor(absl::Nanoseconds(std::max<int64_t>(0, at - MonotonicNanos())));
+      if (server) {
+        ASSERT_NO_FATAL_FAILURE(FaultServer());
+        continue;
+      }
       const size_t victim = rng_() % workers_.size();
       const int64_t kill_ns = MonotonicNanos();
       killed_.insert(workers_[victim]);
@@ -152,12 +212,31 @@ class TortureRun {
       absl::Status s = ReadHistoryFile(path, &history);
       EXPECT_TRUE(s.ok()) << s;
     }
-    absl::Status s = ReadTraceFile(dir_ + "/trace", &history);
-    EXPECT_TRUE(s.ok()) << s;
+    if (config_.restarts == 0) {
+      absl::Status s = ReadTraceFile(dir_ + "/trace", &history);
+      EXPECT_TRUE(s.ok()) << s;
+    }
     return history;
   }
 
   int crashes() const { return crashes_; }
+  int restarts() const { return restarts_; }
+
+  // Calls that were in flight while the server was out and still ended without an
+  // error: what the sessions' resume carried across.
+  int64_t CallsAcrossOutages(const History& history) const {
+    int64_t n = 0;
+    for (const Op& op : history.ops) {
+      if (op.thread < 0 || !op.ended() || op.result == OpResult::kError) continue;
+      for (const auto& [down_ns, up_ns] : outages_) {
+        if (op.start_ns < down_ns && op.end_ns > up_ns) {
+          ++n;
+          break;
+        }
+      }
+    }
+    return n;
+  }
 
  private:
   // Records a kill: from just before the signal until the process was reaped.
@@ -177,22 +256,26 @@ class TortureRun {
   const std::string dir_;
   std::mt19937_64 rng_;
   pid_t server_ = -1;
+  int port_ = 0;  // 0 until the server first started
   std::string address_;
   std::vector<pid_t> workers_;
   std::vector<std::pair<std::string, pid_t>> histories_;  // history file, worker
   absl::flat_hash_set<pid_t> killed_;
   History parent_;  // crashes and stuck workers
   int crashes_ = 0;
+  int restarts_ = 0;
+  std::vector<std::pair<int64_t, int64_t>> outages_;  // server down, up again
 };
 
 void RunTorture(const Config& config) {
   std::printf("torture: %s server, seed %llu, %lld s, %lld processes x %lld threads, "
-              "%lld crashes (replay: SEMAPHORED_TORTURE_SEED=%llu)\n",
+              "%lld crashes, %lld server faults (replay: SEMAPHORED_TORTURE_SEED=%llu)\n",
               config.durable ? "durable" : "in-memory",
               static_cast<unsigned long long>(config.seed), static_cast<long long>(config.seconds),
               static_cast<long long>(config.processes), static_cast<long long>(config.threads),
-              static_cast<long long>(config.crashes),
+              static_cast<long long>(config.crashes), static_cast<long long>(config.restarts),
               static_cast<unsigned long long>(config.seed));
+  ASSERT_TRUE(config.restarts == 0 || config.durable);
   ASSERT_GE(config.processes, 1);
   ASSERT_GE(config.threads, 1);
   std::string dir = absl::StrCat(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp",
@@ -203,17 +286,28 @@ void RunTorture(const Config& config) {
   ASSERT_NO_FATAL_FAILURE(run.StartServer());
   ASSERT_NO_FATAL_FAILURE(run.Run());
   const History history = run.Collect();
-  const CheckReport report = CheckHistory(history);
+  CheckOptions options;
+  if (config.restarts > 0) options.allowed_open_errors = {absl::StatusCode::kUnavailable};
+  const CheckReport report = CheckHistory(history, options);
 
-  std::printf("torture: %s; crashes %d\n", report.Summary().c_str(), run.crashes());
+  const int64_t across = run.CallsAcrossOutages(history);
+  std::printf("torture: %s; crashes %d; server faults %d; calls across them %lld\n",
+              report.Summary().c_str(), run.crashes(), run.restarts(),
+              static_cast<long long>(across));
   for (const std::string& m : report.messages) std::printf("  violation: %s\n", m.c_str());
   std::fflush(stdout);
   EXPECT_EQ(report.violations, 0) << "seed " << config.seed << "; files in " << dir;
   // The run must have done real work for its verdict to mean anything.
   EXPECT_GT(report.ops_checked, 100 * config.seconds);
-  EXPECT_GT(report.server_grants, 10 * config.seconds);
-  EXPECT_GT(report.server_queued, 0);
+  EXPECT_GT(report.client_grants, 10 * config.seconds);
   EXPECT_EQ(run.crashes(), config.crashes);
+  EXPECT_EQ(run.restarts(), config.restarts);
+  if (config.restarts == 0) {
+    EXPECT_GT(report.server_grants, 10 * config.seconds);
+    EXPECT_GT(report.server_queued, 0);
+  } else {
+    EXPECT_GT(across, 0) << "no call was in flight across a server fault";
+  }
   if (!::testing::Test::HasFailure() && !config.keep) {
     std::error_code ignored;
     std::filesystem::remove_all(dir, ignored);
@@ -229,6 +323,13 @@ TEST(TortureTest, RandomOperationsAcrossProcessesKeepEveryPromise) {
 TEST(TortureTest, RandomOperationsAgainstADurableServerKeepEveryPromise) {
   Config config;
   config.durable = true;
+  ASSERT_NO_FATAL_FAILURE(RunTorture(config));
+}
+
+TEST(TortureTest, RandomOperationsAcrossServerRestartsKeepEveryPromise) {
+  Config config;
+  config.durable = true;
+  config.restarts = EnvInt("SEMAPHORED_TORTURE_RESTARTS", config.seconds / 3);
   ASSERT_NO_FATAL_FAILURE(RunTorture(config));
 }
 
