@@ -502,6 +502,32 @@ TEST_F(ClientSessionTest, CloseSendsCloseAndEndsEverything) {
   EXPECT_EQ(events_.lost, 0);  // closing is not losing
 }
 
+// A server draining to restart refuses a close (UNAVAILABLE: it could not record it);
+// the close is sent again on the resumed stream, and Close() returns its answer.
+TEST_F(ClientSessionTest, ACloseRefusedByARestartingServerIsSentAgainAfterTheResume) {
+  stream_->set_answer_close(false);
+  absl::Status closed = absl::UnknownError("not returned");
+  std::thread t([&] { closed = session_->Close(); });
+  std::optional<v1::SessionCommand> close = stream_->Next();
+  while (close.has_value() && !close->has_close()) close = stream_->Next();
+  ASSERT_TRUE(close.has_value());
+  stream_->Answer(ErrorAnswer(close->command_id(), absl::StatusCode::kUnavailable,
+                              "server is restarting with its state"));
+  stream_->End(absl::UnavailableError("server shutting down"));
+
+  std::shared_ptr<FakeStream> second = stub_->AwaitStream(2);
+  ASSERT_NE(second, nullptr);
+  std::optional<v1::SessionCommand> refresh = second->Next();
+  ASSERT_TRUE(refresh.has_value() && refresh->has_refresh());
+  std::optional<v1::SessionCommand> again = second->Next();
+  ASSERT_TRUE(again.has_value() && again->has_close());
+  EXPECT_EQ(again->command_id(), close->command_id());
+  t.join();  // the second stream answers the close
+  EXPECT_THAT(closed, IsOk());
+  absl::MutexLock lock(&events_.mu);
+  EXPECT_EQ(events_.lost, 0);
+}
+
 TEST(ClientSessionCloseTest, CloseGivesUpOnAServerThatDoesNotAnswer) {
   auto stub = std::make_shared<FakeStub>();
   ClientOptions options;
