@@ -32,7 +32,10 @@ namespace v1 = ::semaphored::v1;
 // Bounds every wait of these tests: far above what a healthy run needs.
 inline constexpr absl::Duration kWait = absl::Seconds(20);
 
-class FakeStream final : public ClientStream {
+// Its delivery tasks keep it alive: a task may drop the library's last reference to
+// the session, and with it the stub and this stream (see Executor's destructor).
+class FakeStream final : public ClientStream,
+                         public std::enable_shared_from_this<FakeStream> {
  public:
   // `refresh_answer`: how refreshes are answered (OK: normally).
   FakeStream(std::string secret, std::weak_ptr<ClientStreamObserver> observer,
@@ -53,26 +56,26 @@ class FakeStream final : public ClientStream {
     // stream. From another thread, since the library calls Send with its own lock
     // held.
     if (refresh) {
-      delivery_.Post([this, id] {
+      delivery_.Post([self = shared_from_this(), id] {
         v1::SessionEvent answer;
         answer.set_command_id(id);
-        if (refresh_answer_.ok()) {
+        if (self->refresh_answer_.ok()) {
           answer.mutable_refresh();
         } else {
-          answer.mutable_error()->set_code(static_cast<int>(refresh_answer_.code()));
-          answer.mutable_error()->set_message(std::string(refresh_answer_.message()));
+          answer.mutable_error()->set_code(static_cast<int>(self->refresh_answer_.code()));
+          answer.mutable_error()->set_message(std::string(self->refresh_answer_.message()));
         }
-        Answer(std::move(answer));
+        self->Answer(std::move(answer));
       });
     }
     if (close && answer_close_) {
-      delivery_.Post([this, id] {
+      delivery_.Post([self = shared_from_this(), id] {
         v1::StreamSessionResponse response;
         v1::SessionEvent* answer = response.add_events();
         answer->set_command_id(id);
         answer->mutable_close()->set_released_count(0);
-        Deliver(response);
-        End(absl::OkStatus());
+        self->Deliver(response);
+        self->End(absl::OkStatus());
       });
     }
   }
@@ -88,7 +91,8 @@ class FakeStream final : public ClientStream {
     finished_ = true;
   }
   void Cancel() override {
-    delivery_.Post([this] { End(absl::CancelledError("cancelled by the client")); });
+    delivery_.Post(
+        [self = shared_from_this()] { self->End(absl::CancelledError("cancelled by the client")); });
   }
   bool WaitClosed(absl::Duration timeout) override ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
@@ -133,7 +137,7 @@ class FakeStream final : public ClientStream {
   }
   // Ends the stream with `status` from the fake's delivery thread.
   void EndSoon(absl::Status status) {
-    delivery_.Post([this, status] { End(status); });
+    delivery_.Post([self = shared_from_this(), status] { self->End(status); });
   }
   // Ends the stream with `status` (once).
   void End(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
