@@ -35,6 +35,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -97,6 +98,11 @@ class TortureRun {
  public:
   TortureRun(const Config& config, std::string dir)
       : config_(config), dir_(std::move(dir)), rng_(config.seed) {}
+  // A run cut short by a failed assertion leaves no process behind.
+  ~TortureRun() {
+    for (pid_t pid : workers_) KillAndReap(pid);
+    if (server_ > 0) KillAndReap(server_);
+  }
 
   // Starts the server on an ephemeral port, or, after a restart, on the port it had.
   void StartServer() {
@@ -129,15 +135,15 @@ class TortureRun {
       absl::SleepFor(absl::Seconds(1));
       ASSERT_EQ(kill(server_, SIGCONT), 0);
     } else if (fault == ServerFault::kKill) {
-      KillAndReap(server_);
+      KillAndReap(std::exchange(server_, -1));
     } else {
-      ASSERT_EQ(kill(server_, SIGTERM), 0);
-      std::optional<int> status = WaitForExit(server_, absl::Seconds(20));
-      ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-          << "the server did not drain cleanly; see " << dir_ << "/server.log";
+      ASSERT_NO_FATAL_FAILURE(StopServer());
     }
-    if (fault != ServerFault::kStop) ASSERT_NO_FATAL_FAILURE(StartServer());
+    if (fault != ServerFault::kStop) {
+      ASSERT_NO_FATAL_FAILURE(StartServer());
+    }
     outages_.push_back({down_ns, MonotonicNanos()});
+    absl::StrAppend(&faults_done_, restarts_ == 0 ? "" : ", ", FaultName(fault));
     ++restarts_;
   }
 
@@ -197,9 +203,16 @@ class TortureRun {
             << "/workers.log";
       }
     }
+    workers_.clear();  // every one reaped
+    ASSERT_NO_FATAL_FAILURE(StopServer());
+  }
+
+  // SIGTERM: the server drains and must exit 0 (SIGKILLed after 20 s).
+  void StopServer() {
     kill(server_, SIGTERM);
     std::optional<int> status = WaitForExit(server_, absl::Seconds(20));
     if (!status) KillAndReap(server_);
+    server_ = -1;
     ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
         << "the server did not drain cleanly; see " << dir_ << "/server.log";
   }
@@ -221,6 +234,7 @@ class TortureRun {
 
   int crashes() const { return crashes_; }
   int restarts() const { return restarts_; }
+  const std::string& faults_done() const { return faults_done_; }  // "SIGKILL, ..."
 
   // Calls that were in flight while the server was out and still ended without an
   // error: what the sessions' resume carried across.
@@ -264,6 +278,7 @@ class TortureRun {
   History parent_;  // crashes and stuck workers
   int crashes_ = 0;
   int restarts_ = 0;
+  std::string faults_done_;
   std::vector<std::pair<int64_t, int64_t>> outages_;  // server down, up again
 };
 
@@ -291,9 +306,9 @@ void RunTorture(const Config& config) {
   const CheckReport report = CheckHistory(history, options);
 
   const int64_t across = run.CallsAcrossOutages(history);
-  std::printf("torture: %s; crashes %d; server faults %d; calls across them %lld\n",
+  std::printf("torture: %s; crashes %d; server faults %d (%s); calls across them %lld\n",
               report.Summary().c_str(), run.crashes(), run.restarts(),
-              static_cast<long long>(across));
+              run.faults_done().c_str(), static_cast<long long>(across));
   for (const std::string& m : report.messages) std::printf("  violation: %s\n", m.c_str());
   std::fflush(stdout);
   EXPECT_EQ(report.violations, 0) << "seed " << config.seed << "; files in " << dir;
