@@ -56,7 +56,6 @@ absl::Status ShuttingDown(absl::string_view what) {
   return absl::UnavailableError(absl::StrCat("server is shutting down; ", what));
 }
 
-
 }  // namespace
 
 absl::Status Restarting(absl::string_view what) {

@@ -359,9 +359,9 @@ class Core {
   // every waiter is answered UNAVAILABLE "server is restarting ..." (a retry after
   // the restart keeps its place), sessions and holds stay as they are, and
   // ended_sessions is 0; from then on nothing changes until the process ends (the
-  // store could not record it): Clear, CloseSession and ForceClear are UNAVAILABLE
-  // "server is restarting ..." (to be sent again after the restart) and sessions do
-  // not expire. Idempotent.
+  // store could not record it): Clear, CloseSession, EndSession and ForceClear are
+  // UNAVAILABLE "server is restarting ..." (to be sent again after the restart) and
+  // sessions do not expire. Idempotent.
   DrainResult Drain() ABSL_LOCKS_EXCLUDED(mu_);
   bool draining() const ABSL_LOCKS_EXCLUDED(mu_);
 

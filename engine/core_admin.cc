@@ -64,6 +64,9 @@ absl::StatusOr<int32_t> Core::EndSession(SessionId id, absl::string_view reason)
   if (s == nullptr) {
     return absl::NotFoundError(absl::StrCat("no live session has id ", FormatSessionId(id)));
   }
+  if (KeptForRestart()) {
+    return Restarting(absl::StrCat("session ", FormatSessionId(id), " was not ended"));
+  }
   absl::Status why = absl::UnauthenticatedError(
       absl::StrCat("session ", FormatSessionId(id), " was ended by an administrator: ",
                    reason, "; open a new session"));

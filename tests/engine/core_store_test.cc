@@ -330,6 +330,8 @@ TEST_F(CoreStoreTest, AfterADrainToRestartNothingChanges) {
                                               HasSubstr("was not closed")));
   EXPECT_THAT(core_.ForceClear("y", "admin"), StatusIs(absl::StatusCode::kUnavailable,
                                                        HasSubstr("was not force-cleared")));
+  EXPECT_THAT(core_.EndSession(b, "admin"), StatusIs(absl::StatusCode::kUnavailable,
+                                                     HasSubstr("was not ended")));
   clock_.Advance(absl::Seconds(60));  // past both TTLs
   core_.Tick();
   EXPECT_EQ(core_.Test("x").holders.size(), 1u);
