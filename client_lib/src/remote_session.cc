@@ -171,8 +171,12 @@ void RemoteSession::SendLocked(v1::SessionCommand command, std::shared_ptr<Call>
     call->seq = last_seq_;
   }
   call->command = command;  // to send again if the stream breaks before the answer
+  if (stream_ == nullptr) {  // interrupted: sent by Reconnect
+    pending_.emplace(id, std::move(call));
+    return;
+  }
+  call->first_stream = generation_;
   pending_.emplace(id, std::move(call));
-  if (stream_ == nullptr) return;  // interrupted: sent by Reconnect
   if (defer) {
     stream_->Defer(std::move(command));
   } else {
@@ -475,7 +479,10 @@ void RemoteSession::Reconnect() {
       v1::SessionCommand refresh;
       refresh.mutable_refresh();
       SendLocked(std::move(refresh), resume, /*defer=*/true);
-      for (const std::shared_ptr<Call>& call : again) stream_->Defer(call->command);
+      for (const std::shared_ptr<Call>& call : again) {
+        if (call->first_stream == 0) call->first_stream = generation_;
+        stream_->Defer(call->command);
+      }
       for (const std::shared_ptr<Call>& call : again) {
         if (!call->cancel_asked) continue;
         v1::SessionCommand cancel;

@@ -148,6 +148,10 @@ class RemoteSession final : public SessionBackend,
   void Reconnect() ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- Answers and pushes (remote_session_events.cc) ---
+  // A closing session's stream `generation` was refused with `status` (unknown
+  // session): answers the close (see remote_session_events.cc).
+  void EndCloseLocked(uint64_t generation, const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleEventLocked(semaphored::v1::SessionEvent& event, Followups& followups)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CompleteLocked(Call& call, semaphored::v1::SessionEvent& event,
@@ -219,6 +223,7 @@ struct RemoteSession::Call {
   bool resume = false;                      // kRefresh: the first of a resumed stream
   bool cancel_asked = false;                // its caller cancelled it (sent on resumes)
   uint64_t seq = 0;                         // SessionCommand.seq (0: not numbered)
+  uint64_t first_stream = 0;                // the generation it was first written to
   semaphored::v1::SessionCommand command;   // as sent, to send again after a break
   // Filled in before `done` is notified.
   absl::Status status;

@@ -35,7 +35,12 @@ void RemoteSession::OnClosed(uint64_t generation, const absl::Status& status) {
     if (generation != generation_ || closed_ || !lost_.ok()) return;
     ended_generation_ = generation;
     if (status.code() == absl::StatusCode::kUnauthenticated) {
-      LoseLocked(status, followups);  // the server says the session is gone
+      // The server says the session is gone.
+      if (ClosingLocked()) {
+        EndCloseLocked(generation, status);
+      } else {
+        LoseLocked(status, followups);
+      }
     } else if (!opened_) {
       // The session never worked: Open reports this error.
       LoseLocked(absl::UnavailableError(absl::StrCat(
@@ -49,6 +54,23 @@ void RemoteSession::OnClosed(uint64_t generation, const absl::Status& status) {
     }
   }
   RunFollowups(followups);
+}
+
+// The server refused a resumed stream of a closing session: it no longer knows the
+// session. A close written to an earlier stream may have been applied there before
+// the server restarted (its answer lost with the connection): the session is ended,
+// which is what the close asked for. A close never written before finds the session
+// already gone: it reports that, as a lost session.
+void RemoteSession::EndCloseLocked(uint64_t generation, const absl::Status& status) {
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    std::shared_ptr<Call> call = it->second;
+    if (call->kind != Call::Kind::kClose) continue;
+    pending_.erase(it);
+    const bool maybe_applied = call->first_stream != 0 && call->first_stream < generation;
+    call->status = maybe_applied ? absl::OkStatus() : SessionLostError(status);
+    call->done.Notify();
+    return;
+  }
 }
 
 void RemoteSession::HandleEventLocked(v1::SessionEvent& event, Followups& followups) {

@@ -528,6 +528,41 @@ TEST_F(ClientSessionTest, ACloseRefusedByARestartingServerIsSentAgainAfterTheRes
   EXPECT_EQ(events_.lost, 0);
 }
 
+// The server applied the close, then restarted before its answer left: the resumed
+// stream is refused (the session is unknown), and the close has done what it asked.
+TEST_F(ClientSessionTest, ACloseAppliedBeforeARestartEndsWhenTheResumeFindsNoSession) {
+  stream_->set_answer_close(false);
+  absl::Status closed = absl::UnknownError("not returned");
+  std::thread t([&] { closed = session_->Close(); });
+  std::optional<v1::SessionCommand> close = stream_->Next();
+  while (close.has_value() && !close->has_close()) close = stream_->Next();
+  ASSERT_TRUE(close.has_value());
+  const absl::Time start = absl::Now();
+  stub_->set_stream_failure(absl::UnauthenticatedError("unknown session"));
+  stream_->End(absl::UnavailableError("connection reset"));
+  t.join();
+  EXPECT_THAT(closed, IsOk());
+  EXPECT_LT(absl::Now() - start, ClientOptions().call_timeout / 2);  // no timeout
+  EXPECT_GE(stub_->stream_count(), 2u);
+  absl::MutexLock lock(&events_.mu);
+  EXPECT_EQ(events_.lost, 0);
+}
+
+// A close asked while the stream was down, never sent, finds the session gone: that is
+// no success, and it says so.
+TEST_F(ClientSessionTest, ACloseNeverSentReportsASessionTheServerNoLongerKnows) {
+  stub_->set_stream_failure(absl::UnavailableError("connection refused"));
+  stream_->End(absl::UnavailableError("connection reset"));
+  ASSERT_TRUE(events_.Await(+[](Events* e) { return e->interrupted > 0; }));
+  absl::Status closed = absl::UnknownError("not returned");
+  std::thread t([&] { closed = session_->Close(); });
+  absl::SleepFor(absl::Milliseconds(20));  // the close waits for a stream
+  stub_->set_stream_failure(absl::UnauthenticatedError("unknown session"));
+  t.join();
+  EXPECT_TRUE(IsSessionLost(closed)) << closed;
+  EXPECT_THAT(closed, StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("unknown session")));
+}
+
 TEST(ClientSessionCloseTest, CloseGivesUpOnAServerThatDoesNotAnswer) {
   auto stub = std::make_shared<FakeStub>();
   ClientOptions options;
