@@ -72,6 +72,9 @@ struct CoreOptions {
   // that is not durable(): nothing is recorded and every answer is given at once, as
   // if committed, at no cost.
   Store* store = nullptr;
+  // How long a commit waits for the operations of a hold (Core::HoldBatch) to join
+  // its batch, at most.
+  absl::Duration max_batch_hold = absl::Milliseconds(1);
 
   // The options of the in-process engine behind local '$' semaphores: sessions never
   // expire (no keepalives), grants are not timed (there are no metrics), and there are
@@ -263,6 +266,14 @@ class Core {
   // does); false when there was nothing to commit, another commit runs, there is no
   // store, or the store failed (now or before).
   bool CommitBatch() ABSL_LOCKS_EXCLUDED(mu_);
+  // Keeps the open batch open while one caller applies operations that belong
+  // together (the commands of one stream message: a release and the set that follows
+  // it commit in one batch, so the set's answer waits for one commit, not two).
+  // CommitBatch() waits until no hold is open, but never longer than
+  // CoreOptions::max_batch_hold.
+  // A hold must be short: nothing may wait while one is open. No-ops without a store.
+  void HoldBatch() ABSL_LOCKS_EXCLUDED(mu_);
+  void EndBatchHold() ABSL_LOCKS_EXCLUDED(mu_);
   // Called, WITH the core's lock held (it must only signal), whenever CommitBatch()
   // has new work: effects arrived in an empty batch while no commit ran, or a commit
   // ended with effects waiting. Set once, before use.
@@ -593,6 +604,7 @@ class Core {
   uint64_t committed_seq_ ABSL_GUARDED_BY(mu_) = 0;
   EffectBatch batch_ ABSL_GUARDED_BY(mu_);  // the open batch
   bool committing_ ABSL_GUARDED_BY(mu_) = false;
+  int batch_holds_ ABSL_GUARDED_BY(mu_) = 0;  // HoldBatch() not yet ended
   absl::Status commit_error_ ABSL_GUARDED_BY(mu_);  // the first failed commit's error
   uint64_t batches_committed_ ABSL_GUARDED_BY(mu_) = 0;
   // The largest fencing token granted (recorded with the batch that holds it as one

@@ -50,12 +50,29 @@ void Core::WhenDurable(absl::AnyInvocable<void()> fn) {
   fn();
 }
 
+void Core::HoldBatch() {
+  if (store_ == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  ++batch_holds_;
+}
+
+void Core::EndBatchHold() {
+  if (store_ == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  --batch_holds_;
+}
+
 bool Core::CommitBatch() {
   if (store_ == nullptr) return false;
   EffectBatch batch;
   uint64_t end = 0;
   {
     absl::MutexLock lock(&mu_);
+    if (batch_holds_ > 0) {
+      mu_.AwaitWithTimeout(
+          absl::Condition(+[](int* holds) { return *holds == 0; }, &batch_holds_),
+          options_.max_batch_hold);
+    }
     if (committing_ || !commit_error_.ok() || batch_.effects.empty()) return false;
     // One high-water per batch, at its end: the largest token it grants. Not counted
     // in effect_seq_: no answer waits for it in particular.

@@ -99,6 +99,11 @@ class Operations {
   // that they keep their place among the operations' answers.
   void AfterAnswers(absl::AnyInvocable<void()> fn);
 
+  // Operations run between these commit in one batch (engine::Core::HoldBatch):
+  // for the commands of one stream message.
+  void HoldBatch() { core_->HoldBatch(); }
+  void EndBatchHold() { core_->EndBatchHold(); }
+
   // --- A session stream's lifecycle ---
 
   // The client has read the answers of these numbered commands (acked_seqs).

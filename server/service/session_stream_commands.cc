@@ -73,12 +73,18 @@ void SessionStream::HandleRequest(ParsedStreamRequest parsed) {
   }
   // Acknowledgements first: they are about answers already sent.
   operations_->Acknowledge(session(), request.acked_seqs());
+  // The commands of one message commit together (a release and the set after it:
+  // the set's answer waits for one commit, not two). A paused inbox (over its answer
+  // budget) lets the batch go: the rest runs later, in a batch of its own.
+  const bool together = request.commands_size() > 1;
   {
     absl::MutexLock lock(&mu_);
     inbox_ = std::move(parsed);
     inbox_next_ = 0;
   }
+  if (together) operations_->HoldBatch();
   RunInbox();
+  if (together) operations_->EndBatchHold();
 }
 
 void SessionStream::RunInbox() {

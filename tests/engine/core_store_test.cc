@@ -341,6 +341,60 @@ TEST_F(CoreStoreTest, AfterADrainToRestartNothingChanges) {
   EXPECT_FALSE(core_.CommitBatch());
 }
 
+// The commands of one stream message (here: a release and the set after it) commit
+// in one batch: a commit that starts meanwhile waits for the hold to end.
+TEST(CoreStoreHoldTest, ACommitWaitsForTheOperationsOfAHold) {
+  FakeClock clock;
+  CounterTokenSource tokens;
+  FakeStore store;
+  EffectText text;
+  CoreOptions options = WithStore(&store);
+  options.max_batch_hold = absl::Minutes(1);  // the test ends the hold itself
+  Core core(&clock, &tokens, options);
+  absl::StatusOr<NewSession> a = core.CreateSession("A", absl::Seconds(10));
+  ASSERT_THAT(a, IsOk());
+  text.Name(a->id, "A");
+  SetAnswer held;
+  SetArgs args;
+  args.name = "x";
+  core.Set(a->id, args, held.Callback());
+  ASSERT_TRUE(core.CommitBatch());
+
+  core.HoldBatch();
+  EXPECT_THAT(core.Clear(a->id, "x"), IsOk());
+  std::atomic<bool> committed{false};
+  std::thread committer([&] { committed = core.CommitBatch(); });
+  absl::SleepFor(absl::Milliseconds(50));  // time enough to take a batch, were it free
+  EXPECT_FALSE(committed);
+  EXPECT_EQ(store.batches().size(), 1u);
+  SetAnswer again;
+  core.Set(a->id, args, again.Callback());
+  core.EndBatchHold();
+  committer.join();
+  EXPECT_TRUE(committed);
+  ASSERT_EQ(store.batches().size(), 2u);
+  EXPECT_THAT(text(store.batches().back()),
+              ElementsAre("HolderRemoved x A", "SemaphoreErased x", "SemaphoreCreated x limit=1",
+                          "HolderAdded x A permits=1 token=2", "TokenHighWater 2"));
+  EXPECT_TRUE(again.done());
+}
+
+// A hold that is not ended in time does not stop commits.
+TEST(CoreStoreHoldTest, AHoldDelaysACommitAtMostMaxBatchHold) {
+  FakeClock clock;
+  CounterTokenSource tokens;
+  FakeStore store;
+  CoreOptions options = WithStore(&store);
+  options.max_batch_hold = absl::Milliseconds(20);
+  Core core(&clock, &tokens, options);
+  ASSERT_THAT(core.CreateSession("A", absl::Seconds(10)), IsOk());
+  core.HoldBatch();
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(core.CommitBatch());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(20));
+  core.EndBatchHold();
+}
+
 TEST(CoreStoreOffTest, WithoutAStoreEverythingIsAnsweredAtOnce) {
   FakeClock clock;
   CounterTokenSource tokens;

@@ -35,9 +35,9 @@ class PermitAccess;
 // is lost (status() is the session's error, IsSessionLost() true) or closed.
 //
 // Release on destruction does not wait for the server's answer; it goes in one message
-// with the session's next command when that follows at once (so an acquire/release
-// loop costs about one round trip per pair), else on its own moments later (from the
-// library's timer thread). Release() sends at once and waits. An error in that
+// with the session's next command when that follows within 300 µs (so an
+// acquire/release loop costs about one round trip per pair), else on its own 300 µs
+// later (from the library's timer thread). Release() sends at once and waits. An error in that
 // background release (other than one already reported as revoked or lost) goes to
 // SessionOptions::on_release_error, or, without one, is returned by Session::Close().
 //
