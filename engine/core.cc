@@ -64,6 +64,10 @@ absl::Status Restarting(absl::string_view what) {
       ": send the same request again once it is back"));
 }
 
+absl::Status Core::DrainRefusal(absl::string_view what) const {
+  return KeptForRestart() ? Restarting(what) : ShuttingDown(what);
+}
+
 CoreOptions CoreOptions::InProcess() {
   CoreOptions options;
   options.sessions_expire = false;
@@ -197,7 +201,7 @@ absl::StatusOr<NewSession> Core::CreateSession(std::string client_name, absl::Du
   result.ttl = ttl;
 
   absl::MutexLock lock(&mu_);
-  if (draining_) return ShuttingDown("new sessions are refused");
+  if (draining_) return DrainRefusal("new sessions are refused");
   if (static_cast<int64_t>(sessions_.size()) >= options_.max_sessions) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the server already has ", sessions_.size(),
@@ -433,7 +437,7 @@ std::optional<absl::StatusOr<SetOutcome>> Core::SetLocked(SessionId session_id,
                                                          SetCallback& done,
                                                          WaiterId& queued) {
   if (draining_) {
-    return ShuttingDown(absl::StrCat("semaphore ", QuoteName(args.name), " was not set"));
+    return DrainRefusal(absl::StrCat("semaphore ", QuoteName(args.name), " was not set"));
   }
   absl::StatusOr<Session*> found = LiveSession(session_id);
   if (!found.ok()) return found.status();
@@ -781,7 +785,7 @@ WaiterId Core::WaitClear(SessionId session_id, WaitClearArgs args,
   // Sequenced only for a live session while not draining (see "At most once").
   Session* sequenced = args.seq == 0 || draining_ ? nullptr : FindSession(session_id);
   if (sequenced == nullptr && !bad_args.ok()) return answer(std::move(bad_args));
-  if (draining_) return answer(ShuttingDown("waits are refused"));
+  if (draining_) return answer(DrainRefusal("waits are refused"));
   absl::StatusOr<Session*> found = LiveSession(session_id);
   if (!found.ok()) return answer(found.status());
   const uint64_t seq = sequenced != nullptr ? args.seq : 0;

@@ -535,6 +535,9 @@ class Core {
   bool KeptForRestart() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return store_ != nullptr && draining_;
   }
+  // What an operation a drain refuses is told: UNAVAILABLE either way; a durable
+  // server says it comes back with its state (send the same request again).
+  absl::Status DrainRefusal(absl::string_view what) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Appends `effect` to the open batch. Only while Recording().
   void Emit(Effect effect) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Emits SemaphoreCreated for `sem` before its first holder or waiter is recorded.

@@ -332,6 +332,21 @@ TEST_F(CoreStoreTest, AfterADrainToRestartNothingChanges) {
                                                        HasSubstr("was not force-cleared")));
   EXPECT_THAT(core_.EndSession(b, "admin"), StatusIs(absl::StatusCode::kUnavailable,
                                                      HasSubstr("was not ended")));
+  // What a drain refuses in any case says the server comes back with its state.
+  SetAnswer refused_set;
+  core_.Set(a, Try("z"), refused_set.Callback());
+  ASSERT_TRUE(refused_set.done());
+  EXPECT_THAT(*refused_set.value,
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("restarting with its state; semaphore \"z\" was not set")));
+  ClearAnswer refused_wait;
+  core_.WaitClear(a, WaitClear("x"), refused_wait.Callback());
+  ASSERT_TRUE(refused_wait.done());
+  EXPECT_THAT(*refused_wait.value, StatusIs(absl::StatusCode::kUnavailable,
+                                            HasSubstr("restarting with its state")));
+  EXPECT_THAT(core_.CreateSession("C", absl::Seconds(10)),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("restarting with its state; new sessions are refused")));
   clock_.Advance(absl::Seconds(60));  // past both TTLs
   core_.Tick();
   EXPECT_EQ(core_.Test("x").holders.size(), 1u);

@@ -41,6 +41,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/torture/checker.h"
@@ -65,7 +66,7 @@ struct Config {
       EnvInt("SEMAPHORED_TORTURE_SEED", absl::ToUnixMicros(absl::Now()) % 1'000'000'007));
   bool keep = std::getenv("SEMAPHORED_TORTURE_KEEP") != nullptr;
   bool durable = false;  // the server gets a --data_dir
-  int64_t restarts = 0;   // server faults during the run (durable only)
+  int64_t server_faults = 0;  // during the run (durable only)
 };
 
 // The server faults of the restart run, in turn.
@@ -114,7 +115,7 @@ class TortureRun {
         "--port_file=" + port_file,
         "--state_file=",
     };
-    if (config_.restarts == 0) argv.push_back("--trace_file=" + dir_ + "/trace");
+    if (config_.server_faults == 0) argv.push_back("--trace_file=" + dir_ + "/trace");
     if (config_.durable) argv.push_back("--data_dir=" + dir_ + "/data");
     absl::StatusOr<pid_t> pid = Spawn(argv, dir_ + "/server.log");
     ASSERT_TRUE(pid.ok()) << pid.status();
@@ -128,7 +129,7 @@ class TortureRun {
   // The next server fault: SIGKILL or SIGTERM and a start on the same port and data
   // directory, or SIGSTOP for a second and SIGCONT. Records when the server was out.
   void FaultServer() {
-    const ServerFault fault = kServerFaults[restarts_ % std::size(kServerFaults)];
+    const ServerFault fault = kServerFaults[outages_.size() % std::size(kServerFaults)];
     const int64_t down_ns = MonotonicNanos();
     if (fault == ServerFault::kStop) {
       ASSERT_EQ(kill(server_, SIGSTOP), 0);
@@ -142,9 +143,7 @@ class TortureRun {
     if (fault != ServerFault::kStop) {
       ASSERT_NO_FATAL_FAILURE(StartServer());
     }
-    outages_.push_back({down_ns, MonotonicNanos()});
-    absl::StrAppend(&faults_done_, restarts_ == 0 ? "" : ", ", FaultName(fault));
-    ++restarts_;
+    outages_.push_back({fault, down_ns, MonotonicNanos()});
   }
 
   void StartWorker(int64_t end_ns) {
@@ -172,7 +171,7 @@ class TortureRun {
       return start_ns + static_cast<int64_t>(rng_() % static_cast<uint64_t>(span));
     };
     for (int64_t i = 0; i < config_.crashes; ++i) faults.push_back({moment(), false});
-    for (int64_t i = 0; i < config_.restarts; ++i) faults.push_back({moment(), true});
+    for (int64_t i = 0; i < config_.server_faults; ++i) faults.push_back({moment(), true});
     std::sort(faults.begin(), faults.end());
     for (const auto& [at, server] : faults) {
       absl::SleepFor(absl::Nanoseconds(std::max<int64_t>(0, at - MonotonicNanos())));
@@ -225,7 +224,7 @@ class TortureRun {
       absl::Status s = ReadHistoryFile(path, &history);
       EXPECT_TRUE(s.ok()) << s;
     }
-    if (config_.restarts == 0) {
+    if (config_.server_faults == 0) {
       absl::Status s = ReadTraceFile(dir_ + "/trace", &history);
       EXPECT_TRUE(s.ok()) << s;
     }
@@ -233,8 +232,12 @@ class TortureRun {
   }
 
   int crashes() const { return crashes_; }
-  int restarts() const { return restarts_; }
-  const std::string& faults_done() const { return faults_done_; }  // "SIGKILL, ..."
+  int server_faults() const { return static_cast<int>(outages_.size()); }
+  std::string faults_done() const {  // "SIGKILL, ..."
+    std::vector<std::string> names;
+    for (const Outage& outage : outages_) names.push_back(FaultName(outage.fault));
+    return absl::StrJoin(names, ", ");
+  }
 
   // Calls that were in flight while the server was out and still ended without an
   // error: what the sessions' resume carried across.
@@ -242,8 +245,8 @@ class TortureRun {
     int64_t n = 0;
     for (const Op& op : history.ops) {
       if (op.thread < 0 || !op.ended() || op.result == OpResult::kError) continue;
-      for (const auto& [down_ns, up_ns] : outages_) {
-        if (op.start_ns < down_ns && op.end_ns > up_ns) {
+      for (const Outage& outage : outages_) {
+        if (op.start_ns < outage.down_ns && op.end_ns > outage.up_ns) {
           ++n;
           break;
         }
@@ -277,9 +280,12 @@ class TortureRun {
   absl::flat_hash_set<pid_t> killed_;
   History parent_;  // crashes and stuck workers
   int crashes_ = 0;
-  int restarts_ = 0;
-  std::string faults_done_;
-  std::vector<std::pair<int64_t, int64_t>> outages_;  // server down, up again
+  struct Outage {
+    ServerFault fault;
+    int64_t down_ns;  // the fault began
+    int64_t up_ns;    // the server serves again
+  };
+  std::vector<Outage> outages_;
 };
 
 void RunTorture(const Config& config) {
@@ -288,9 +294,9 @@ void RunTorture(const Config& config) {
               config.durable ? "durable" : "in-memory",
               static_cast<unsigned long long>(config.seed), static_cast<long long>(config.seconds),
               static_cast<long long>(config.processes), static_cast<long long>(config.threads),
-              static_cast<long long>(config.crashes), static_cast<long long>(config.restarts),
+              static_cast<long long>(config.crashes), static_cast<long long>(config.server_faults),
               static_cast<unsigned long long>(config.seed));
-  ASSERT_TRUE(config.restarts == 0 || config.durable);
+  ASSERT_TRUE(config.server_faults == 0 || config.durable);
   ASSERT_GE(config.processes, 1);
   ASSERT_GE(config.threads, 1);
   std::string dir = absl::StrCat(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp",
@@ -302,12 +308,12 @@ void RunTorture(const Config& config) {
   ASSERT_NO_FATAL_FAILURE(run.Run());
   const History history = run.Collect();
   CheckOptions options;
-  if (config.restarts > 0) options.allowed_open_errors = {absl::StatusCode::kUnavailable};
+  if (config.server_faults > 0) options.allowed_open_errors = {absl::StatusCode::kUnavailable};
   const CheckReport report = CheckHistory(history, options);
 
   const int64_t across = run.CallsAcrossOutages(history);
   std::printf("torture: %s; crashes %d; server faults %d (%s); calls across them %lld\n",
-              report.Summary().c_str(), run.crashes(), run.restarts(),
+              report.Summary().c_str(), run.crashes(), run.server_faults(),
               run.faults_done().c_str(), static_cast<long long>(across));
   for (const std::string& m : report.messages) std::printf("  violation: %s\n", m.c_str());
   std::fflush(stdout);
@@ -316,8 +322,8 @@ void RunTorture(const Config& config) {
   EXPECT_GT(report.ops_checked, 100 * config.seconds);
   EXPECT_GT(report.client_grants, 10 * config.seconds);
   EXPECT_EQ(run.crashes(), config.crashes);
-  EXPECT_EQ(run.restarts(), config.restarts);
-  if (config.restarts == 0) {
+  EXPECT_EQ(run.server_faults(), config.server_faults);
+  if (config.server_faults == 0) {
     EXPECT_GT(report.server_grants, 10 * config.seconds);
     EXPECT_GT(report.server_queued, 0);
   } else {
@@ -344,7 +350,7 @@ TEST(TortureTest, RandomOperationsAgainstADurableServerKeepEveryPromise) {
 TEST(TortureTest, RandomOperationsAcrossServerRestartsKeepEveryPromise) {
   Config config;
   config.durable = true;
-  config.restarts = EnvInt("SEMAPHORED_TORTURE_RESTARTS", config.seconds / 3);
+  config.server_faults = EnvInt("SEMAPHORED_TORTURE_RESTARTS", config.seconds / 3);
   ASSERT_NO_FATAL_FAILURE(RunTorture(config));
 }
 
