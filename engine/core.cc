@@ -43,9 +43,6 @@ void SecureRandom(void* buf, size_t len) {
 
 std::atomic<CoreTracer*> g_tracer{nullptr};
 
-// The installed tracer, or nullptr: one atomic load on the hot path.
-CoreTracer* Tracer() { return g_tracer.load(std::memory_order_acquire); }
-
 absl::Status UnknownSessionError() {
   return absl::UnauthenticatedError(
       "unknown session: this server never opened it or forgot it after a restart; "
@@ -57,6 +54,8 @@ absl::Status ShuttingDown(absl::string_view what) {
 }
 
 }  // namespace
+
+CoreTracer* Tracer() { return g_tracer.load(std::memory_order_acquire); }
 
 absl::Status Restarting(absl::string_view what) {
   return absl::UnavailableError(absl::StrCat(

@@ -535,6 +535,9 @@ class Core {
   bool KeptForRestart() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return store_ != nullptr && draining_;
   }
+  // Reports the state just restored to the tracer (CoreTracer::OnRestored...).
+  void TraceRestored(CoreTracer& tracer, uint64_t token_high_water) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What an operation a drain refuses is told: UNAVAILABLE either way; a durable
   // server says it comes back with its state (send the same request again).
   absl::Status DrainRefusal(absl::string_view what) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -85,6 +85,7 @@ bool Core::CommitBatch() {
     std::swap(batch, batch_);
   }
   // Outside the lock: operations go on meanwhile, their effects into the next batch.
+  if (CoreTracer* tracer = Tracer()) tracer->OnCommitting();
   const absl::Time start = clock_->Now();
   const absl::Status status = store_->Commit(batch);
   const absl::Duration took = clock_->Now() - start;

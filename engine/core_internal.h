@@ -127,6 +127,9 @@ CommandOutcome OutcomeOfWaitClear(uint64_t seq,
 // (core.cc).
 absl::Status Restarting(absl::string_view what);
 
+// The installed CoreTracer, or nullptr: one atomic load on the hot path (core.cc).
+CoreTracer* Tracer();
+
 // Snapshot's max_holders for the listings that show every holder (admin, force-clear).
 inline constexpr int32_t kAllHolders = std::numeric_limits<int32_t>::max();
 

@@ -241,7 +241,25 @@ absl::Status Core::Restore(const StoredState& state) {
   token_high_water_ = state.token_high_water;
   recorded_high_water_ = state.token_high_water;
   restored_ = true;
+  if (CoreTracer* tracer = Tracer()) TraceRestored(*tracer, state.token_high_water);
   return absl::OkStatus();
+}
+
+// What the core itself now holds (not what the store said), so that the trace shows
+// the queues in the order the core will serve them.
+void Core::TraceRestored(CoreTracer& tracer, uint64_t token_high_water) const {
+  tracer.OnRestored(token_high_water);
+  for (const auto& [id, session] : sessions_) tracer.OnRestoredSession(id);
+  for (const auto& [name, sem] : semaphores_) {
+    for (int32_t slot = sem->first; slot >= 0; slot = sem->holders[slot].next) {
+      const Semaphore::Holder& h = sem->holders[slot];
+      tracer.OnRestoredHolder(sem->name, h.session->id, h.fencing_token, h.permits,
+                              sem->limit);
+    }
+    for (const Waiter* w = sem->set_queue.head; w != nullptr; w = w->queue.next) {
+      tracer.OnRestoredWaiter(sem->name, w->session->id, w->id, w->permits);
+    }
+  }
 }
 
 Core::Waiter* Core::FindSetOrphan(const Session& session, const Semaphore& sem,

@@ -31,6 +31,21 @@ class CoreTracer {
                          int32_t permits) = 0;
   // The session ended; the dequeues and releases this causes follow.
   virtual void OnSessionEnded(SessionId session, SessionEndReason reason) = 0;
+
+  // A core restored from its store (a restart) starts from what the store kept: first
+  // OnRestored with the store's token high-water, then every restored session, every
+  // holder, and every queued set request of each semaphore in queue order (keeping
+  // its waiter id). Records after them start from that state.
+  virtual void OnRestored(uint64_t token_high_water) {}
+  virtual void OnRestoredSession(SessionId session) {}
+  virtual void OnRestoredHolder(absl::string_view name, SessionId session, uint64_t token,
+                                int32_t permits, int32_t limit) {}
+  virtual void OnRestoredWaiter(absl::string_view name, SessionId session, WaiterId waiter,
+                                int32_t permits) {}
+  // A durable core is about to commit a batch: every record of its effects has been
+  // reported. The one call made WITHOUT the core's lock (it may write to a file), so
+  // that a record a client saw the effect of is never lost with the process.
+  virtual void OnCommitting() {}
 };
 
 // Installs `tracer` for every Core in this process from now on; nullptr uninstalls.

@@ -35,12 +35,26 @@ int64_t MonotonicNanos() {
 
 absl::StatusOr<std::unique_ptr<TraceFileWriter>> TraceFileWriter::Open(
     const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "w");
+  std::FILE* file = std::fopen(path.c_str(), "a+");
   if (file == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot open trace file ", path, ": ", std::strerror(errno)));
   }
-  return std::unique_ptr<TraceFileWriter>(new TraceFileWriter(file));
+  // Records of an earlier process: mark where this one's begin (after a whole line).
+  std::string mark;
+  if (std::fseek(file, 0, SEEK_END) == 0 && std::ftell(file) > 0) {
+    bool torn = true;
+    if (std::fseek(file, -1, SEEK_END) == 0) torn = std::fgetc(file) != '\n';
+    std::fseek(file, 0, SEEK_END);  // (stdio: a write after a read needs a seek)
+    mark = absl::StrCat(torn ? "\n" : "", MonotonicNanos(), " P - ", torn ? 1 : 0, "\n");
+  }
+  std::unique_ptr<TraceFileWriter> writer(new TraceFileWriter(file));
+  if (!mark.empty()) {
+    absl::MutexLock lock(&writer->file_mu_);
+    writer->WriteOut(mark);
+    if (!writer->write_error_.ok()) return writer->write_error_;
+  }
+  return writer;
 }
 
 TraceFileWriter::TraceFileWriter(std::FILE* file) : file_(file) {
@@ -51,7 +65,6 @@ TraceFileWriter::~TraceFileWriter() { Close().IgnoreError(); }
 
 void TraceFileWriter::WriterLoop() {
   while (true) {
-    std::string chunk;
     bool stop = false;
     {
       absl::MutexLock lock(&mu_);
@@ -60,13 +73,24 @@ void TraceFileWriter::WriterLoop() {
         return stopping_ || pending_.size() > (1 << 20);
       };
       mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(20));
-      chunk.swap(pending_);
       stop = stopping_;
     }
-    WriteOut(chunk);
+    WriteBuffered();
     if (stop) return;
   }
 }
+
+void TraceFileWriter::WriteBuffered() {
+  absl::MutexLock file_lock(&file_mu_);
+  std::string chunk;
+  {
+    absl::MutexLock lock(&mu_);
+    chunk.swap(pending_);
+  }
+  WriteOut(chunk);
+}
+
+void TraceFileWriter::OnCommitting() { WriteBuffered(); }
 
 void TraceFileWriter::WriteOut(const std::string& chunk) {
   if (chunk.empty() || file_ == nullptr) return;
@@ -81,18 +105,20 @@ void TraceFileWriter::WriteOut(const std::string& chunk) {
 
 absl::Status TraceFileWriter::Close() {
   absl::MutexLock close_lock(&close_mu_);
+  bool already = false;
   {
     absl::MutexLock lock(&mu_);
-    if (closed_) return write_error_;
+    already = closed_;
     closed_ = true;
     stopping_ = true;
   }
-  writer_.join();  // it writes the last chunk on its way out
-  {
-    absl::MutexLock lock(&mu_);
-    WriteOut(pending_);  // anything appended while it wrote
-    pending_.clear();
+  if (already) {
+    absl::MutexLock file_lock(&file_mu_);
+    return write_error_;
   }
+  writer_.join();  // it writes the last chunk on its way out
+  WriteBuffered();  // anything appended while it wrote
+  absl::MutexLock file_lock(&file_mu_);
   if (std::fclose(file_) != 0 && write_error_.ok()) {
     write_error_ = absl::UnavailableError(
         absl::StrCat("cannot close the trace file: ", std::strerror(errno)));
@@ -134,6 +160,25 @@ void TraceFileWriter::OnRelease(absl::string_view name, SessionId session, uint6
 void TraceFileWriter::OnSessionEnded(SessionId session, SessionEndReason reason) {
   Append(absl::StrCat("E ", FormatSessionId(session), " ", SessionEndReasonName(reason)),
          "");
+}
+
+void TraceFileWriter::OnRestored(uint64_t token_high_water) {
+  Append(absl::StrCat("S - ", token_high_water), "");
+}
+
+void TraceFileWriter::OnRestoredSession(SessionId session) {
+  Append(absl::StrCat("O ", FormatSessionId(session)), "");
+}
+
+void TraceFileWriter::OnRestoredHolder(absl::string_view name, SessionId session,
+                                       uint64_t token, int32_t permits, int32_t limit) {
+  Append(absl::StrCat("H ", FormatSessionId(session), " ", token, " ", permits, " ", limit),
+         name);
+}
+
+void TraceFileWriter::OnRestoredWaiter(absl::string_view name, SessionId session,
+                                       WaiterId waiter, int32_t permits) {
+  Append(absl::StrCat("W ", FormatSessionId(session), " ", waiter, " ", permits), name);
 }
 
 }  // namespace semaphored::server

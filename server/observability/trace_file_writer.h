@@ -24,18 +24,31 @@ namespace semaphored::server {
 //   <ns> G <session> <token> <permits> <limit> <name> a grant
 //   <ns> R <session> <token> <permits> <name>         a release
 //   <ns> E <session> <reason>                         a session ended
+// and, when a core is restored from its store (a restart), the state it starts from:
+//   <ns> S - <token high-water>                       restored from the store
+//   <ns> O <session>                                  a restored session
+//   <ns> H <session> <token> <permits> <limit> <name> a restored holder
+//   <ns> W <session> <waiter> <permits> <name>        a restored set request, in
+//                                                     queue order
 // <ns> is CLOCK_MONOTONIC in nanoseconds (system-wide, so comparable with client
 // processes' clocks); <session> as FormatSessionId; <name> is C-escaped and the rest
-// of the line. Under the core's lock a record is only appended to a memory buffer;
-// a background thread writes the buffer to the file every few milliseconds, so the
-// core never waits for the disk. Records still buffered are lost if the process is
-// killed; Close() (or the destructor) writes them all.
+// of the line. The file is appended to: a server started again on it first writes
+//   <ns> P - <torn>                                   another process's records follow
+// where <torn> is 1 when the file did not end with a whole line (the previous process
+// was killed in the middle of one; the line before this record is then incomplete).
+// Under the core's lock a record is only appended to a memory buffer; a background
+// thread writes the buffer to the file every few milliseconds, so the core never
+// waits for the disk -- except before a durable core commits (OnCommitting), when the
+// buffer is written at once: a record of an effect a client could have been told of
+// is in the file (the kernel's) before the answer can leave. Other records still
+// buffered are lost if the process is killed; Close() (or the destructor) writes them
+// all.
 //
 // Thread-safe.
 class TraceFileWriter final : public engine::CoreTracer {
  public:
-  // Creates (truncates) `path` and starts the writer thread. INVALID_ARGUMENT naming
-  // the file when it cannot be opened.
+  // Opens `path` for appending (creating it) and starts the writer thread.
+  // INVALID_ARGUMENT naming the file when it cannot be opened.
   static absl::StatusOr<std::unique_ptr<TraceFileWriter>> Open(const std::string& path);
   // Close()s.
   ~TraceFileWriter() override;
@@ -58,21 +71,32 @@ class TraceFileWriter final : public engine::CoreTracer {
                  int32_t permits) override ABSL_LOCKS_EXCLUDED(mu_);
   void OnSessionEnded(internal::SessionId session,
                       engine::SessionEndReason reason) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnRestored(uint64_t token_high_water) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnRestoredSession(internal::SessionId session) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnRestoredHolder(absl::string_view name, internal::SessionId session, uint64_t token,
+                        int32_t permits, int32_t limit) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnRestoredWaiter(absl::string_view name, internal::SessionId session,
+                        engine::WaiterId waiter, int32_t permits) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes what is buffered now.
+  void OnCommitting() override ABSL_LOCKS_EXCLUDED(mu_, file_mu_);
 
  private:
   explicit TraceFileWriter(std::FILE* file);
   // Appends one record: "<ns> <fields>[ <escaped name>]\n".
   void Append(absl::string_view fields, absl::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
-  void WriterLoop() ABSL_LOCKS_EXCLUDED(mu_);
-  // Writes `chunk` to the file (only the writer thread, or Close after joining it).
-  void WriteOut(const std::string& chunk);
+  void WriterLoop() ABSL_LOCKS_EXCLUDED(mu_, file_mu_);
+  // Takes the buffer and writes it to the file, in the order the records came.
+  void WriteBuffered() ABSL_LOCKS_EXCLUDED(mu_, file_mu_);
+  void WriteOut(const std::string& chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(file_mu_);
 
-  // Written only by the writer thread until Close() has joined it, then by Close()
-  // under close_mu_ (which also makes a second Close() wait for the first).
-  std::FILE* file_;
-  absl::Status write_error_;
   std::thread writer_;
-  absl::Mutex close_mu_;
+  absl::Mutex close_mu_;  // makes a second Close() wait for the first
+  // Held while a chunk is taken from the buffer and written, so that chunks reach the
+  // file in order. Taken before mu_.
+  absl::Mutex file_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::FILE* file_ ABSL_GUARDED_BY(file_mu_);
+  absl::Status write_error_ ABSL_GUARDED_BY(file_mu_);
 
   absl::Mutex mu_;
   // State below is protected by mu_.

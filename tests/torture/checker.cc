@@ -311,8 +311,10 @@ std::string CheckReport::Summary() const {
   return absl::StrCat("operations checked ", ops_checked, ", server records checked ",
                       trace_records_checked, ", client grants ", client_grants,
                       ", server grants ", server_grants, ", queued ", server_queued,
-                      ", holding intervals ", holding_intervals, ", violations ",
-                      violations);
+                      ", restored states ", server_restores, " (", restored_records,
+                      " holders and waiters), grants undone by a restart ", undone_grants,
+                      ", holding intervals ", holding_intervals,
+                      ", violations ", violations);
 }
 
 CheckReport CheckHistory(const History& history, const CheckOptions& options) {

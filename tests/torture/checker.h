@@ -28,6 +28,13 @@
 //              could be granted; a grantable head is never left waiting; an ended
 //              session is never granted or queued again.
 //   lost       at the end (after the server drained) nothing is held or queued.
+//   restarts   the trace may hold several server processes in turn (P records); a
+//              restarted one starts from the state it restored (S, O, H, W records):
+//              a restored holder was granted before, with a token within the restored
+//              high-water, and later grants are above that high-water; a restored
+//              waiter was queued before, and each restored queue keeps the order in
+//              which its requests were queued; no grant a client was told of is
+//              undone (its token above the next process's restored high-water).
 //   agreement  every grant a client saw is a server grant to that session and name,
 //              made during the call; every server grant was seen by a client unless
 //              its process was SIGKILLed with the call in flight; every successful
@@ -70,6 +77,9 @@ struct CheckReport {
   int64_t client_grants = 0;     // new grants seen by clients
   int64_t server_grants = 0;     // G records
   int64_t server_queued = 0;     // Q records
+  int64_t server_restores = 0;   // S records (a restarted server's restored state)
+  int64_t restored_records = 0;  // H and W records (holders and waiters restored)
+  int64_t undone_grants = 0;     // G records a restart undid (never committed)
   int64_t holding_intervals = 0;
   int64_t violations = 0;
   std::vector<std::string> messages;  // "[category] text", the first max_messages

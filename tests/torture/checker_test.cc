@@ -51,10 +51,12 @@ TraceRecord Rec(int64_t t_ms, char kind, const std::string& session, const std::
   r.kind = kind;
   r.session = session;
   r.name = name;
-  if (kind == 'Q' || kind == 'D') r.waiter = token_or_waiter;
-  if (kind == 'G' || kind == 'R') r.token = token_or_waiter;
-  if (kind != 'D' && kind != 'E') r.permits = permits;
-  if (kind == 'G') r.limit = limit;
+  if (kind == 'Q' || kind == 'D' || kind == 'W') r.waiter = token_or_waiter;
+  if (kind == 'G' || kind == 'R' || kind == 'H' || kind == 'S') r.token = token_or_waiter;
+  if (kind == 'Q' || kind == 'G' || kind == 'R' || kind == 'H' || kind == 'W') {
+    r.permits = permits;
+  }
+  if (kind == 'G' || kind == 'H') r.limit = limit;
   if (kind == 'E') r.reason = "closed";
   return r;
 }
@@ -292,6 +294,72 @@ TEST(CheckerTest, RejectsAGrantNoClientSaw) {
   EXPECT_THAT(Messages(r), HasSubstr("no client call returned this grant"));
 }
 
+// s1 holds "a", s2 and s3 wait for it in that order; the server is killed (after
+// tracing a grant of "b" to s9 that never committed) and restarted from its store; the
+// queue goes on in order, and token 101 is granted again (to s2) without harm.
+History AcrossARestart() {
+  History h;
+  h.ops = {
+      MakeOp(1, "s1", OpKind::kTry, "a", 10, 12, OpResult::kGranted, 100),
+      MakeOp(2, "s2", OpKind::kTimedSet, "a", 20, 61, OpResult::kGranted, 101, 1, 1, 500),
+      MakeOp(3, "s3", OpKind::kTimedSet, "a", 30, 71, OpResult::kGranted, 102, 1, 1, 500),
+      MakeOp(1, "s1", OpKind::kClear, "a", 60, 62, OpResult::kOk),
+      MakeOp(2, "s2", OpKind::kClear, "a", 70, 72, OpResult::kOk),
+      MakeOp(3, "s3", OpKind::kClear, "a", 80, 82, OpResult::kOk),
+  };
+  h.has_trace = true;
+  h.trace = {
+      Rec(11, 'G', "s1", "a", 100), Rec(21, 'Q', "s2", "a", 1), Rec(31, 'Q', "s3", "a", 2),
+      Rec(35, 'G', "s9", "b", 101),  // killed before it committed
+      Rec(45, 'P', "-", ""),         Rec(50, 'S', "-", "", 100),
+      Rec(50, 'O', "s1", ""),        Rec(50, 'O', "s2", ""), Rec(50, 'O', "s3", ""),
+      Rec(50, 'H', "s1", "a", 100),  Rec(50, 'W', "s2", "a", 1), Rec(50, 'W', "s3", "a", 2),
+      Rec(61, 'R', "s1", "a", 100),  Rec(61, 'D', "s2", "a", 1), Rec(61, 'G', "s2", "a", 101),
+      Rec(71, 'R', "s2", "a", 101),  Rec(71, 'D', "s3", "a", 2), Rec(71, 'G', "s3", "a", 102),
+      Rec(81, 'R', "s3", "a", 102),  Rec(90, 'E', "s1", ""),     Rec(90, 'E', "s2", ""),
+      Rec(90, 'E', "s3", ""),
+  };
+  return h;
+}
+
+TEST(CheckerTest, AcceptsAStateRestoredByARestart) {
+  const CheckReport r = CheckHistory(AcrossARestart());
+  EXPECT_EQ(r.violations, 0) << Messages(r);
+  EXPECT_EQ(r.server_restores, 1);
+  EXPECT_EQ(r.restored_records, 3);
+}
+
+TEST(CheckerTest, RejectsARestoredQueueOutOfOrder) {
+  History h = AcrossARestart();
+  std::swap(h.trace[10], h.trace[11]);  // s3 restored ahead of s2
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Messages(r), HasSubstr("restored waiter 1 behind waiter 2")) << Messages(r);
+}
+
+TEST(CheckerTest, RejectsARestoredHolderThatWasNeverGranted) {
+  History h = AcrossARestart();
+  h.trace[9].session = "s3";
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Messages(r), HasSubstr("restored a grant that was never made")) << Messages(r);
+}
+
+TEST(CheckerTest, RejectsATokenAtOrBelowTheRestoredHighWater) {
+  History h = AcrossARestart();
+  h.trace[5].token = 101;  // the store says 101 was granted: granting it again repeats it
+  h.trace[3].token = 99;   // (and s9's grant is then an older one)
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Messages(r), HasSubstr("token 101 not above the previous grant's 101"))
+      << Messages(r);
+}
+
+TEST(CheckerTest, RejectsAGrantAClientWasToldOfAndARestartUndid) {
+  History h = AcrossARestart();
+  h.ops.push_back(MakeOp(9, "s9", OpKind::kTry, "b", 34, 36, OpResult::kGranted, 101));
+  const CheckReport r = CheckHistory(h);
+  EXPECT_THAT(Messages(r), HasSubstr("a client was told of a grant that a restart undid"))
+      << Messages(r);
+}
+
 TEST(CheckerTest, RejectsAClientGrantTheServerNeverMade) {
   History h = GoodHandOver();
   h.ops[2].token = 7;
@@ -386,6 +454,34 @@ TEST(HistoryTest, TraceLinesParse) {
   EXPECT_EQ(h.trace[4].reason, "stream_ended");
   History bad;
   EXPECT_FALSE(ParseTraceText("5 X 00000000000000aa\n", "t", &bad).ok());
+}
+
+TEST(HistoryTest, RestartRecordsParseAndATornLineIsSkipped) {
+  History h;
+  ASSERT_THAT(ParseTraceText("5 G 00000000000000aa 12 2 3 torture/a\n"
+                             "6 R 00000000000000aa 1\n"  // killed while writing this
+                             "9 P - 1\n"
+                             "10 S - 12\n"
+                             "10 O 00000000000000aa\n"
+                             "10 H 00000000000000aa 12 2 3 torture/a\n"
+                             "10 W 00000000000000bb 4 1 torture/a\n"
+                             "11 P - 0\n"
+                             "12 G 00000000000000bb 13 1 3 torture/a\n"
+                             "13 R 00000000000000bb 13 1 tor",  // unfinished: ignored
+                             "t", &h),
+              IsOk());
+  std::string kinds;
+  for (const TraceRecord& r : h.trace) kinds.push_back(r.kind);
+  EXPECT_EQ(kinds, "GPSOHWPG");
+  EXPECT_TRUE(h.trace[1].torn);
+  EXPECT_EQ(h.trace[2].token, 12u);
+  EXPECT_EQ(h.trace[4].token, 12u);
+  EXPECT_EQ(h.trace[4].limit, 3);
+  EXPECT_EQ(h.trace[5].waiter, 4u);
+  EXPECT_EQ(h.trace[5].name, "torture/a");
+  EXPECT_FALSE(h.trace[6].torn);
+  History bad;
+  EXPECT_FALSE(ParseTraceText("6 R 00000000000000aa 1\n9 P - 0\n", "t", &bad).ok());
 }
 
 }  // namespace

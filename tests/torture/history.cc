@@ -224,52 +224,77 @@ absl::Status ReadHistoryFile(const std::string& path, History* history) {
   return ParseHistoryText(text, path, history);
 }
 
+namespace {
+
+// One trace line (trace_file_writer.h) into `r`; false when malformed.
+bool ParseTraceLine(absl::string_view line, TraceRecord& r) {
+  std::vector<absl::string_view> f = absl::StrSplit(line, absl::MaxSplits(' ', 6));
+  if (f.size() < 3 || f[1].size() != 1) return false;
+  r.kind = f[1][0];
+  r.session = std::string(f[2]);
+  if (!absl::SimpleAtoi(f[0], &r.time_ns)) return false;
+  // The name is the last field: everything after the fixed ones.
+  auto name_after = [&](size_t fixed) {
+    if (f.size() < fixed + 1) return false;
+    absl::string_view rest = line;
+    for (size_t i = 0; i < fixed; ++i) rest.remove_prefix(f[i].size() + 1);
+    std::string error;
+    return absl::CUnescape(rest, &r.name, &error);
+  };
+  switch (r.kind) {
+    case 'Q':
+    case 'W':
+      return f.size() > 4 && absl::SimpleAtoi(f[3], &r.waiter) &&
+             absl::SimpleAtoi(f[4], &r.permits) && name_after(5);
+    case 'D':
+      return f.size() > 3 && absl::SimpleAtoi(f[3], &r.waiter) && name_after(4);
+    case 'G':
+    case 'H':
+      return f.size() > 5 && absl::SimpleAtoi(f[3], &r.token) &&
+             absl::SimpleAtoi(f[4], &r.permits) && absl::SimpleAtoi(f[5], &r.limit) &&
+             name_after(6);
+    case 'R':
+      return f.size() > 4 && absl::SimpleAtoi(f[3], &r.token) &&
+             absl::SimpleAtoi(f[4], &r.permits) && name_after(5);
+    case 'E':
+      r.reason = f.size() == 4 ? std::string(f[3]) : "";
+      return f.size() == 4;
+    case 'S':
+      return f.size() == 4 && r.session == "-" && absl::SimpleAtoi(f[3], &r.token);
+    case 'O':
+      return f.size() == 3;
+    case 'P':
+      r.torn = f.size() == 4 && f[3] == "1";
+      return f.size() == 4 && r.session == "-" && (f[3] == "0" || f[3] == "1");
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 absl::Status ParseTraceText(absl::string_view text, absl::string_view source,
                             History* history) {
   history->has_trace = true;
-  return ForEachLine(text, source, [&](absl::string_view line) {
-    std::vector<absl::string_view> f = absl::StrSplit(line, absl::MaxSplits(' ', 6));
-    if (f.size() < 4 || f[1].size() != 1) return false;
+  // Whole lines only: a process killed while writing leaves its last line unfinished,
+  // and the next process's P record says so (that line is then skipped).
+  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+  lines.pop_back();  // what follows the last newline: empty, or unfinished
+  std::vector<bool> skip(lines.size(), false);
+  for (size_t i = 1; i < lines.size(); ++i) {
     TraceRecord r;
-    r.kind = f[1][0];
-    r.session = std::string(f[2]);
-    if (!absl::SimpleAtoi(f[0], &r.time_ns)) return false;
-    // The name is the last field: everything after the fixed ones.
-    auto name_after = [&](size_t fixed) {
-      if (f.size() < fixed + 1) return false;
-      absl::string_view rest = line;
-      for (size_t i = 0; i < fixed; ++i) rest.remove_prefix(f[i].size() + 1);
-      std::string error;
-      return absl::CUnescape(rest, &r.name, &error);
-    };
-    bool ok = false;
-    switch (r.kind) {
-      case 'Q':
-        ok = absl::SimpleAtoi(f[3], &r.waiter) && f.size() > 4 &&
-             absl::SimpleAtoi(f[4], &r.permits) && name_after(5);
-        break;
-      case 'D':
-        ok = absl::SimpleAtoi(f[3], &r.waiter) && name_after(4);
-        break;
-      case 'G':
-        ok = f.size() > 5 && absl::SimpleAtoi(f[3], &r.token) &&
-             absl::SimpleAtoi(f[4], &r.permits) && absl::SimpleAtoi(f[5], &r.limit) &&
-             name_after(6);
-        break;
-      case 'R':
-        ok = f.size() > 4 && absl::SimpleAtoi(f[3], &r.token) &&
-             absl::SimpleAtoi(f[4], &r.permits) && name_after(5);
-        break;
-      case 'E':
-        r.reason = std::string(f[3]);
-        ok = f.size() == 4;
-        break;
-      default:
-        break;
+    if (ParseTraceLine(lines[i], r) && r.kind == 'P' && r.torn) skip[i - 1] = true;
+  }
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].empty() || skip[i]) continue;
+    TraceRecord r;
+    if (!ParseTraceLine(lines[i], r)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ":", i + 1, ": malformed line: ", lines[i]));
     }
-    if (ok) history->trace.push_back(std::move(r));
-    return ok;
-  });
+    history->trace.push_back(std::move(r));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ReadTraceFile(const std::string& path, History* history) {

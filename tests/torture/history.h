@@ -69,16 +69,18 @@ struct Op {
 };
 
 // The server's records (see TraceFileWriter): kinds 'Q', 'D', 'G', 'R', 'E'.
+// One line of `semaphored --trace_file` (server/observability/trace_file_writer.h).
 struct TraceRecord {
   int64_t time_ns = 0;
   char kind = 0;
-  std::string session;
-  uint64_t waiter = 0;  // Q, D
-  uint64_t token = 0;   // G, R
-  int32_t permits = 0;  // Q, G, R
-  int32_t limit = 0;    // G
-  std::string name;     // Q, D, G, R (unescaped)
+  std::string session;  // "-" for S and P
+  uint64_t waiter = 0;  // Q, D, W
+  uint64_t token = 0;   // G, R, H; S: the restored token high-water
+  int32_t permits = 0;  // Q, G, R, H, W
+  int32_t limit = 0;    // G, H
+  std::string name;     // Q, D, G, R, H, W (unescaped)
   std::string reason;   // E
+  bool torn = false;    // P: the line before it is incomplete (and skipped)
 };
 
 // Everything the checker looks at.

@@ -72,6 +72,11 @@ class Replay {
       case 'G': Granted(r, i); break;
       case 'R': Released(r, i); break;
       case 'E': ended_.insert(r.session); break;
+      case 'P': NextProcess(); break;
+      case 'S': last_token_ = r.token; break;
+      case 'O': ended_.erase(r.session); break;
+      case 'H': RestoredHolder(r, i); break;
+      case 'W': RestoredWaiter(r, i); break;
       default: out_.Add("trace", absl::StrCat("unknown ", DescribeRecord(r, i)));
     }
   }
@@ -85,6 +90,59 @@ class Replay {
     }
   }
 
+  // Another server process: it starts from nothing, or from what its store kept (the
+  // S, O, H and W records that follow). A session it does not restore stays ended.
+  void NextProcess() {
+    sems_.clear();
+    from_queue_ = static_cast<size_t>(-1);
+  }
+
+  // A holder the store kept: granted before (that grant's record is in the file, since
+  // records are written before their batch commits), with a token within the
+  // restored high-water.
+  void RestoredHolder(const TraceRecord& r, size_t i) {
+    auto g = grants_.find(r.token);
+    if (g == grants_.end() || trace_[g->second].session != r.session ||
+        trace_[g->second].name != r.name || trace_[g->second].permits != r.permits) {
+      out_.Add("lost", absl::StrCat("restored a grant that was never made: ",
+                                    DescribeRecord(r, i)));
+    }
+    if (r.token > last_token_) {
+      out_.Add("token", absl::StrCat("restored token ", r.token,
+                                     " above the restored high-water ", last_token_, ": ",
+                                     DescribeRecord(r, i)));
+    }
+    Sem& sem = sems_[r.name];
+    sem.limit = r.limit;
+    sem.holders[r.session] = Sem::Holder{r.token, r.permits};
+    sem.held += r.permits;
+    if (sem.held > sem.limit) {
+      out_.Add("limit", absl::StrCat(sem.held, " permits restored of limit ", sem.limit,
+                                     ": ", DescribeRecord(r, i)));
+    }
+  }
+
+  // A queued set request the store kept, in its queue's restored order: it was queued
+  // before, and the restored queue keeps the order in which its requests were queued.
+  void RestoredWaiter(const TraceRecord& r, size_t i) {
+    auto q = queued_.find(std::make_pair(r.name, r.waiter));
+    if (q == queued_.end() || trace_[q->second].session != r.session ||
+        trace_[q->second].permits != r.permits) {
+      out_.Add("lost", absl::StrCat("restored a request that was never queued: ",
+                                    DescribeRecord(r, i)));
+    }
+    Sem& sem = sems_[r.name];
+    if (q != queued_.end() && !sem.queue.empty()) {
+      auto before = queued_.find(std::make_pair(r.name, sem.queue.back().id));
+      if (before != queued_.end() && before->second > q->second) {
+        out_.Add("fifo", absl::StrCat("restored waiter ", r.waiter, " behind waiter ",
+                                      sem.queue.back().id,
+                                      ", which was queued after it: ", DescribeRecord(r, i)));
+      }
+    }
+    sem.queue.push_back(Sem::Waiter{r.waiter, r.session, r.permits});
+  }
+
   void Queued(const TraceRecord& r, size_t i) {
     if (ended_.contains(r.session)) {
       out_.Add("fifo", absl::StrCat("ended session queued: ", DescribeRecord(r, i)));
@@ -96,6 +154,7 @@ class Replay {
                                     DescribeRecord(r, i)));
     }
     sem.queue.push_back(Sem::Waiter{r.waiter, r.session, r.permits});
+    queued_[std::make_pair(r.name, r.waiter)] = i;
   }
 
   void Dequeued(const TraceRecord& r, size_t i) {
@@ -154,6 +213,7 @@ class Replay {
                                      last_token_, ": ", DescribeRecord(r, i)));
     }
     last_token_ = std::max(last_token_, r.token);
+    grants_[r.token] = i;
   }
 
   void Released(const TraceRecord& r, size_t i) {
@@ -181,21 +241,46 @@ class Replay {
   Violations& out_;
   absl::flat_hash_map<std::string, Sem> sems_;
   absl::flat_hash_set<std::string> ended_;
+  // The latest G record of each token, and Q record of each (name, waiter id): what a
+  // restarted server's restored holders and waiters must come from.
+  absl::flat_hash_map<uint64_t, size_t> grants_;
+  absl::flat_hash_map<std::pair<std::string, uint64_t>, size_t> queued_;
   uint64_t last_token_ = 0;
   size_t from_queue_ = static_cast<size_t>(-1);  // the G record that follows a granted D
 };
 
-// What clients saw agrees with the server's records.
-void CheckAgreement(const History& h, Violations& out) {
-  absl::flat_hash_map<uint64_t, size_t> grant_by_token;
-  // (session, token) -> release record
-  absl::flat_hash_map<std::pair<std::string, uint64_t>, size_t> release;
+// What clients saw agrees with the server's records. Across restarts a token may be
+// granted twice: once by a process killed before that grant committed (nobody was told
+// of it), once after the restart; a grant of the first kind is "undone".
+void CheckAgreement(const History& h, CheckReport* report, Violations& out) {
+  absl::flat_hash_map<uint64_t, std::vector<size_t>> grants_by_token;
+  // (session, token) -> release records
+  absl::flat_hash_map<std::pair<std::string, uint64_t>, std::vector<size_t>> releases;
+  // Undone: granted by a process whose successor restored a lower token high-water
+  // (or nothing at all: a server without a store).
+  std::vector<size_t> process_of(h.trace.size());
+  std::vector<uint64_t> restored_high_water = {0};  // per process; unused for the first
+  std::vector<bool> restored = {false};
   for (size_t i = 0; i < h.trace.size(); ++i) {
     const TraceRecord& r = h.trace[i];
-    if (r.kind == 'G') grant_by_token[r.token] = i;
-    if (r.kind == 'R') release[{r.session, r.token}] = i;
+    if (r.kind == 'P') {
+      restored_high_water.push_back(0);
+      restored.push_back(false);
+    }
+    if (r.kind == 'S') {
+      restored_high_water.back() = r.token;
+      restored.back() = true;
+    }
+    process_of[i] = restored.size() - 1;
+    if (r.kind == 'G') grants_by_token[r.token].push_back(i);
+    if (r.kind == 'R') releases[{r.session, r.token}].push_back(i);
   }
-  absl::flat_hash_set<uint64_t> seen_tokens;
+  auto undone = [&](size_t i) {
+    const size_t next = process_of[i] + 1;
+    return next < restored.size() &&
+           (!restored[next] || restored_high_water[next] < h.trace[i].token);
+  };
+  absl::flat_hash_set<size_t> seen_grants;
   absl::flat_hash_map<std::string, uint64_t> held_token;  // session/name -> token
   // session/name -> the start of a set call that never returned (its process was
   // killed): the server may have granted it without the client seeing it.
@@ -216,38 +301,63 @@ void CheckAgreement(const History& h, Violations& out) {
     if (!op->ended()) continue;
     const std::string key = absl::StrCat(op->session, "/", op->name);
     if (op->result == OpResult::kGranted || op->result == OpResult::kAlreadyHeld) {
-      seen_tokens.insert(op->token);
-      auto g = grant_by_token.find(op->token);
-      if (g == grant_by_token.end()) {
+      auto g = grants_by_token.find(op->token);
+      if (g == grants_by_token.end()) {
         out.Add("agreement", absl::StrCat("the server has no grant with this token: ",
                                           Describe(*op)));
         continue;
       }
-      const TraceRecord& r = h.trace[g->second];
-      if (r.session != op->session || r.name != op->name ||
-          (op->result == OpResult::kGranted &&
-           (r.permits != op->permits || r.time_ns < op->start_ns || r.time_ns > op->end_ns))) {
+      auto agrees = [&](const TraceRecord& r) {
+        return r.session == op->session && r.name == op->name &&
+               (op->result != OpResult::kGranted ||
+                (r.permits == op->permits && r.time_ns >= op->start_ns &&
+                 r.time_ns <= op->end_ns));
+      };
+      // A grant that stood, if one agrees (a re-sent set may have been granted the
+      // same token twice: first by a process killed before it committed).
+      auto match = std::find_if(g->second.begin(), g->second.end(), [&](size_t i) {
+        return agrees(h.trace[i]) && !undone(i);
+      });
+      if (match == g->second.end()) {
+        match = std::find_if(g->second.begin(), g->second.end(),
+                             [&](size_t i) { return agrees(h.trace[i]); });
+      }
+      if (match == g->second.end()) {
         out.Add("agreement", absl::StrCat("client saw ", Describe(*op), " but the server ",
-                                          DescribeRecord(r, g->second)));
+                                          DescribeRecord(h.trace[g->second.front()],
+                                                         g->second.front())));
+        continue;
+      }
+      seen_grants.insert(*match);
+      if (undone(*match)) {
+        out.Add("lost", absl::StrCat("a client was told of a grant that a restart undid: ",
+                                     Describe(*op)));
       }
       if (op->result == OpResult::kGranted) held_token[key] = op->token;
     } else if (op->kind == OpKind::kClear && op->result == OpResult::kOk) {
       auto t = held_token.find(key);
-      auto rel = t == held_token.end() ? release.end() : release.find({op->session, t->second});
-      if (rel == release.end() || h.trace[rel->second].time_ns < op->start_ns ||
-          h.trace[rel->second].time_ns > op->end_ns) {
+      auto rel = t == held_token.end() ? releases.end() : releases.find({op->session, t->second});
+      const bool during =
+          rel != releases.end() &&
+          std::any_of(rel->second.begin(), rel->second.end(), [&](size_t i) {
+            return h.trace[i].time_ns >= op->start_ns && h.trace[i].time_ns <= op->end_ns;
+          });
+      if (!during) {
         out.Add("agreement", absl::StrCat("no server release during the successful ",
                                           Describe(*op)));
       }
     }
   }
-  for (const auto& [token, i] : grant_by_token) {
-    if (seen_tokens.contains(token)) continue;
-    const TraceRecord& r = h.trace[i];
-    auto pending = in_flight.find(absl::StrCat(r.session, "/", r.name));
-    if (pending != in_flight.end() && pending->second <= r.time_ns) continue;
-    out.Add("agreement", absl::StrCat("no client call returned this grant: ",
-                                      DescribeRecord(r, i)));
+  for (const auto& [token, records] : grants_by_token) {
+    for (size_t i : records) {
+      if (undone(i)) ++report->undone_grants;
+      if (seen_grants.contains(i) || undone(i)) continue;
+      const TraceRecord& r = h.trace[i];
+      auto pending = in_flight.find(absl::StrCat(r.session, "/", r.name));
+      if (pending != in_flight.end() && pending->second <= r.time_ns) continue;
+      out.Add("agreement", absl::StrCat("no client call returned this grant: ",
+                                        DescribeRecord(r, i)));
+    }
   }
 }
 
@@ -260,9 +370,11 @@ void CheckTrace(const History& history, const CheckOptions& options, CheckReport
   for (const TraceRecord& r : history.trace) {
     if (r.kind == 'G') ++report->server_grants;
     if (r.kind == 'Q') ++report->server_queued;
+    if (r.kind == 'S') ++report->server_restores;
+    if (r.kind == 'H' || r.kind == 'W') ++report->restored_records;
   }
   Replay(history.trace, out).Run(options.trace_complete);
-  if (options.check_agreement) CheckAgreement(history, out);
+  if (options.check_agreement) CheckAgreement(history, report, out);
 }
 
 }  // namespace semaphored::torture::internal

@@ -21,6 +21,8 @@
 #include "engine/core.h"
 #include "engine/counter_token_source.h"
 #include "server/observability/trace_file_writer.h"
+#include "tests/engine/fake_store.h"
+#include "tests/store/store_model.h"
 #include "tests/common/status_matchers.h"
 #include "tests/torture/checker.h"
 #include "tests/torture/history.h"
@@ -193,6 +195,77 @@ TEST_F(TraceFixture, RandomCoreRunReplaysWithoutViolation) {
   EXPECT_GT(r.server_grants, 1000);
   EXPECT_GT(r.server_queued, 1000);
   std::printf("random core run: %s\n", r.Summary().c_str());
+}
+
+// A durable core's records reach the file before its batch commits; a server started
+// again on the file marks where its records begin, then traces the state it restored
+// (queues in order), and the replay goes on from it without a violation.
+TEST_F(TraceFixture, RecordsPrecedeTheirCommitAndARestoredCoreTracesItsState) {
+  ::semaphored::internal::FakeStore store;
+  engine::CoreOptions options;
+  options.store = &store;
+  std::vector<SessionId> ids;
+  {
+    Core core(&clock_, &tokens_, options);
+    for (const char* who : {"one", "two", "three"}) {
+      ids.push_back(core.CreateSession(who, absl::Hours(1))->id);
+    }
+    core.Set(ids[0], Args("a", absl::InfinitePast()), [](absl::StatusOr<SetOutcome>) {});
+    core.Set(ids[1], Args("a", absl::InfiniteFuture()), [](absl::StatusOr<SetOutcome>) {});
+    core.Set(ids[2], Args("a", absl::InfiniteFuture()), [](absl::StatusOr<SetOutcome>) {});
+    ASSERT_TRUE(core.CommitBatch());
+    // In the file at once, not only after the writer thread's next round (20 ms).
+    const std::string at_commit = Slurp(path_);
+    EXPECT_THAT(at_commit, HasSubstr(" G "));
+    EXPECT_THAT(at_commit, HasSubstr(" Q "));
+  }
+  SetCoreTracer(nullptr);
+  ASSERT_THAT(writer_->Close(), IsOk());
+
+  // The next process: appends, restores from what the store committed.
+  absl::StatusOr<std::unique_ptr<TraceFileWriter>> again = TraceFileWriter::Open(path_);
+  ASSERT_THAT(again.status(), IsOk());
+  writer_ = *std::move(again);
+  SetCoreTracer(writer_.get());
+  store::testing::StoreModel model;
+  for (const engine::EffectBatch& batch : store.batches()) model.Apply(batch);
+  ::semaphored::internal::FakeStore store2;
+  options.store = &store2;
+  Core restored(&clock_, &tokens_, options);
+  ASSERT_THAT(restored.Restore(model.State()), IsOk());
+  ASSERT_THAT(restored.Clear(ids[0], "a"), IsOk());  // hands on to "two", then "three"
+  ASSERT_THAT(restored.Clear(ids[1], "a"), IsOk());
+  ASSERT_THAT(restored.Clear(ids[2], "a"), IsOk());
+  const History h = Finish();
+  EXPECT_EQ(Kinds(h), "GQQPSOOOHWWRDGRDGR");
+  EXPECT_EQ(h.trace[4].token, 101u);  // the restored high-water
+  EXPECT_EQ(h.trace[9].session, ::semaphored::internal::FormatSessionId(ids[1]));
+  EXPECT_EQ(h.trace[10].session, ::semaphored::internal::FormatSessionId(ids[2]));
+  EXPECT_EQ(h.trace[13].token, 102u);
+  CheckOptions check;
+  check.check_agreement = false;
+  const CheckReport r = CheckHistory(h, check);
+  EXPECT_EQ(r.violations, 0) << (r.messages.empty() ? "" : r.messages[0]);
+  EXPECT_EQ(r.server_restores, 1);
+  EXPECT_EQ(r.restored_records, 3);
+}
+
+TEST(TraceFileWriterTest, AFileEndingInAnUnfinishedLineIsMarkedTorn) {
+  const std::string path = TempFile("torn");
+  {
+    std::ofstream out(path);
+    out << "5 G 00000000000000aa 12 1 1 a\n6 R 00000000000000aa 1";
+  }
+  absl::StatusOr<std::unique_ptr<TraceFileWriter>> w = TraceFileWriter::Open(path);
+  ASSERT_THAT(w.status(), IsOk());
+  (*w)->OnGrant("b", 2, 13, 1, 1);
+  ASSERT_THAT((*w)->Close(), IsOk());
+  History h;
+  ASSERT_THAT(ParseTraceText(Slurp(path), path, &h), IsOk());
+  ASSERT_EQ(Kinds(h), "GPG");
+  EXPECT_TRUE(h.trace[1].torn);
+  EXPECT_EQ(h.trace[2].token, 13u);
+  std::remove(path.c_str());
 }
 
 TEST(TraceFileWriterTest, OpenFailsWithTheFileNamed) {
