@@ -100,6 +100,16 @@ class ClientSessionTest : public ::testing::Test {
     event.mutable_session_ended()->set_reason(reason);
     stream_->Answer(event);
   }
+  // Closes the session on another thread, the fake not answering the close; `close`:
+  // the close command sent (nullopt if none came).
+  std::thread StartUnansweredClose(absl::Status* closed,
+                                   std::optional<v1::SessionCommand>* close) {
+    stream_->set_answer_close(false);
+    std::thread t([this, closed] { *closed = session_->Close(); });
+    *close = stream_->Next();
+    while (close->has_value() && !(*close)->has_close()) *close = stream_->Next();
+    return t;
+  }
   // Acquires `name` on another thread; the test answers the set command.
   std::pair<std::thread, v1::SessionCommand> StartAcquire(const std::string& name,
                                                           absl::StatusOr<Permit>* out,
@@ -505,11 +515,9 @@ TEST_F(ClientSessionTest, CloseSendsCloseAndEndsEverything) {
 // A server draining to restart refuses a close (UNAVAILABLE: it could not record it);
 // the close is sent again on the resumed stream, and Close() returns its answer.
 TEST_F(ClientSessionTest, ACloseRefusedByARestartingServerIsSentAgainAfterTheResume) {
-  stream_->set_answer_close(false);
   absl::Status closed = absl::UnknownError("not returned");
-  std::thread t([&] { closed = session_->Close(); });
-  std::optional<v1::SessionCommand> close = stream_->Next();
-  while (close.has_value() && !close->has_close()) close = stream_->Next();
+  std::optional<v1::SessionCommand> close;
+  std::thread t = StartUnansweredClose(&closed, &close);
   ASSERT_TRUE(close.has_value());
   stream_->Answer(ErrorAnswer(close->command_id(), absl::StatusCode::kUnavailable,
                               "server is restarting with its state"));
@@ -531,11 +539,9 @@ TEST_F(ClientSessionTest, ACloseRefusedByARestartingServerIsSentAgainAfterTheRes
 // The server applied the close, then restarted before its answer left: the resumed
 // stream is refused (the session is unknown), and the close has done what it asked.
 TEST_F(ClientSessionTest, ACloseAppliedBeforeARestartEndsWhenTheResumeFindsNoSession) {
-  stream_->set_answer_close(false);
   absl::Status closed = absl::UnknownError("not returned");
-  std::thread t([&] { closed = session_->Close(); });
-  std::optional<v1::SessionCommand> close = stream_->Next();
-  while (close.has_value() && !close->has_close()) close = stream_->Next();
+  std::optional<v1::SessionCommand> close;
+  std::thread t = StartUnansweredClose(&closed, &close);
   ASSERT_TRUE(close.has_value());
   const absl::Time start = absl::Now();
   stub_->set_stream_failure(absl::UnauthenticatedError("unknown session"));
