@@ -269,11 +269,12 @@ class Core {
   // Keeps the open batch open while one caller applies operations that belong
   // together (the commands of one stream message: a release and the set that follows
   // it commit in one batch, so the set's answer waits for one commit, not two).
-  // CommitBatch() waits until no hold is open, but never longer than
-  // CoreOptions::max_batch_hold.
-  // A hold must be short: nothing may wait while one is open. No-ops without a store.
-  void HoldBatch() ABSL_LOCKS_EXCLUDED(mu_);
-  void EndBatchHold() ABSL_LOCKS_EXCLUDED(mu_);
+  // CommitBatch() waits until the holds opened before it began have ended (not those
+  // opened meanwhile: under load some hold is always open), but never longer than
+  // CoreOptions::max_batch_hold. A hold must be short: nothing may wait while one is
+  // open. HoldBatch returns the ticket to end it with. No-ops without a store.
+  uint64_t HoldBatch() ABSL_LOCKS_EXCLUDED(mu_);
+  void EndBatchHold(uint64_t ticket) ABSL_LOCKS_EXCLUDED(mu_);
   // Called, WITH the core's lock held (it must only signal), whenever CommitBatch()
   // has new work: effects arrived in an empty batch while no commit ran, or a commit
   // ended with effects waiting. Set once, before use.
@@ -610,7 +611,11 @@ class Core {
   uint64_t committed_seq_ ABSL_GUARDED_BY(mu_) = 0;
   EffectBatch batch_ ABSL_GUARDED_BY(mu_);  // the open batch
   bool committing_ ABSL_GUARDED_BY(mu_) = false;
-  int batch_holds_ ABSL_GUARDED_BY(mu_) = 0;  // HoldBatch() not yet ended
+  // Holds not yet ended: opened since the last CommitBatch() began (tickets equal to
+  // hold_generation_), and opened before (which that commit waits for).
+  int64_t batch_holds_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t older_holds_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t hold_generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status commit_error_ ABSL_GUARDED_BY(mu_);  // the first failed commit's error
   uint64_t batches_committed_ ABSL_GUARDED_BY(mu_) = 0;
   // The largest fencing token granted (recorded with the batch that holds it as one

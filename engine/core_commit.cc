@@ -50,16 +50,17 @@ void Core::WhenDurable(absl::AnyInvocable<void()> fn) {
   fn();
 }
 
-void Core::HoldBatch() {
-  if (store_ == nullptr) return;
+uint64_t Core::HoldBatch() {
+  if (store_ == nullptr) return 0;
   absl::MutexLock lock(&mu_);
   ++batch_holds_;
+  return hold_generation_;
 }
 
-void Core::EndBatchHold() {
+void Core::EndBatchHold(uint64_t ticket) {
   if (store_ == nullptr) return;
   absl::MutexLock lock(&mu_);
-  --batch_holds_;
+  --(ticket == hold_generation_ ? batch_holds_ : older_holds_);
 }
 
 bool Core::CommitBatch() {
@@ -68,9 +69,12 @@ bool Core::CommitBatch() {
   uint64_t end = 0;
   {
     absl::MutexLock lock(&mu_);
-    if (batch_holds_ > 0) {
+    // Waits for the holds open now; those opened while it waits go to the next batch.
+    older_holds_ += std::exchange(batch_holds_, 0);
+    ++hold_generation_;
+    if (older_holds_ > 0) {
       mu_.AwaitWithTimeout(
-          absl::Condition(+[](int* holds) { return *holds == 0; }, &batch_holds_),
+          absl::Condition(+[](int64_t* holds) { return *holds == 0; }, &older_holds_),
           options_.max_batch_hold);
     }
     if (committing_ || !commit_error_.ok() || batch_.effects.empty()) return false;

@@ -101,8 +101,8 @@ class Operations {
 
   // Operations run between these commit in one batch (engine::Core::HoldBatch):
   // for the commands of one stream message.
-  void HoldBatch() { core_->HoldBatch(); }
-  void EndBatchHold() { core_->EndBatchHold(); }
+  uint64_t HoldBatch() { return core_->HoldBatch(); }
+  void EndBatchHold(uint64_t ticket) { core_->EndBatchHold(ticket); }
 
   // --- A session stream's lifecycle ---
 

@@ -82,9 +82,9 @@ void SessionStream::HandleRequest(ParsedStreamRequest parsed) {
     inbox_ = std::move(parsed);
     inbox_next_ = 0;
   }
-  if (together) operations_->HoldBatch();
+  const uint64_t hold = together ? operations_->HoldBatch() : 0;
   RunInbox();
-  if (together) operations_->EndBatchHold();
+  if (together) operations_->EndBatchHold(hold);
 }
 
 void SessionStream::RunInbox() {

@@ -375,7 +375,7 @@ TEST(CoreStoreHoldTest, ACommitWaitsForTheOperationsOfAHold) {
   core.Set(a->id, args, held.Callback());
   ASSERT_TRUE(core.CommitBatch());
 
-  core.HoldBatch();
+  const uint64_t hold = core.HoldBatch();
   EXPECT_THAT(core.Clear(a->id, "x"), IsOk());
   std::atomic<bool> committed{false};
   std::thread committer([&] { committed = core.CommitBatch(); });
@@ -384,7 +384,7 @@ TEST(CoreStoreHoldTest, ACommitWaitsForTheOperationsOfAHold) {
   EXPECT_EQ(store.batches().size(), 1u);
   SetAnswer again;
   core.Set(a->id, args, again.Callback());
-  core.EndBatchHold();
+  core.EndBatchHold(hold);
   committer.join();
   EXPECT_TRUE(committed);
   ASSERT_EQ(store.batches().size(), 2u);
@@ -403,11 +403,42 @@ TEST(CoreStoreHoldTest, AHoldDelaysACommitAtMostMaxBatchHold) {
   options.max_batch_hold = absl::Milliseconds(20);
   Core core(&clock, &tokens, options);
   ASSERT_THAT(core.CreateSession("A", absl::Seconds(10)), IsOk());
-  core.HoldBatch();
+  const uint64_t hold = core.HoldBatch();
   const absl::Time start = absl::Now();
   EXPECT_TRUE(core.CommitBatch());
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(20));
-  core.EndBatchHold();
+  core.EndBatchHold(hold);
+}
+
+// A commit waits for the holds open when it began, not for those opened meanwhile
+// (under load some hold is always open).
+TEST(CoreStoreHoldTest, ACommitDoesNotWaitForHoldsOpenedAfterItBegan) {
+  FakeClock clock;
+  CounterTokenSource tokens;
+  FakeStore store;
+  CoreOptions options = WithStore(&store);
+  options.max_batch_hold = absl::Minutes(1);
+  Core core(&clock, &tokens, options);
+  ASSERT_THAT(core.CreateSession("A", absl::Seconds(10)), IsOk());
+  const uint64_t first = core.HoldBatch();
+  std::atomic<bool> started{false};
+  std::atomic<bool> committed{false};
+  std::thread committer([&] {
+    started = true;
+    committed = core.CommitBatch();
+  });
+  while (!started) absl::SleepFor(absl::Milliseconds(1));
+  absl::SleepFor(absl::Milliseconds(50));  // the commit now waits for `first`
+  const uint64_t second = core.HoldBatch();
+  const absl::Time ended = absl::Now();
+  core.EndBatchHold(first);
+  committer.join();
+  EXPECT_TRUE(committed);
+  EXPECT_LT(absl::Now() - ended, absl::Seconds(30)) << "it waited for `second`";
+  ASSERT_THAT(core.CreateSession("B", absl::Seconds(10)), IsOk());
+  core.EndBatchHold(second);
+  EXPECT_TRUE(core.CommitBatch());
+  EXPECT_EQ(store.batches().size(), 2u);
 }
 
 TEST(CoreStoreOffTest, WithoutAStoreEverythingIsAnsweredAtOnce) {
