@@ -69,6 +69,7 @@ bool Core::CommitBatch() {
   uint64_t end = 0;
   {
     absl::MutexLock lock(&mu_);
+    if (committing_ || !commit_error_.ok() || batch_.effects.empty()) return false;
     // Waits for the holds open now; those opened while it waits go to the next batch.
     older_holds_ += std::exchange(batch_holds_, 0);
     ++hold_generation_;
@@ -76,8 +77,8 @@ bool Core::CommitBatch() {
       mu_.AwaitWithTimeout(
           absl::Condition(+[](int64_t* holds) { return *holds == 0; }, &older_holds_),
           options_.max_batch_hold);
+      if (committing_ || !commit_error_.ok()) return false;  // (a commit by hand meanwhile)
     }
-    if (committing_ || !commit_error_.ok() || batch_.effects.empty()) return false;
     // One high-water per batch, at its end: the largest token it grants. Not counted
     // in effect_seq_: no answer waits for it in particular.
     if (token_high_water_ > recorded_high_water_) {

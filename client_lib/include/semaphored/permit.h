@@ -37,9 +37,10 @@ class PermitAccess;
 // Release on destruction does not wait for the server's answer; it goes in one message
 // with the session's next command when that follows within 300 µs (so an
 // acquire/release loop costs about one round trip per pair), else on its own 300 µs
-// later (from the library's timer thread). Release() sends at once and waits. An error in that
-// background release (other than one already reported as revoked or lost) goes to
-// SessionOptions::on_release_error, or, without one, is returned by Session::Close().
+// later (from the library's timer thread). Release() sends at once and waits. An
+// error in that background release (other than one already reported as revoked or
+// lost) goes to SessionOptions::on_release_error, or, without one, is returned by
+// Session::Close().
 //
 // Movable, not copyable. Const methods may be called from several threads at once;
 // non-const ones (move, Release) need the caller's synchronization, as for std types.
