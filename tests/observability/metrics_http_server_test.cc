@@ -426,6 +426,10 @@ TEST(MetricsHttpServerTest, ConnectionsBeyondTheBoundAreClosedAndAScrapeStillWor
   }
   // The scrape took one more of the flood's places.
   EXPECT_GE(closed, kFlood - options.max_connections);
+  // Counted once the answer is written, which may be just after the client read it.
+  EXPECT_TRUE(AwaitStats(server, [](const MetricsHttpServer::Stats& s) {
+    return s.answered >= 1;
+  }));
   const MetricsHttpServer::Stats stats = server.stats();
   EXPECT_LE(stats.open, options.max_connections);
   EXPECT_EQ(stats.answered, 1);
