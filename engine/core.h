@@ -261,11 +261,15 @@ class Core {
   // a failed commit. Never call it with a lock `fn` takes.
   void WhenDurable(absl::AnyInvocable<void()> fn) ABSL_LOCKS_EXCLUDED(mu_);
   // One group commit: when no commit runs and the open batch has effects, takes the
-  // batch, commits it to the store outside the lock, then runs the answers it
-  // released, in order. Returns true when it committed a batch (call again while it
-  // does); false when there was nothing to commit, another commit runs, there is no
-  // store, or the store failed (now or before).
+  // batch and commits it to the store outside the lock. The answers it released are
+  // then given by GiveAnswers(): on this thread, before it returns, unless an answer
+  // hook is set (see SetAnswerHook). Returns true when it committed a batch (call
+  // again while it does); false when there was nothing to commit, another commit
+  // runs, there is no store, or the store failed (now or before).
   bool CommitBatch() ABSL_LOCKS_EXCLUDED(mu_);
+  // Gives the answers released by the commits so far, in the order they were decided,
+  // until none is left. One thread at a time (the answer hook's, or CommitBatch's).
+  void GiveAnswers() ABSL_LOCKS_EXCLUDED(mu_);
   // Keeps the open batch open while one caller applies operations that belong
   // together (the commands of one stream message: a release and the set that follows
   // it commit in one batch, so the set's answer waits for one commit, not two).
@@ -279,6 +283,11 @@ class Core {
   // has new work: effects arrived in an empty batch while no commit ran, or a commit
   // ended with effects waiting. Set once, before use.
   void SetCommitHook(std::function<void()> hook);
+  // With an answer hook, a commit leaves its answers to another thread, so that the
+  // next batch commits while they are given (a pipeline): the hook is called WITH the
+  // core's lock held (it must only signal) when a commit has released answers, and
+  // its thread calls GiveAnswers(). Set once, before use (with the commit hook).
+  void SetAnswerHook(std::function<void()> hook);
   // Called once, without the lock, from the thread whose commit failed, with the
   // store's error. Set once, before use.
   void SetCommitFailedHook(std::function<void(const absl::Status&)> hook);
@@ -549,7 +558,8 @@ class Core {
   // Whether an answer decided now may be given at once (every effect so far committed).
   bool Durable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return store_ == nullptr ||
-           (effect_seq_ == committed_seq_ && commit_error_.ok() && !committing_);
+           (effect_seq_ == committed_seq_ && commit_error_.ok() && !committing_ &&
+            !answering_ && held_back_.empty());
   }
   // Moves the held-back answers whose effects have all committed to `released`, in
   // order.
@@ -604,6 +614,7 @@ class Core {
   // Durability (see the class comment).
   Store* const store_;
   std::function<void()> commit_hook_;
+  std::function<void()> answer_hook_;
   std::function<void(const absl::Status&)> commit_failed_hook_;
   // Effects appended so far; effects of committed batches. An answer decided when
   // effect_seq_ was T (its ticket) may be given once committed_seq_ >= T.
@@ -611,6 +622,8 @@ class Core {
   uint64_t committed_seq_ ABSL_GUARDED_BY(mu_) = 0;
   EffectBatch batch_ ABSL_GUARDED_BY(mu_);  // the open batch
   bool committing_ ABSL_GUARDED_BY(mu_) = false;
+  // GiveAnswers() is giving answers it took from held_back_.
+  bool answering_ ABSL_GUARDED_BY(mu_) = false;
   // Holds not yet ended: opened since the last CommitBatch() began (tickets equal to
   // hold_generation_), and opened before (which that commit waits for).
   int64_t batch_holds_ ABSL_GUARDED_BY(mu_) = 0;

@@ -5,12 +5,15 @@
 #include <utility>
 #include <vector>
 
+#include "engine/answer_batch.h"
 #include "engine/core.h"
 #include "engine/core_internal.h"
 
 namespace semaphored::engine {
 
 void Core::SetCommitHook(std::function<void()> hook) { commit_hook_ = std::move(hook); }
+
+void Core::SetAnswerHook(std::function<void()> hook) { answer_hook_ = std::move(hook); }
 
 void Core::SetCommitFailedHook(std::function<void(const absl::Status&)> hook) {
   commit_failed_hook_ = std::move(hook);
@@ -95,47 +98,63 @@ bool Core::CommitBatch() {
   const absl::Status status = store_->Commit(batch);
   const absl::Duration took = clock_->Now() - start;
   const size_t effects = batch.effects.size();
-  std::vector<absl::AnyInvocable<void()>> released;
+  size_t released = 0;
   {
     absl::MutexLock lock(&mu_);
+    committing_ = false;
     if (!status.ok()) {
       // The memory is ahead of the store: nothing held back may be given, now or
       // later (Durable() stays false), and nothing is committed again.
-      committing_ = false;
       commit_error_ = status;
       batch_.effects.clear();
     } else {
       ++batches_committed_;
+      // Answers released by this commit (earlier ones may still wait to be given).
+      for (const auto& [ticket, fn] : held_back_) {
+        if (ticket > end) break;
+        if (ticket > committed_seq_) ++released;
+      }
       committed_seq_ = end;
-      TakeReleased(&released);
       if (batch_.effects.empty()) {
         // Reuse the committed batch's storage for the next one.
         batch.effects.clear();
         std::swap(batch, batch_);
+      } else if (commit_hook_) {
+        commit_hook_();  // effects arrived during the commit: the next batch is due
       }
+      if (released > 0 && answer_hook_) answer_hook_();
     }
   }
   if (!status.ok()) {
     if (commit_failed_hook_) commit_failed_hook_(status);
     return false;
   }
-  listener_->OnBatchCommitted(effects, released.size(), took);
-  // Answers are given in the order they were decided. The commit is not over
-  // (committing_ stays set, so Durable() is false) until every released answer has
-  // been given: one decided meanwhile, even one that waits for no effect, is held back
-  // and given here after them, instead of at once on its own thread, where it could
+  listener_->OnBatchCommitted(effects, released, took);
+  if (!answer_hook_) GiveAnswers();
+  return true;
+}
+
+void Core::GiveAnswers() {
+  if (store_ == nullptr) return;
+  // Answers are given in the order they were decided. Until every released answer has
+  // been given (answering_ set or some still released in held_back_), Durable() is
+  // false: one decided meanwhile, even one that waits for no effect, is held back and
+  // given here after them, instead of at once on its own thread, where it could
   // overtake them.
+  std::vector<absl::AnyInvocable<void()>> released;
+  bool mine = false;
   for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (answering_ && !mine) return;  // another thread gives them, in order
+      TakeReleased(&released);
+      answering_ = mine = !released.empty();
+      if (!mine) return;
+    }
+    // The answers of one round leave together: one write per stream.
+    AnswerBatch together;
     for (auto& fn : released) fn();
     released.clear();
-    absl::MutexLock lock(&mu_);
-    TakeReleased(&released);
-    if (released.empty()) {
-      committing_ = false;
-      // Effects arrived during the commit: whoever commits has work again.
-      if (!batch_.effects.empty() && commit_hook_) commit_hook_();
-      return true;
-    }
   }
 }
 

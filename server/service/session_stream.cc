@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "common/wire_status.h"
+#include "engine/answer_batch.h"
 
 namespace semaphored::server {
 
@@ -104,6 +105,11 @@ void SessionStream::OnWriteDone(bool ok) {
 }
 
 void SessionStream::Pump() {
+  // Answers a commit gives together go out in one write, once all are queued.
+  if (engine::AnswerBatch::Open()) {
+    engine::AnswerBatch::Defer(this, [self = shared_from_this()] { self->Pump(); });
+    return;
+  }
   // Each round starts one operation or returns. A started read or write stays in
   // flight until its reaction, so the loop ends after a few rounds; it re-checks after
   // each start because a Finish deferred by issuing_ (or an operation that completed

@@ -34,6 +34,7 @@ using ::semaphored::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 CoreOptions WithStore(FakeStore* store) {
   CoreOptions o;
@@ -205,6 +206,33 @@ TEST_F(CoreStoreTest, AnswersWaitForTheirCommitAndComeInOrder) {
   // Everything committed: a read is answered at once, on the caller's thread.
   core_.WhenDurable([&] { log.push_back("read"); });
   EXPECT_EQ(log.back(), "read");
+}
+
+TEST_F(CoreStoreTest, WithAnAnswerHookTheNextBatchCommitsBeforeTheAnswersAreGiven) {
+  int hooked = 0;
+  core_.SetAnswerHook([&] { ++hooked; });
+  const SessionId a = Open("A");
+  std::vector<std::string> log;
+  core_.Set(a, Try("x"), [&](absl::StatusOr<SetOutcome>) { log.push_back("set x"); });
+  EXPECT_THAT(Commit(), Not(IsEmpty()));
+  EXPECT_EQ(hooked, 1) << "the commit released answers";
+  EXPECT_THAT(log, IsEmpty()) << "left to the answer thread";
+
+  // The pipeline: the next batch commits while the first one's answers wait.
+  core_.Set(a, Try("y"), [&](absl::StatusOr<SetOutcome>) { log.push_back("set y"); });
+  EXPECT_THAT(Commit(), Not(IsEmpty()));
+  // Everything is committed, but a read decided now must not overtake the answers
+  // released before it: it waits for them.
+  EXPECT_TRUE(core_.Test("y").set());
+  core_.WhenDurable([&] { log.push_back("test y"); });
+  EXPECT_THAT(log, IsEmpty());
+
+  core_.GiveAnswers();
+  EXPECT_THAT(log, ElementsAre("set x", "set y", "test y"));
+  // Nothing left to give: a read is answered at once again.
+  core_.WhenDurable([&] { log.push_back("read"); });
+  EXPECT_EQ(log.back(), "read");
+  core_.SetAnswerHook(nullptr);
 }
 
 TEST_F(CoreStoreTest, ReadsWaitForACommitThatIsRunning) {
