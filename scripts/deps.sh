@@ -26,6 +26,9 @@ readonly build_packages=(
   openssl iproute2 procps python3
   zlib1g-dev
   libsqlite3-dev
+  # etcd: its .proto files (compiled into the etcd store's client) and the server and
+  # etcdctl the HA tests run as a three-member cluster on loopback.
+  golang-etcd-server-dev etcd-server etcd-client
 )
 
 with_buf=1
