@@ -131,6 +131,11 @@ absl::Status QuickCheck(sqlite3* db, const std::string& path) {
 }  // namespace
 
 absl::Status PrepareSchema(sqlite3* db, const std::string& dir, const std::string& path) {
+  // One process uses the database (the data dir lock says so): it keeps SQLite's file
+  // lock from its first read on, and the WAL index in its own memory instead of a
+  // shared -shm file, so that a commit makes no lock calls (set before the first
+  // access, or SQLite would use the shared index).
+  if (absl::Status s = Exec(db, "PRAGMA locking_mode = EXCLUSIVE"); !s.ok()) return s;
   // Reading the version reads the header: a file that is not a database fails here.
   absl::StatusOr<int64_t> format = PragmaInt(db, "PRAGMA user_version");
   if (!format.ok()) {

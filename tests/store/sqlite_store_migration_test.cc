@@ -112,7 +112,6 @@ TEST(SqliteStoreMigrationTest, Format1DataDirMigratesAndLoadsUnsequenced) {
     EXPECT_EQ(Dump(loaded), Dump(model.State()));
     EXPECT_TRUE(loaded.outcomes.empty());
     for (const auto& s : loaded.sessions) EXPECT_EQ(s.last_seq, 0u);
-    EXPECT_EQ(UserVersion(db), 2);
 
     // The migrated store keeps what format 2 adds.
     engine::EffectBatch batch;
@@ -128,6 +127,8 @@ TEST(SqliteStoreMigrationTest, Format1DataDirMigratesAndLoadsUnsequenced) {
     ASSERT_THAT(store->Commit(batch), IsOk());
     model.Apply(batch);
   }
+  // (Read once the store is closed: an open store holds the file exclusively.)
+  EXPECT_EQ(UserVersion(db), 2);
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteStore> store, SqliteStore::Open(tmp.path()));
   ASSERT_OK_AND_ASSIGN(engine::StoredState loaded, store->Load());
   EXPECT_EQ(Dump(loaded), Dump(model.State()));
