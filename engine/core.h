@@ -263,7 +263,7 @@ class Core {
   // One group commit: when no commit runs and the open batch has effects, takes the
   // batch and commits it to the store outside the lock. The answers it released are
   // then given by GiveAnswers(): on this thread, before it returns, unless an answer
-  // hook is set (see SetAnswerHook). Returns true when it committed a batch (call
+  // hook is set and the next batch already has effects (see SetAnswerHook). Returns true when it committed a batch (call
   // again while it does); false when there was nothing to commit, another commit
   // runs, there is no store, or the store failed (now or before).
   bool CommitBatch() ABSL_LOCKS_EXCLUDED(mu_);
@@ -283,10 +283,11 @@ class Core {
   // has new work: effects arrived in an empty batch while no commit ran, or a commit
   // ended with effects waiting. Set once, before use.
   void SetCommitHook(std::function<void()> hook);
-  // With an answer hook, a commit leaves its answers to another thread, so that the
-  // next batch commits while they are given (a pipeline): the hook is called WITH the
-  // core's lock held (it must only signal) when a commit has released answers, and
-  // its thread calls GiveAnswers(). Set once, before use (with the commit hook).
+  // With an answer hook, a commit after which the next batch already has effects
+  // leaves its answers to another thread, so that the next batch commits while they
+  // are given (a pipeline): the hook is called WITH the core's lock held (it must only
+  // signal) when such a commit has released answers, and its thread calls
+  // GiveAnswers(). Set once, before use (with the commit hook).
   void SetAnswerHook(std::function<void()> hook);
   // Called once, without the lock, from the thread whose commit failed, with the
   // store's error. Set once, before use.

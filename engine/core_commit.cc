@@ -99,6 +99,7 @@ bool Core::CommitBatch() {
   const absl::Duration took = clock_->Now() - start;
   const size_t effects = batch.effects.size();
   size_t released = 0;
+  bool answer_here = true;
   {
     absl::MutexLock lock(&mu_);
     committing_ = false;
@@ -119,10 +120,16 @@ bool Core::CommitBatch() {
         // Reuse the committed batch's storage for the next one.
         batch.effects.clear();
         std::swap(batch, batch_);
-      } else if (commit_hook_) {
-        commit_hook_();  // effects arrived during the commit: the next batch is due
+      } else {
+        if (commit_hook_) commit_hook_();  // effects arrived meanwhile: the next batch is due
+        // The pipeline: the answers go to the answer thread while this one commits
+        // the next batch. With no next batch this thread gives them itself, which
+        // spares a light load (one client) a hand-off between threads.
+        if (answer_hook_) {
+          answer_here = false;
+          if (released > 0) answer_hook_();
+        }
       }
-      if (released > 0 && answer_hook_) answer_hook_();
     }
   }
   if (!status.ok()) {
@@ -130,7 +137,7 @@ bool Core::CommitBatch() {
     return false;
   }
   listener_->OnBatchCommitted(effects, released, took);
-  if (!answer_hook_) GiveAnswers();
+  if (answer_here) GiveAnswers();
   return true;
 }
 

@@ -213,25 +213,36 @@ TEST_F(CoreStoreTest, WithAnAnswerHookTheNextBatchCommitsBeforeTheAnswersAreGive
   core_.SetAnswerHook([&] { ++hooked; });
   const SessionId a = Open("A");
   std::vector<std::string> log;
+  core_.WhenDurable([&] { log.push_back("session"); });
+  EXPECT_THAT(Commit(), Not(IsEmpty()));
+  EXPECT_EQ(hooked, 0) << "no next batch: the committing thread answers";
+  EXPECT_THAT(log, ElementsAre("session"));
+
+  // A commit that ends with the next batch waiting leaves its answers to the answer
+  // thread (the hook), so that the next batch can commit at once.
+  store_.Block();
   core_.Set(a, Try("x"), [&](absl::StatusOr<SetOutcome>) { log.push_back("set x"); });
-  EXPECT_THAT(Commit(), Not(IsEmpty()));
-  EXPECT_EQ(hooked, 1) << "the commit released answers";
-  EXPECT_THAT(log, IsEmpty()) << "left to the answer thread";
-
-  // The pipeline: the next batch commits while the first one's answers wait.
+  std::thread committer([&] { EXPECT_TRUE(core_.CommitBatch()); });
+  if (!store_.AwaitCommitsStarted(2)) {
+    store_.Unblock();
+    committer.join();
+    FAIL() << "the commit did not start";
+  }
   core_.Set(a, Try("y"), [&](absl::StatusOr<SetOutcome>) { log.push_back("set y"); });
-  EXPECT_THAT(Commit(), Not(IsEmpty()));
-  // Everything is committed, but a read decided now must not overtake the answers
-  // released before it: it waits for them.
-  EXPECT_TRUE(core_.Test("y").set());
-  core_.WhenDurable([&] { log.push_back("test y"); });
-  EXPECT_THAT(log, IsEmpty());
+  store_.Unblock();
+  committer.join();
+  EXPECT_EQ(hooked, 1);
+  EXPECT_THAT(log, ElementsAre("session")) << "left to the answer thread";
 
-  core_.GiveAnswers();
-  EXPECT_THAT(log, ElementsAre("set x", "set y", "test y"));
-  // Nothing left to give: a read is answered at once again.
+  // A read decided now waits for the answers released before it (and for "y").
+  EXPECT_TRUE(core_.Test("x").set());
+  core_.WhenDurable([&] { log.push_back("test x"); });
+  core_.GiveAnswers();  // as the answer thread does
+  EXPECT_THAT(log, ElementsAre("session", "set x"));
+  EXPECT_THAT(Commit(), Not(IsEmpty()));
+  EXPECT_THAT(log, ElementsAre("session", "set x", "set y", "test x"));
   core_.WhenDurable([&] { log.push_back("read"); });
-  EXPECT_EQ(log.back(), "read");
+  EXPECT_EQ(log.back(), "read") << "nothing left to give: answered at once";
   core_.SetAnswerHook(nullptr);
 }
 
