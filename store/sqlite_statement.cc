@@ -3,18 +3,12 @@
 
 #include <sqlite3.h>
 
-#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "store/stored_time.h"
 
 namespace semaphored::store {
-namespace {
-
-constexpr int64_t kInfinitePast = std::numeric_limits<int64_t>::min();
-constexpr int64_t kInfiniteFuture = std::numeric_limits<int64_t>::max();
-
-}  // namespace
 
 absl::Status SqliteStatus(sqlite3* db, int rc, absl::string_view what) {
   std::string message = absl::StrCat(what, ": ", db != nullptr ? sqlite3_errmsg(db)
@@ -101,15 +95,11 @@ Statement& Statement::BindBlob(int index, absl::string_view value) {
 }
 
 Statement& Statement::BindTime(int index, absl::Time value) {
-  if (value == absl::InfiniteFuture()) return BindInt(index, kInfiniteFuture);
-  if (value == absl::InfinitePast()) return BindInt(index, kInfinitePast);
-  return BindInt(index, absl::ToUnixNanos(value));
+  return BindInt(index, StoredNanos(value));
 }
 
 Statement& Statement::BindDuration(int index, absl::Duration value) {
-  if (value == absl::InfiniteDuration()) return BindInt(index, kInfiniteFuture);
-  if (value == -absl::InfiniteDuration()) return BindInt(index, kInfinitePast);
-  return BindInt(index, absl::ToInt64Nanoseconds(value));
+  return BindInt(index, StoredNanos(value));
 }
 
 void Statement::Reset() {
@@ -163,18 +153,8 @@ std::string Statement::Blob(int col) const {
   return blob == nullptr ? std::string() : std::string(static_cast<const char*>(blob), size);
 }
 
-absl::Time Statement::Time(int col) const {
-  const int64_t nanos = Int(col);
-  if (nanos == kInfiniteFuture) return absl::InfiniteFuture();
-  if (nanos == kInfinitePast) return absl::InfinitePast();
-  return absl::FromUnixNanos(nanos);
-}
+absl::Time Statement::Time(int col) const { return StoredTime(Int(col)); }
 
-absl::Duration Statement::Duration(int col) const {
-  const int64_t nanos = Int(col);
-  if (nanos == kInfiniteFuture) return absl::InfiniteDuration();
-  if (nanos == kInfinitePast) return -absl::InfiniteDuration();
-  return absl::Nanoseconds(nanos);
-}
+absl::Duration Statement::Duration(int col) const { return StoredDuration(Int(col)); }
 
 }  // namespace semaphored::store
