@@ -85,6 +85,10 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(const EtcdOptions
     grpc::ChannelArguments args;
     // etcd's answers to a load may be large (it pages them at our request anyway).
     args.SetMaxReceiveMessageSize(64 << 20);
+    // A member that comes back (restarted, reachable again) is used within a second,
+    // not after gRPC's default backoff of up to two minutes.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     std::shared_ptr<grpc::Channel> channel =
         grpc::CreateCustomChannel(endpoint, credentials, args);
     client->endpoints_.push_back(endpoint);

@@ -110,8 +110,6 @@ absl::Status EtcdCluster::AwaitReady(int i, absl::Duration timeout) const {
   store::EtcdOptions options;
   options.endpoints = {m.client};
   options.call_timeout = absl::Milliseconds(500);
-  absl::StatusOr<std::unique_ptr<store::EtcdClient>> client = store::EtcdClient::Create(options);
-  if (!client.ok()) return client.status();
   const absl::Time deadline = absl::Now() + timeout;
   absl::Status last;
   while (absl::Now() < deadline) {
@@ -119,6 +117,11 @@ absl::Status EtcdCluster::AwaitReady(int i, absl::Duration timeout) const {
       return absl::InternalError(absl::StrCat("etcd member ", m.name, " exited at start; see ",
                                               m.log));
     }
+    // A new channel each time: one that found the port closed would wait out its
+    // reconnect backoff.
+    absl::StatusOr<std::unique_ptr<store::EtcdClient>> client =
+        store::EtcdClient::Create(options);
+    if (!client.ok()) return client.status();
     absl::StatusOr<etcdserverpb::StatusResponse> status = (*client)->Status(m.client);
     if (status.ok() && status->leader() != 0) return absl::OkStatus();
     last = status.ok() ? absl::UnavailableError("no leader yet") : status.status();
