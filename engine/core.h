@@ -75,6 +75,12 @@ struct CoreOptions {
   // How long a commit waits for the operations of a hold (Core::HoldBatch) to join
   // its batch, at most.
   absl::Duration max_batch_hold = absl::Milliseconds(1);
+  // With a store: whether this server may answer now (a leader whose lease is
+  // certainly alive by its own clock; see store/etcd_leader.h). While it returns
+  // false nothing is given, not even an answer that waits for no effect: answers stay
+  // held back. Empty: always. Called with the core's lock held: it must not call the
+  // core.
+  std::function<bool()> may_answer;
 
   // The options of the in-process engine behind local '$' semaphores: sessions never
   // expire (no keepalives), grants are not timed (there are no metrics), and there are
@@ -560,7 +566,8 @@ class Core {
   bool Durable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return store_ == nullptr ||
            (effect_seq_ == committed_seq_ && commit_error_.ok() && !committing_ &&
-            !answering_ && held_back_.empty());
+            !answering_ && held_back_.empty() &&
+            (!options_.may_answer || options_.may_answer()));
   }
   // Moves the held-back answers whose effects have all committed to `released`, in
   // order.

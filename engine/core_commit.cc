@@ -154,6 +154,11 @@ void Core::GiveAnswers() {
     {
       absl::MutexLock lock(&mu_);
       if (answering_ && !mine) return;  // another thread gives them, in order
+      // A server that may no longer answer gives nothing (they stay held back).
+      if (options_.may_answer && !options_.may_answer()) {
+        answering_ = false;
+        return;
+      }
       TakeReleased(&released);
       answering_ = mine = !released.empty();
       if (!mine) return;

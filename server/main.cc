@@ -31,6 +31,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/observability/library_logs.h"
@@ -39,6 +40,7 @@
 #include "server/observability/metrics_http_server.h"
 #include "server/observability/server_events.h"
 #include "server/observability/trace_file_writer.h"
+#include "server/leadership.h"
 #include "server/server.h"
 #include "server/server_config.h"
 
@@ -60,6 +62,23 @@ ABSL_FLAG(std::string, data_dir, "",
           "session, hold and queued wait is committed before it is answered, and a "
           "restart on the same directory loads it back. Empty: in memory, lost on "
           "restart. One server per directory (a second is refused).");
+ABSL_FLAG(std::string, etcd_endpoints, "",
+          "Keep the state in etcd instead (HOST:PORT of each member, comma-separated; "
+          "excludes --data_dir): several servers share it, one leads and serves, the "
+          "others answer UNAVAILABLE naming the leader and take over when it goes.");
+ABSL_FLAG(std::string, etcd_prefix, "/semaphored/",
+          "With --etcd_endpoints: the prefix of every key (the leader key and state/).");
+ABSL_FLAG(std::string, advertise, "",
+          "With --etcd_endpoints: this server's client address, HOST:PORT, which the "
+          "other servers send clients to. Empty: the --listen address (then it must "
+          "not be 0.0.0.0 or port 0).");
+ABSL_FLAG(std::string, etcd_tls_ca, "", "With --etcd_endpoints: PEM CA of etcd's TLS.");
+ABSL_FLAG(std::string, etcd_tls_cert, "",
+          "With --etcd_endpoints: PEM client certificate for etcd (with --etcd_tls_key).");
+ABSL_FLAG(std::string, etcd_tls_key, "", "With --etcd_endpoints: PEM client key for etcd.");
+ABSL_FLAG(absl::Duration, leader_lease_ttl, absl::Seconds(5),
+          "With --etcd_endpoints: the leader's etcd lease (1s-5m): how long a dead leader "
+          "keeps the role before another server takes over.");
 ABSL_FLAG(std::string, state_file, "semaphored.state",
           "Without --data_dir: file recording fencing tokens so that they keep "
           "increasing across restarts (relative to the working directory). Empty: "
@@ -215,6 +234,13 @@ constexpr const char* kFlagNames[] = {"listen",
                                       "min_ttl",
                                       "max_ttl",
                                       "data_dir",
+                                      "etcd_endpoints",
+                                      "etcd_prefix",
+                                      "advertise",
+                                      "etcd_tls_ca",
+                                      "etcd_tls_cert",
+                                      "etcd_tls_key",
+                                      "leader_lease_ttl",
                                       "state_file",
                                       "max_sessions",
                                       "max_held_per_session",
@@ -492,7 +518,8 @@ int main(int argc, char** argv) {
       "NOT_SERVING, waiters get UNAVAILABLE, holders are told) and exit 0.\n"
       "Exit codes: 0 after a drain, 1 when the server cannot start, 2 for bad flags,\n"
       "3 when the gRPC listener stopped accepting connections (listener_dead),\n"
-      "4 when a commit to the --data_dir store failed (store_failed).");
+      "4 when a commit to the --data_dir store failed (store_failed), 5 when a leader\n"
+      "on etcd lost its lease (start it again: it rejoins as a standby).");
   if (absl::Status env = ApplyEnvironment(); !env.ok()) {
     std::fprintf(stderr, "semaphored: %s\n", std::string(env.message()).c_str());
     return 2;
@@ -544,6 +571,35 @@ int main(int argc, char** argv) {
     trace = *std::move(opened);
     semaphored::engine::SetCoreTracer(trace.get());
   }
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  // On etcd: campaign first, serving a standby meanwhile (see server/leadership.h).
+  std::unique_ptr<semaphored::store::EtcdLeader> leadership;
+  if (const std::string endpoints = absl::GetFlag(FLAGS_etcd_endpoints); !endpoints.empty()) {
+    semaphored::server::EtcdServerOptions etcd;
+    etcd.endpoints = absl::StrSplit(endpoints, ',', absl::SkipWhitespace());
+    etcd.prefix = absl::GetFlag(FLAGS_etcd_prefix);
+    etcd.advertise = absl::GetFlag(FLAGS_advertise);
+    etcd.tls_ca = absl::GetFlag(FLAGS_etcd_tls_ca);
+    etcd.tls_cert = absl::GetFlag(FLAGS_etcd_tls_cert);
+    etcd.tls_key = absl::GetFlag(FLAGS_etcd_tls_key);
+    etcd.lease_ttl = absl::GetFlag(FLAGS_leader_lease_ttl);
+    semaphored::server::LoggerOptions log_options;
+    log_options.format = options->log_format;
+    const semaphored::server::Logger standby_logger(log_options);
+    absl::StatusOr<std::unique_ptr<semaphored::store::EtcdLeader>> led =
+        semaphored::server::LeadOrStandBy(etcd, &*options, signals, standby_logger,
+                                          [&](int port) {
+                                            return port_file.empty()
+                                                       ? absl::OkStatus()
+                                                       : WritePortFile(port_file, port);
+                                          });
+    if (!led.ok()) {
+      std::fprintf(stderr, "semaphored: %s\n", std::string(led.status().message()).c_str());
+      return led.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    if (*led == nullptr) return 0;  // stopped by a signal while a standby
+    leadership = *std::move(led);
+  }
   absl::StatusOr<std::unique_ptr<Server>> started = Server::Start(*std::move(options));
   if (!started.ok()) {
     std::fprintf(stderr, "semaphored: %s\n",
@@ -551,7 +607,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   Server& server = **started;
-  const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty()) {
     if (absl::Status s = WritePortFile(port_file, server.port()); !s.ok()) {
       std::fprintf(stderr, "semaphored: %s\n", std::string(s.message()).c_str());

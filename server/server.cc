@@ -85,17 +85,6 @@ absl::StatusOr<std::unique_ptr<TokenSource>> MakeTokenSource(const engine::Store
   return std::unique_ptr<TokenSource>(std::move(*durable));
 }
 
-std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsOptions& tls) {
-  if (!tls.enabled()) return grpc::InsecureServerCredentials();
-  grpc::SslServerCredentialsOptions ssl(
-      tls.client_ca_pem.empty()
-          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  ssl.pem_root_certs = tls.client_ca_pem;
-  ssl.pem_key_cert_pairs.push_back({tls.private_key_pem, tls.cert_chain_pem});
-  return grpc::SslServerCredentials(ssl);
-}
-
 // A bearer token sent over plaintext can be read by anyone on the path and replayed.
 void WarnIfTokenInClear(const Logger& logger, const ServerOptions& options) {
   std::optional<std::string> warning = PlaintextTokenWarning(
@@ -163,7 +152,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
 
 absl::Status Server::StartEngine(const ServerOptions& options) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::unique_ptr<engine::Store>> store = store::OpenStore(options.data_dir);
+  absl::StatusOr<std::unique_ptr<engine::Store>> store =
+      options.open_store ? options.open_store() : store::OpenStore(options.data_dir);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   absl::StatusOr<engine::StoredState> state = store_->Load();
@@ -223,7 +213,8 @@ absl::Status Server::StartGrpc(const ServerOptions& options) {
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, Credentials(options.tls), &port_);
+  builder.AddListeningPort(options.listen_address, GrpcServerCredentials(options.tls),
+                           &port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   ApplyTransportLimits(options.transport, builder);
   builder.RegisterService(semaphore_service_.get());

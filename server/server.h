@@ -1,6 +1,7 @@
 #ifndef SEMAPHORED_SERVER_SERVER_H_
 #define SEMAPHORED_SERVER_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,9 @@ struct ServerOptions {
   // fencing-token high-water, committed before anything is answered and loaded back
   // at start. Empty: in memory, lost on restart.
   std::string data_dir;
+  // Opens the store instead of data_dir when set (a leader's etcd store, guarded by
+  // its leadership: see server/main.cc); the server owns the store it returns.
+  std::function<absl::StatusOr<std::unique_ptr<engine::Store>>()> open_store;
   // Without a data dir: where fencing tokens are recorded so that they keep
   // increasing across restarts (see DurableTokenSource). Empty: in-memory tokens
   // starting at the wall clock in microseconds since the Unix epoch. Not used with a

@@ -4,12 +4,14 @@
 // Loading the server's secrets and certificates from files, for main() and tests.
 // Plain C++ (no gRPC). Thread-compatible pure functions apart from reading files.
 
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "grpcpp/security/server_credentials.h"
 
 namespace semaphored::server {
 
@@ -57,6 +59,10 @@ absl::Status ValidateAdminToken(absl::string_view token, absl::string_view sourc
 // when there is nothing to warn about.
 std::optional<std::string> PlaintextTokenWarning(absl::string_view listen_host, bool tls,
                                                  bool has_token);
+
+// The credentials every gRPC listener of the server uses: plaintext, TLS, or mutual
+// TLS when a client CA is given.
+std::shared_ptr<grpc::ServerCredentials> GrpcServerCredentials(const TlsOptions& tls);
 
 }  // namespace semaphored::server
 

@@ -397,6 +397,34 @@ TEST_F(CoreStoreTest, AfterADrainToRestartNothingChanges) {
 
 // The commands of one stream message (here: a release and the set after it) commit
 // in one batch: a commit that starts meanwhile waits for the hold to end.
+TEST(CoreStoreGateTest, WhileTheServerMayNotAnswerNothingIsGiven) {
+  FakeClock clock;
+  CounterTokenSource tokens;
+  FakeStore store;
+  std::atomic<bool> may{true};
+  CoreOptions options = WithStore(&store);
+  options.may_answer = [&] { return may.load(); };
+  Core core(&clock, &tokens, std::move(options));
+  absl::StatusOr<NewSession> a = core.CreateSession("A", absl::Seconds(10));
+  ASSERT_THAT(a, IsOk());
+  ASSERT_TRUE(core.CommitBatch());
+  std::vector<std::string> log;
+  core.WhenDurable([&] { log.push_back("read"); });
+  EXPECT_THAT(log, ElementsAre("read"));
+
+  may = false;  // e.g. the leader's lease may have lapsed
+  core.WhenDurable([&] { log.push_back("read while not allowed"); });
+  SetArgs set;
+  set.name = "x";
+  core.Set(a->id, set, [&](absl::StatusOr<SetOutcome>) { log.push_back("set"); });
+  EXPECT_TRUE(core.CommitBatch());
+  EXPECT_THAT(log, ElementsAre("read")) << "committed, but not given";
+
+  may = true;
+  core.GiveAnswers();
+  EXPECT_THAT(log, ElementsAre("read", "read while not allowed", "set"));
+}
+
 TEST(CoreStoreHoldTest, ACommitWaitsForTheOperationsOfAHold) {
   FakeClock clock;
   CounterTokenSource tokens;

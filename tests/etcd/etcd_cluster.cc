@@ -18,9 +18,9 @@ namespace {
 
 constexpr char kEtcd[] = "/usr/bin/etcd";
 
-// A port nobody listens on now (the kernel's pick for a socket bound to port 0). Another
-// process could take it before etcd does; Start then fails and says so.
-absl::StatusOr<int> FreePort() {
+}  // namespace
+
+absl::StatusOr<int> FreeLoopbackPort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return absl::InternalError("socket() failed");
   sockaddr_in addr{};
@@ -36,8 +36,6 @@ absl::StatusOr<int> FreePort() {
   return ntohs(addr.sin_port);
 }
 
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(int members,
                                                                   const std::string& dir) {
   if (access(kEtcd, X_OK) != 0) {
@@ -48,9 +46,9 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(int members,
   cluster->token_ = absl::StrCat("semaphored-test-", getpid(), "-", absl::ToUnixNanos(absl::Now()));
   std::vector<std::string> initial;
   for (int i = 0; i < members; ++i) {
-    absl::StatusOr<int> client = FreePort();
+    absl::StatusOr<int> client = FreeLoopbackPort();
     if (!client.ok()) return client.status();
-    absl::StatusOr<int> peer = FreePort();
+    absl::StatusOr<int> peer = FreeLoopbackPort();
     if (!peer.ok()) return peer.status();
     Member m;
     m.name = absl::StrCat("m", i);

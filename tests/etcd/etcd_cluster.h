@@ -18,6 +18,10 @@
 
 namespace semaphored::testing {
 
+// A loopback port nobody listens on now (the kernel's pick for a socket bound to port
+// 0); another process could take it before the caller does.
+absl::StatusOr<int> FreeLoopbackPort();
+
 class EtcdCluster {
  public:
   // Starts `members` members (1 or 3, typically) and waits until every one answers.

@@ -29,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "semaphored/v1/semaphore.grpc.pb.h"
 #include "tests/faults/server_child.h"
+#include "tests/faults/unary_client.h"
 
 namespace semaphored {
 namespace {
@@ -36,81 +37,10 @@ namespace {
 using ::semaphored::testing::ReadFileText;
 using ::semaphored::testing::ScratchDir;
 using ::semaphored::testing::ServerChild;
+using ::semaphored::testing::UnaryClient;
+using ::semaphored::testing::kCallTimeout;
+using ::semaphored::testing::kWaitTimeout;
 using ::testing::HasSubstr;
-
-// Bounds every call and wait of the test.
-constexpr absl::Duration kCallTimeout = absl::Seconds(10);
-constexpr absl::Duration kWaitTimeout = absl::Seconds(60);
-
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  out->set_seconds(absl::ToInt64Seconds(d));
-}
-
-// A blocking unary client of one server address.
-class UnaryClient {
- public:
-  explicit UnaryClient(const std::string& address)
-      : stub_(v1::SemaphoreService::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
-
-  grpc::Status CreateSession(const std::string& name, absl::Duration ttl,
-                             std::string* secret) {
-    v1::CreateSessionRequest request;
-    request.set_client_name(name);
-    SetDuration(ttl, request.mutable_ttl());
-    v1::CreateSessionResponse response;
-    grpc::ClientContext context;
-    SetDeadline(&context, kCallTimeout);
-    grpc::Status status = stub_->CreateSession(&context, request, &response);
-    *secret = response.session_secret();
-    return status;
-  }
-  grpc::Status Refresh(const std::string& secret) {
-    v1::RefreshSessionRequest request;
-    request.set_session_secret(secret);
-    v1::RefreshSessionResponse response;
-    grpc::ClientContext context;
-    SetDeadline(&context, kCallTimeout);
-    return stub_->RefreshSession(&context, request, &response);
-  }
-  // A set that waits up to `wait` (the call's deadline a little later).
-  grpc::Status SetWaiting(const std::string& secret, const std::string& name,
-                          v1::SetSemaphoreResponse* response,
-                          absl::Duration wait = kWaitTimeout) {
-    v1::SetSemaphoreRequest request;
-    request.set_session_secret(secret);
-    request.set_name(name);
-    SetDuration(wait, request.mutable_timeout());
-    grpc::ClientContext context;
-    SetDeadline(&context, wait + absl::Seconds(5));
-    return stub_->SetSemaphore(&context, request, response);
-  }
-  grpc::Status Clear(const std::string& secret, const std::string& name) {
-    v1::ClearSemaphoreRequest request;
-    request.set_session_secret(secret);
-    request.set_name(name);
-    v1::ClearSemaphoreResponse response;
-    grpc::ClientContext context;
-    SetDeadline(&context, kCallTimeout);
-    return stub_->ClearSemaphore(&context, request, &response);
-  }
-  grpc::Status Test(const std::string& name, v1::SemaphoreState* state) {
-    v1::TestSemaphoreRequest request;
-    request.set_name(name);
-    v1::TestSemaphoreResponse response;
-    grpc::ClientContext context;
-    SetDeadline(&context, kCallTimeout);
-    grpc::Status status = stub_->TestSemaphore(&context, request, &response);
-    *state = response.state();
-    return status;
-  }
-
- private:
-  static void SetDeadline(grpc::ClientContext* context, absl::Duration d) {
-    context->set_deadline(absl::ToChronoTime(absl::Now() + d));
-  }
-  std::unique_ptr<v1::SemaphoreService::Stub> stub_;
-};
 
 // A set that waits, on its own thread.
 class PendingSet {

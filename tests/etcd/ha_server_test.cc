@@ -1,0 +1,124 @@
+// Several semaphored servers on one etcd (the real binary, a real etcd on loopback):
+// one leads and serves, the other answers UNAVAILABLE naming it; when the leader is
+// SIGKILLed the other takes over with every session and hold (same fencing token) and
+// the old leader, started again, is a standby naming the new one. Prints the failover
+// time (SIGKILL of the leader to the first answer of the new one showing the hold).
+
+#include <sys/stat.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/common/status_matchers.h"
+#include "tests/etcd/etcd_cluster.h"
+#include "tests/faults/server_child.h"
+#include "tests/faults/unary_client.h"
+
+namespace semaphored {
+namespace {
+
+using ::semaphored::testing::EtcdCluster;
+using ::semaphored::testing::FreeLoopbackPort;
+using ::semaphored::testing::IsOk;
+using ::semaphored::testing::ScratchDir;
+using ::semaphored::testing::ServerChild;
+using ::semaphored::testing::UnaryClient;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kLease = absl::Seconds(2);
+
+class HaServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<EtcdCluster>> cluster = EtcdCluster::Start(1, dir_.path());
+    ASSERT_THAT(cluster.status(), IsOk());
+    cluster_ = *std::move(cluster);
+  }
+  std::vector<std::string> Args(int port) const {
+    return {absl::StrCat("--etcd_endpoints=", cluster_->endpoint(0)),
+            absl::StrCat("--advertise=127.0.0.1:", port),
+            absl::StrCat("--leader_lease_ttl=", absl::FormatDuration(kLease)),
+            "--state_file=", "--admin_socket="};
+  }
+  // A directory of its own under the test's, for a server's log and port file.
+  std::string Dir(const std::string& name) {
+    const std::string dir = dir_.File(name);
+    EXPECT_EQ(mkdir(dir.c_str(), 0700), 0) << dir;
+    return dir;
+  }
+  absl::StatusOr<std::unique_ptr<ServerChild>> StartServer(const std::string& name, int port) {
+    return ServerChild::Start(SEMAPHORED_BINARY, Dir(name), "127.0.0.1", port, Args(port));
+  }
+
+  ScratchDir dir_{"ha_server_test"};
+  std::unique_ptr<EtcdCluster> cluster_;
+};
+
+TEST_F(HaServerTest, TheStandbyNamesTheLeaderAndTakesOverWithEveryHold) {
+  ASSERT_OK_AND_ASSIGN(int port_a, FreeLoopbackPort());
+  ASSERT_OK_AND_ASSIGN(int port_b, FreeLoopbackPort());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ServerChild> a, StartServer("a", port_a));
+  // A leads once it serves a session; B then starts as a standby.
+  UnaryClient to_a(a->address());
+  std::string secret;
+  ASSERT_TRUE(to_a.CreateSession("job", absl::Seconds(30), &secret).ok()) << a->LogTail();
+  v1::SetSemaphoreResponse set;
+  ASSERT_TRUE(to_a.SetWaiting(secret, "printer", &set, absl::ZeroDuration()).ok());
+  ASSERT_TRUE(set.acquired());
+  const uint64_t token = set.grant().fencing_token();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ServerChild> b, StartServer("b", port_b));
+
+  UnaryClient to_b(b->address());
+  v1::SemaphoreState state;
+  grpc::Status standby = to_b.Test("printer", &state);
+  EXPECT_EQ(standby.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(standby.error_message(), HasSubstr(absl::StrCat("the leader is at ", a->address())));
+
+  ASSERT_TRUE(a->Kill());
+  const absl::Time killed = absl::Now();
+  grpc::Status served;
+  while (absl::Now() - killed < absl::Seconds(20)) {
+    served = to_b.Test("printer", &state);
+    if (served.ok()) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  const absl::Duration failover = absl::Now() - killed;
+  ASSERT_TRUE(served.ok()) << served.error_message() << "\n" << b->LogTail();
+  std::printf("failover: SIGKILL of the leader to the first answer of the next one: %s "
+              "(lease %s)\n",
+              absl::FormatDuration(failover).c_str(), absl::FormatDuration(kLease).c_str());
+  ASSERT_EQ(state.holders_size(), 1);
+  EXPECT_EQ(state.holders(0).grant().fencing_token(), token) << "the same hold, the same token";
+  // The session lives on, on B: its refresh succeeds; a new grant has a larger token.
+  EXPECT_TRUE(to_b.Refresh(secret).ok());
+  EXPECT_TRUE(to_b.Clear(secret, "printer").ok());
+  ASSERT_TRUE(to_b.SetWaiting(secret, "printer", &set, absl::ZeroDuration()).ok());
+  EXPECT_GT(set.grant().fencing_token(), token);
+
+  // A again: a standby now, naming B.
+  ASSERT_OK_AND_ASSIGN(a, StartServer("a2", port_a));
+  UnaryClient to_a2(a->address());
+  standby = to_a2.Test("printer", &state);
+  EXPECT_EQ(standby.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(standby.error_message(), HasSubstr(absl::StrCat("the leader is at ", b->address())));
+}
+
+TEST_F(HaServerTest, EtcdAndADataDirTogetherAreRefused) {
+  ASSERT_OK_AND_ASSIGN(int port, FreeLoopbackPort());
+  std::vector<std::string> args = Args(port);
+  args.push_back("--data_dir=" + dir_.path() + "/data");
+  absl::StatusOr<std::unique_ptr<ServerChild>> child =
+      ServerChild::Start(SEMAPHORED_BINARY, Dir("both"), "127.0.0.1", port, args,
+                         absl::Seconds(10));
+  ASSERT_FALSE(child.ok());
+  EXPECT_THAT(std::string(child.status().message()), HasSubstr("exclude each other"));
+}
+
+}  // namespace
+}  // namespace semaphored
