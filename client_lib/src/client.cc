@@ -2,13 +2,17 @@
 
 #include "semaphored/client.h"
 
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/names.h"
 #include "client_access.h"
 #include "connection.h"
 #include "grpc_stub.h"
+#include "leader_stub.h"
 #include "session_router.h"
 
 namespace semaphored {
@@ -34,11 +38,23 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   }
   auto credentials = internal::ChannelCredentialsFor(options);
   if (!credentials.ok()) return credentials.status();
-  auto stub = internal::GrpcStub::Connect(options.address, options.connect_timeout,
-                                          *std::move(credentials));
-  if (!stub.ok()) return stub.status();
+  std::shared_ptr<internal::Stub> stub;
+  const std::vector<std::string> addresses =
+      absl::StrSplit(options.address, ',', absl::SkipWhitespace());
+  if (addresses.size() > 1) {
+    // Several servers sharing one etcd: follow the leader.
+    auto leader = internal::LeaderStub::Connect(addresses, options.connect_timeout,
+                                                *std::move(credentials));
+    if (!leader.ok()) return leader.status();
+    stub = *std::move(leader);
+  } else {
+    auto one = internal::GrpcStub::Connect(options.address, options.connect_timeout,
+                                           *std::move(credentials));
+    if (!one.ok()) return one.status();
+    stub = *std::move(one);
+  }
   return internal::ClientAccess::Make(std::make_shared<internal::Connection>(
-      std::move(options), *std::move(stub), internal::ProcessLocalCore()));
+      std::move(options), std::move(stub), internal::ProcessLocalCore()));
 }
 
 std::unique_ptr<Client> Client::Local(ClientOptions options) {

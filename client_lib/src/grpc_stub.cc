@@ -76,17 +76,21 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
   return grpc::SslCredentials(ssl);
 }
 
-absl::StatusOr<std::shared_ptr<GrpcStub>> GrpcStub::Connect(
-    const std::string& address, absl::Duration timeout,
-    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+std::shared_ptr<GrpcStub> GrpcStub::Create(
+    const std::string& address, std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   // Reconnect quickly after a server restart (gRPC's default backoff reaches 2 min).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  auto channel =
-      grpc::CreateCustomChannel(address, std::move(credentials), args);
-  std::shared_ptr<GrpcStub> stub(new GrpcStub(channel));
-  if (channel->WaitForConnected(ChronoDeadline(timeout))) return stub;
+  return std::shared_ptr<GrpcStub>(
+      new GrpcStub(grpc::CreateCustomChannel(address, std::move(credentials), args)));
+}
+
+absl::StatusOr<std::shared_ptr<GrpcStub>> GrpcStub::Connect(
+    const std::string& address, absl::Duration timeout,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  std::shared_ptr<GrpcStub> stub = Create(address, std::move(credentials));
+  if (stub->channel_->WaitForConnected(ChronoDeadline(timeout))) return stub;
 
   // Why not: one fail-fast call reports gRPC's last connection error (refused,
   // unresolvable name...). It may also just succeed if the server came up now.

@@ -28,6 +28,9 @@ class GrpcStub final : public Stub {
   static absl::StatusOr<std::shared_ptr<GrpcStub>> Connect(
       const std::string& address, absl::Duration timeout,
       std::shared_ptr<grpc::ChannelCredentials> credentials);
+  // Creates the channel without waiting: it connects on first use.
+  static std::shared_ptr<GrpcStub> Create(const std::string& address,
+                                          std::shared_ptr<grpc::ChannelCredentials> credentials);
 
   absl::StatusOr<semaphored::v1::CreateSessionResponse> CreateSession(
       const semaphored::v1::CreateSessionRequest& request,

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,8 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/synchronization/mutex.h"
+#include "semaphored/semaphored.h"
 #include "tests/common/status_matchers.h"
 #include "tests/etcd/etcd_cluster.h"
 #include "tests/faults/server_child.h"
@@ -107,6 +110,75 @@ TEST_F(HaServerTest, TheStandbyNamesTheLeaderAndTakesOverWithEveryHold) {
   standby = to_a2.Test("printer", &state);
   EXPECT_EQ(standby.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(standby.error_message(), HasSubstr(absl::StrCat("the leader is at ", b->address())));
+}
+
+// The library given both addresses: it finds the leader (B first in the list is a
+// standby), and when the leader is SIGKILLed the session is interrupted, resumes on the
+// new leader with its permit and token, and a wait queued before keeps its place.
+TEST_F(HaServerTest, TheLibraryFollowsTheLeaderAndItsSessionResumesOnTheNextOne) {
+  ASSERT_OK_AND_ASSIGN(int port_a, FreeLoopbackPort());
+  ASSERT_OK_AND_ASSIGN(int port_b, FreeLoopbackPort());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ServerChild> a, StartServer("a", port_a));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ServerChild> b, StartServer("b", port_b));
+  ClientOptions client_options;
+  client_options.address = absl::StrCat(b->address(), ",", a->address());  // standby first
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> client, Client::Connect(client_options));
+
+  absl::Mutex mu;
+  int interrupted = 0;
+  int resumed = 0;
+  int lost = 0;
+  auto options = [&](const std::string& name) {
+    SessionOptions o;
+    o.client_name = name;
+    o.ttl = absl::Seconds(30);
+    o.on_session_interrupted = [&](const absl::Status&) {
+      absl::MutexLock lock(&mu);
+      ++interrupted;
+    };
+    o.on_session_resumed = [&] {
+      absl::MutexLock lock(&mu);
+      ++resumed;
+    };
+    o.on_session_lost = [&](const absl::Status&) {
+      absl::MutexLock lock(&mu);
+      ++lost;
+    };
+    return o;
+  };
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Session> holder, client->OpenSession(options("holder")));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Session> waiter, client->OpenSession(options("waiter")));
+  ASSERT_OK_AND_ASSIGN(Permit permit, holder->Acquire("printer"));
+  const uint64_t token = permit.fencing_token();
+  AcquireOptions wait;
+  wait.timeout = absl::Seconds(60);
+  absl::StatusOr<Permit> waited;
+  std::thread waiting([&] { waited = waiter->Acquire("printer", wait); });
+  bool queued = false;
+  for (int i = 0; i < 500 && !queued; ++i) {
+    absl::StatusOr<SemaphoreInfo> info = client->Test("printer");
+    queued = info.ok() && info->waiter_count == 1;
+    if (!queued) absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(queued);
+
+  ASSERT_TRUE(a->Kill());
+  {
+    absl::MutexLock lock(&mu);
+    auto both = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return resumed >= 2; };
+    EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&both), absl::Seconds(30)));
+    EXPECT_EQ(interrupted, 2);
+    EXPECT_EQ(lost, 0);
+  }
+  ASSERT_OK_AND_ASSIGN(SemaphoreInfo info, client->Test("printer"));
+  ASSERT_EQ(info.holders.size(), 1u);
+  EXPECT_EQ(info.holders[0].fencing_token, token) << "the same permit, on the next leader";
+  EXPECT_EQ(info.waiter_count, 1) << "the wait kept its place";
+  EXPECT_THAT(permit.Release(), IsOk());
+  waiting.join();
+  ASSERT_THAT(waited.status(), IsOk());
+  EXPECT_TRUE(waited->acquired());
+  EXPECT_GT(waited->fencing_token(), token);
 }
 
 TEST_F(HaServerTest, EtcdAndADataDirTogetherAreRefused) {

@@ -24,7 +24,11 @@ class ClientAccess;
 // How to connect to a semaphored server.
 struct ClientOptions {
   // The server's address, "host:port" (for example "127.0.0.1:50051"), or any gRPC
-  // target ("dns:///semaphores.example:50051", "unix:///run/semaphored.sock").
+  // target ("dns:///semaphores.example:50051", "unix:///run/semaphored.sock"). Several
+  // servers sharing one etcd (one leads, the others stand by): their addresses,
+  // comma-separated ("10.0.0.1:50051,10.0.0.2:50051"); calls go to the leader, found
+  // by trying them and following a standby's "the leader is at" answer, and a session
+  // whose leader is lost resumes on the next one.
   std::string address;
   // How long Connect waits for the server to become reachable.
   absl::Duration connect_timeout = absl::Seconds(5);
