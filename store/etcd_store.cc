@@ -186,7 +186,7 @@ absl::Status EtcdStore::CommitAsIntent(const Ops& ops, absl::Time deadline) {
   v1::IntentChunk chunk;
   int64_t chunk_bytes = 0;
   int chunks = 0;
-  auto flush = [&]() -> absl::Status {
+  auto flush = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     if (chunk.ops_size() == 0) return absl::OkStatus();
     Ops put;
     put.emplace(absl::StrFormat("%s%08x", intent, chunks++), chunk.SerializeAsString());
