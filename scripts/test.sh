@@ -77,12 +77,12 @@ stage_asan() {
 # ThreadSanitizer (clang-14), against Debian's Abseil rebuilt with TSan
 # (scripts/tsan-absl.sh; see there why), after a self-check that TSan does report a
 # deliberate race and does not report absl::Mutex-guarded code. Everything is built;
-# the tests run are those that do not run gRPC: Debian's libgrpc is not instrumented
+# the tests run are those that do not run gRPC (etcd's tests talk gRPC to etcd): Debian's libgrpc is not instrumented
 # and hands data between threads on its own atomics, which TSan cannot see, so every
 # gRPC test draws hundreds of false reports inside gRPC (cmake/tsan.supp says more).
 # They would need a TSan build of gRPC too, which does not fit CI's time on 2 cores.
 # SEMAPHORED_TSAN_ALL=1 runs every test anyway (to look at the reports).
-TSAN_GRPC_LABELS='^(integration|faults|load|multiprocess|tools|install|semctl|torture)$'
+TSAN_GRPC_LABELS='^(integration|faults|load|multiprocess|tools|install|semctl|torture|etcd)$'
 stage_tsan() {
   local dir="${BUILD_DIR}-tsan" absl="${BUILD_DIR}-tsan-absl"
   bash "${REPO}/scripts/tsan-absl.sh" "${absl}" </dev/null
