@@ -181,15 +181,31 @@ TEST_F(HaServerTest, TheLibraryFollowsTheLeaderAndItsSessionResumesOnTheNextOne)
   EXPECT_GT(waited->fencing_token(), token);
 }
 
-TEST_F(HaServerTest, EtcdAndADataDirTogetherAreRefused) {
+// Every bad etcd flag is refused at start (exit 2) with a message naming it.
+TEST_F(HaServerTest, BadEtcdFlagsAreRefusedWithAClearError) {
   ASSERT_OK_AND_ASSIGN(int port, FreeLoopbackPort());
-  std::vector<std::string> args = Args(port);
-  args.push_back("--data_dir=" + dir_.path() + "/data");
-  absl::StatusOr<std::unique_ptr<ServerChild>> child =
-      ServerChild::Start(SEMAPHORED_BINARY, Dir("both"), "127.0.0.1", port, args,
-                         absl::Seconds(10));
-  ASSERT_FALSE(child.ok());
-  EXPECT_THAT(std::string(child.status().message()), HasSubstr("exclude each other"));
+  const struct {
+    std::string flag;
+    std::string error;
+  } cases[] = {
+      {"--data_dir=" + dir_.path() + "/data", "exclude each other"},
+      {"--etcd_prefix=semaphored", "must start and end with '/'"},
+      {"--leader_lease_ttl=500ms", "from 1s to 5m"},
+      {"--advertise=0.0.0.0:50051", "not an address clients can reach"},
+      {"--advertise=127.0.0.1:0", "not an address clients can reach"},
+      {"--etcd_tls_cert=/nonexistent.pem", "give both or neither"},
+  };
+  int i = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.flag);
+    std::vector<std::string> args = Args(port);
+    args.push_back(c.flag);
+    absl::StatusOr<std::unique_ptr<ServerChild>> child = ServerChild::Start(
+        SEMAPHORED_BINARY, Dir(absl::StrCat("bad", i++)), "127.0.0.1", port, args,
+        absl::Seconds(10));
+    ASSERT_FALSE(child.ok());
+    EXPECT_THAT(std::string(child.status().message()), HasSubstr(c.error));
+  }
 }
 
 }  // namespace
