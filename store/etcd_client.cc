@@ -130,48 +130,47 @@ absl::Status EtcdClient::OnSomeEndpoint(Call call) {
   return status;
 }
 
-absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::Txn(
-    const etcdserverpb::TxnRequest& request) {
-  etcdserverpb::TxnResponse response;
+template <typename Response, typename Call>
+absl::StatusOr<Response> EtcdClient::Unary(Call call) {
+  Response response;
   absl::Status s = OnSomeEndpoint([&](Endpoint& e, grpc::ClientContext* context) {
     response.Clear();
-    return e.kv->Txn(context, request, &response);
+    return call(e, context, &response);
   });
   if (!s.ok()) return s;
   return response;
+}
+
+absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::Txn(
+    const etcdserverpb::TxnRequest& request) {
+  return Unary<etcdserverpb::TxnResponse>(
+      [&](Endpoint& e, grpc::ClientContext* context, etcdserverpb::TxnResponse* response) {
+        return e.kv->Txn(context, request, response);
+      });
 }
 
 absl::StatusOr<etcdserverpb::RangeResponse> EtcdClient::Range(
     const etcdserverpb::RangeRequest& request) {
-  etcdserverpb::RangeResponse response;
-  absl::Status s = OnSomeEndpoint([&](Endpoint& e, grpc::ClientContext* context) {
-    response.Clear();
-    return e.kv->Range(context, request, &response);
-  });
-  if (!s.ok()) return s;
-  return response;
+  return Unary<etcdserverpb::RangeResponse>(
+      [&](Endpoint& e, grpc::ClientContext* context, etcdserverpb::RangeResponse* response) {
+        return e.kv->Range(context, request, response);
+      });
 }
 
 absl::StatusOr<etcdserverpb::LeaseGrantResponse> EtcdClient::LeaseGrant(
     const etcdserverpb::LeaseGrantRequest& request) {
-  etcdserverpb::LeaseGrantResponse response;
-  absl::Status s = OnSomeEndpoint([&](Endpoint& e, grpc::ClientContext* context) {
-    response.Clear();
-    return e.lease->LeaseGrant(context, request, &response);
-  });
-  if (!s.ok()) return s;
-  return response;
+  return Unary<etcdserverpb::LeaseGrantResponse>(
+      [&](Endpoint& e, grpc::ClientContext* context, etcdserverpb::LeaseGrantResponse* response) {
+        return e.lease->LeaseGrant(context, request, response);
+      });
 }
 
 absl::StatusOr<etcdserverpb::LeaseRevokeResponse> EtcdClient::LeaseRevoke(
     const etcdserverpb::LeaseRevokeRequest& request) {
-  etcdserverpb::LeaseRevokeResponse response;
-  absl::Status s = OnSomeEndpoint([&](Endpoint& e, grpc::ClientContext* context) {
-    response.Clear();
-    return e.lease->LeaseRevoke(context, request, &response);
-  });
-  if (!s.ok()) return s;
-  return response;
+  return Unary<etcdserverpb::LeaseRevokeResponse>(
+      [&](Endpoint& e, grpc::ClientContext* context, etcdserverpb::LeaseRevokeResponse* response) {
+        return e.lease->LeaseRevoke(context, request, response);
+      });
 }
 
 absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveOnce(int64_t lease) {

@@ -66,6 +66,9 @@ class EtcdClient {
   // they are unreachable.
   template <typename Call>
   absl::Status OnSomeEndpoint(Call call) ABSL_LOCKS_EXCLUDED(mu_);
+  // A unary call (`call(endpoint, context, &response)`) through OnSomeEndpoint.
+  template <typename Response, typename Call>
+  absl::StatusOr<Response> Unary(Call call) ABSL_LOCKS_EXCLUDED(mu_);
 
   const absl::Duration call_timeout_;
   std::vector<std::string> endpoints_;
