@@ -95,31 +95,39 @@ absl::StatusOr<EtcdLeader::Attempt> EtcdLeader::TryLead() {
 }
 
 void EtcdLeader::KeepAlive() {
+  // The first keepalive goes at once: the lease was taken while this server was a
+  // candidate and may have little of its TTL left.
+  absl::Duration wait = absl::ZeroDuration();
   for (;;) {
     int64_t lease = 0;
     {
       absl::MutexLock lock(&mu_);
-      // A third of the TTL between keepalives: two may fail before the lease can lapse.
-      const absl::Duration interval = granted_ttl_ / 3;
       mu_.AwaitWithTimeout(
           absl::Condition(
               +[](EtcdLeader* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
                 return self->stop_ || self->lost_;
               },
               this),
-          interval);
+          wait);
       if (stop_ || lost_) return;
       if (!ValidLocked()) {
         // Checked before a keepalive: a pause past the bound is noticed even when
         // the keepalive would now succeed (the key may be another's already).
         break;
       }
-      if (paused_) continue;
+      if (paused_) {
+        wait = granted_ttl_ / 3;
+        continue;
+      }
       lease = lease_;
     }
     const absl::Time sent = absl::Now();
     absl::StatusOr<int64_t> ttl = client_->LeaseKeepAliveOnce(lease);
+    // A third of the TTL between keepalives (two may fail before the lease can lapse);
+    // after a failure (etcd electing a leader, a member gone) the next try goes at
+    // once, only paced against endpoints that refuse at once.
     absl::MutexLock lock(&mu_);
+    wait = ttl.ok() ? granted_ttl_ / 3 : absl::Milliseconds(50);
     if (ttl.ok() && *ttl > 0) {
       valid_until_ = std::max(valid_until_, sent + absl::Seconds(*ttl) - Margin(granted_ttl_));
     } else if (ttl.ok()) {

@@ -36,13 +36,14 @@ absl::StatusOr<int> FreeLoopbackPort() {
   return ntohs(addr.sin_port);
 }
 
-absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(int members,
-                                                                  const std::string& dir) {
+absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
+    int members, const std::string& dir, const std::string& also_listen_host) {
   if (access(kEtcd, X_OK) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat(kEtcd, " is missing: run scripts/deps.sh (Debian's etcd-server)"));
   }
   std::unique_ptr<EtcdCluster> cluster(new EtcdCluster());
+  cluster->also_listen_host_ = also_listen_host;
   cluster->token_ = absl::StrCat("semaphored-test-", getpid(), "-", absl::ToUnixNanos(absl::Now()));
   std::vector<std::string> initial;
   for (int i = 0; i < members; ++i) {
@@ -73,6 +74,11 @@ EtcdCluster::~EtcdCluster() {
   for (int i = 0; i < size(); ++i) Kill(i);
 }
 
+std::string EtcdCluster::endpoint_at(const std::string& host, int i) const {
+  const std::string& client = members_[i].client;
+  return absl::StrCat(host, client.substr(client.rfind(':')));
+}
+
 std::vector<std::string> EtcdCluster::endpoints() const {
   std::vector<std::string> out;
   for (const Member& m : members_) out.push_back(m.client);
@@ -85,7 +91,10 @@ absl::Status EtcdCluster::Launch(int i, bool fresh) {
       kEtcd,
       "--name", m.name,
       "--data-dir", m.data_dir,
-      "--listen-client-urls", "http://" + m.client,
+      "--listen-client-urls",
+      also_listen_host_.empty()
+          ? "http://" + m.client
+          : absl::StrCat("http://", m.client, ",http://", endpoint_at(also_listen_host_, i)),
       "--advertise-client-urls", "http://" + m.client,
       "--listen-peer-urls", "http://" + m.peer,
       "--initial-advertise-peer-urls", "http://" + m.peer,

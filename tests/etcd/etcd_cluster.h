@@ -25,8 +25,10 @@ absl::StatusOr<int> FreeLoopbackPort();
 class EtcdCluster {
  public:
   // Starts `members` members (1 or 3, typically) and waits until every one answers.
-  // Their logs go to <dir>/etcd-<i>.log.
-  static absl::StatusOr<std::unique_ptr<EtcdCluster>> Start(int members, const std::string& dir);
+  // Their logs go to <dir>/etcd-<i>.log. With `also_listen_host` (a test's own veth
+  // address), clients can also reach member i at endpoint_at(also_listen_host, i).
+  static absl::StatusOr<std::unique_ptr<EtcdCluster>> Start(
+      int members, const std::string& dir, const std::string& also_listen_host = "");
   // Kills every member still running (SIGKILL) and reaps it.
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
@@ -36,6 +38,8 @@ class EtcdCluster {
   // "127.0.0.1:PORT" of member `i`'s client URL; all of them.
   const std::string& endpoint(int i) const { return members_[i].client; }
   std::vector<std::string> endpoints() const;
+  // "HOST:PORT": member `i`'s client port on another address it listens on.
+  std::string endpoint_at(const std::string& host, int i) const;
   pid_t pid(int i) const { return members_[i].pid; }
 
   // SIGKILLs member `i` and reaps it.
@@ -58,6 +62,7 @@ class EtcdCluster {
   absl::Status Launch(int i, bool fresh);
   absl::Status AwaitReady(int i, absl::Duration timeout) const;
 
+  std::string also_listen_host_;
   std::string initial_cluster_;
   std::string token_;
   std::vector<Member> members_;

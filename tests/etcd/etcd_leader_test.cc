@@ -66,6 +66,27 @@ class EtcdLeaderTest : public ::testing::Test {
   std::shared_ptr<EtcdClient> client_;
 };
 
+// A candidate's lease is taken while it waits and is not kept alive then; when it
+// wins near the end of that lease, its first keepalive must go at once, not a third of
+// the TTL later, or it would lose what it just won.
+TEST_F(EtcdLeaderTest, ACandidateThatWinsLateInItsLeaseKeepsTheLead) {
+  std::unique_ptr<EtcdLeader> a = Candidate("10.0.0.1:50051", absl::Seconds(5));
+  std::unique_ptr<EtcdLeader> b = Candidate("10.0.0.2:50051", absl::Seconds(2));
+  std::atomic<bool> lost{false};
+  b->SetOnLost([&](const absl::Status&) { lost = true; });
+  ASSERT_OK_AND_ASSIGN(EtcdLeader::Attempt first, a->TryLead());
+  ASSERT_TRUE(first.leading);
+  ASSERT_OK_AND_ASSIGN(EtcdLeader::Attempt waiting, b->TryLead());  // takes its lease now
+  ASSERT_FALSE(waiting.leading);
+  absl::SleepFor(absl::Milliseconds(1500));  // of its 2 s TTL (1.8 s by its own clock)
+  a->Resign();
+  ASSERT_OK_AND_ASSIGN(EtcdLeader::Attempt won, b->TryLead());
+  ASSERT_TRUE(won.leading);
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_TRUE(b->Valid());
+  EXPECT_FALSE(lost);
+}
+
 TEST_F(EtcdLeaderTest, OneLeadsTheOthersSeeItsAddressAndAResignationHandsOnAtOnce) {
   std::unique_ptr<EtcdLeader> a = Candidate("10.0.0.1:50051", absl::Seconds(5));
   std::unique_ptr<EtcdLeader> b = Candidate("10.0.0.2:50051", absl::Seconds(5));

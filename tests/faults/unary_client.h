@@ -25,8 +25,9 @@ inline void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
 // A blocking unary client of one server address.
 class UnaryClient {
  public:
-  explicit UnaryClient(const std::string& address)
-      : stub_(v1::SemaphoreService::NewStub(
+  explicit UnaryClient(const std::string& address, absl::Duration call_timeout = kCallTimeout)
+      : call_timeout_(call_timeout),
+        stub_(v1::SemaphoreService::NewStub(
             grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
 
   grpc::Status CreateSession(const std::string& name, absl::Duration ttl,
@@ -36,7 +37,7 @@ class UnaryClient {
     SetDuration(ttl, request.mutable_ttl());
     v1::CreateSessionResponse response;
     grpc::ClientContext context;
-    SetDeadline(&context, kCallTimeout);
+    SetDeadline(&context, call_timeout_);
     grpc::Status status = stub_->CreateSession(&context, request, &response);
     *secret = response.session_secret();
     return status;
@@ -46,7 +47,7 @@ class UnaryClient {
     request.set_session_secret(secret);
     v1::RefreshSessionResponse response;
     grpc::ClientContext context;
-    SetDeadline(&context, kCallTimeout);
+    SetDeadline(&context, call_timeout_);
     return stub_->RefreshSession(&context, request, &response);
   }
   // A set that waits up to `wait` (the call's deadline a little later).
@@ -67,7 +68,7 @@ class UnaryClient {
     request.set_name(name);
     v1::ClearSemaphoreResponse response;
     grpc::ClientContext context;
-    SetDeadline(&context, kCallTimeout);
+    SetDeadline(&context, call_timeout_);
     return stub_->ClearSemaphore(&context, request, &response);
   }
   grpc::Status Test(const std::string& name, v1::SemaphoreState* state) {
@@ -75,7 +76,7 @@ class UnaryClient {
     request.set_name(name);
     v1::TestSemaphoreResponse response;
     grpc::ClientContext context;
-    SetDeadline(&context, kCallTimeout);
+    SetDeadline(&context, call_timeout_);
     grpc::Status status = stub_->TestSemaphore(&context, request, &response);
     *state = response.state();
     return status;
@@ -85,6 +86,7 @@ class UnaryClient {
   static void SetDeadline(grpc::ClientContext* context, absl::Duration d) {
     context->set_deadline(absl::ToChronoTime(absl::Now() + d));
   }
+  const absl::Duration call_timeout_;
   std::unique_ptr<v1::SemaphoreService::Stub> stub_;
 };
 

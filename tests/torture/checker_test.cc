@@ -484,5 +484,41 @@ TEST(HistoryTest, RestartRecordsParseAndATornLineIsSkipped) {
   EXPECT_FALSE(ParseTraceText("6 R 00000000000000aa 1\n9 P - 0\n", "t", &bad).ok());
 }
 
+// Leaders on etcd, each process its own trace: leaderships in the order they began;
+// what a deposed leader recorded after its successor's restore is left out.
+TEST(HistoryTest, LeaderTracesMergeInOrderWithoutTheDeposedLeadersLateRecords) {
+  auto parse = [](absl::string_view text) {
+    History h;
+    EXPECT_THAT(ParseTraceText(text, "t", &h), IsOk());
+    return h.trace;
+  };
+  const std::vector<TraceRecord> standby = parse("1 P - 0\n");
+  const std::vector<TraceRecord> second = parse(
+      "1 P - 0\n"
+      "10 S - 1\n"
+      "10 O 00000000000000aa\n"
+      "10 H 00000000000000aa 1 1 1 torture/a\n"
+      "11 R 00000000000000aa 1 1 torture/a\n");
+  const std::vector<TraceRecord> first = parse(
+      "0 P - 0\n"
+      "2 S - 0\n"
+      "3 G 00000000000000aa 1 1 1 torture/a\n"
+      "12 G 00000000000000bb 2 1 1 torture/b\n");  // after SIGCONT: never committed
+  History merged;
+  ASSERT_THAT(MergeLeaderTraces({standby, second, first}, &merged), IsOk());
+  std::string kinds;
+  for (const TraceRecord& r : merged.trace) kinds.push_back(r.kind);
+  EXPECT_EQ(kinds, "PSGPSOHR");
+  CheckOptions options;
+  options.check_agreement = false;
+  options.trace_complete = false;
+  EXPECT_EQ(CheckHistory(merged, options).violations, 0);
+
+  History bad;
+  EXPECT_FALSE(
+      MergeLeaderTraces({parse("1 P - 0\n3 G 00000000000000aa 1 1 1 torture/a\n")}, &bad).ok())
+      << "a record before its process led";
+}
+
 }  // namespace
 }  // namespace semaphored::torture

@@ -6,12 +6,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
@@ -301,6 +303,63 @@ absl::Status ReadTraceFile(const std::string& path, History* history) {
   std::string text;
   if (absl::Status s = ReadWholeFile(path, &text); !s.ok()) return s;
   return ParseTraceText(text, path, history);
+}
+
+absl::Status MergeLeaderTraces(const std::vector<std::vector<TraceRecord>>& traces,
+                               History* history) {
+  history->has_trace = true;
+  struct Leadership {
+    const std::vector<TraceRecord>* trace;
+    size_t begin;  // its S record
+    size_t end;
+  };
+  std::vector<Leadership> leaderships;
+  for (const std::vector<TraceRecord>& trace : traces) {
+    for (size_t i = 0; i < trace.size(); ++i) {
+      if (trace[i].kind == 'S') {
+        if (!leaderships.empty() && leaderships.back().trace == &trace) {
+          leaderships.back().end = i;
+        }
+        leaderships.push_back({&trace, i, trace.size()});
+      } else if (trace[i].kind != 'P' &&
+                 (leaderships.empty() || leaderships.back().trace != &trace)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "trace record before its process restored (led): kind ",
+            std::string(1, trace[i].kind), " at ", trace[i].time_ns));
+      }
+    }
+  }
+  std::sort(leaderships.begin(), leaderships.end(),
+            [](const Leadership& a, const Leadership& b) {
+              return (*a.trace)[a.begin].time_ns < (*b.trace)[b.begin].time_ns;
+            });
+  for (size_t l = 0; l < leaderships.size(); ++l) {
+    const Leadership& leadership = leaderships[l];
+    const std::vector<TraceRecord>& trace = *leadership.trace;
+    TraceRecord process;
+    process.time_ns = trace[leadership.begin].time_ns;
+    process.kind = 'P';
+    process.session = "-";
+    history->trace.push_back(process);
+    const bool last = l + 1 == leaderships.size();
+    const int64_t successor_ns =
+        last ? 0 : (*leaderships[l + 1].trace)[leaderships[l + 1].begin].time_ns;
+    for (size_t i = leadership.begin; i < leadership.end; ++i) {
+      if (!last && trace[i].time_ns >= successor_ns) break;
+      history->trace.push_back(trace[i]);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadLeaderTraceFiles(const std::vector<std::string>& paths, History* history) {
+  std::vector<std::vector<TraceRecord>> traces;
+  for (const std::string& path : paths) {
+    History one;
+    if (absl::Status s = ReadTraceFile(path, &one); !s.ok()) return s;
+    traces.push_back(std::move(one.trace));
+  }
+  return MergeLeaderTraces(traces, history);
 }
 
 }  // namespace semaphored::torture

@@ -127,6 +127,21 @@ absl::Status ReadTraceFile(const std::string& path, History* history);
 absl::Status ParseTraceText(absl::string_view text, absl::string_view source,
                             History* history);
 
+// The traces of server processes that led one after another on one store (servers
+// on etcd: each process its own file; a standby writes no record until it leads and
+// restores) merged into `history->trace` as one server's would be: every leadership,
+// from its restore record (S) to the next S of its file or the file's end, in the order
+// the leaderships began, each preceded by a P record. Records of a leadership stamped
+// at or after its successor's restore are left out: they are a deposed leader's work
+// after its successor took over, which its guarded store never committed (anything it
+// committed was committed before its lease ended, before the successor's restore).
+// INVALID_ARGUMENT for a record before its file's first S other than P.
+absl::Status ReadLeaderTraceFiles(const std::vector<std::string>& paths, History* history);
+// The merge of ReadLeaderTraceFiles, of traces already parsed (one per process);
+// exposed for tests.
+absl::Status MergeLeaderTraces(const std::vector<std::vector<TraceRecord>>& traces,
+                               History* history);
+
 }  // namespace semaphored::torture
 
 #endif  // SEMAPHORED_TESTS_TORTURE_HISTORY_H_

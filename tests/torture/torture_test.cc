@@ -50,6 +50,7 @@
 #include "tests/torture/checker.h"
 #include "tests/torture/history.h"
 #include "tests/torture/process.h"
+#include "tests/torture/workers.h"
 
 namespace semaphored::torture {
 namespace {
@@ -86,25 +87,13 @@ const char* FaultName(ServerFault fault) {
   return "?";
 }
 
-// Reads the port the server wrote to `path`, waiting up to 15 s; 0 on timeout.
-int AwaitPort(const std::string& path) {
-  const absl::Time give_up = absl::Now() + absl::Seconds(15);
-  while (absl::Now() < give_up) {
-    std::ifstream in(path);
-    int port = 0;
-    if (in >> port && port > 0) return port;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return 0;
-}
-
 class TortureRun {
  public:
   TortureRun(const Config& config, std::string dir)
-      : config_(config), dir_(std::move(dir)), rng_(config.seed) {}
+      : config_(config), dir_(std::move(dir)), rng_(config.seed),
+        workers_(dir_, config.threads, rng_) {}
   // A run cut short by a failed assertion leaves no process behind.
   ~TortureRun() {
-    for (pid_t pid : workers_) KillAndReap(pid);
     if (server_ > 0) KillAndReap(server_);
   }
 
@@ -126,7 +115,7 @@ class TortureRun {
     const int port = AwaitPort(port_file);
     ASSERT_NE(port, 0) << "the server did not start; see " << dir_ << "/server.log";
     port_ = port;
-    address_ = absl::StrCat("127.0.0.1:", port);
+    workers_.set_address(absl::StrCat("127.0.0.1:", port));
   }
 
   // The next server fault: SIGKILL or SIGTERM and a start on the same port and data
@@ -146,18 +135,7 @@ class TortureRun {
     if (fault != ServerFault::kStop) {
       ASSERT_NO_FATAL_FAILURE(StartServer());
     }
-    outages_.push_back({fault, down_ns, MonotonicNanos()});
-  }
-
-  void StartWorker(int64_t end_ns) {
-    const std::string history = absl::StrCat(dir_, "/history.", histories_.size());
-    absl::StatusOr<pid_t> pid =
-        Spawn({TORTURE_WORKER, address_, history, absl::StrCat(rng_()),
-               absl::StrCat(config_.threads), absl::StrCat(end_ns)},
-              dir_ + "/workers.log");
-    ASSERT_TRUE(pid.ok()) << pid.status();
-    workers_.push_back(*pid);
-    histories_.push_back({history, *pid});
+    outages_.push_back({FaultName(fault), down_ns, MonotonicNanos()});
   }
 
   // Runs the workers until the end, SIGKILLing one (and starting another) or faulting
@@ -166,7 +144,7 @@ class TortureRun {
   void Run() {
     const int64_t start_ns = MonotonicNanos();
     const int64_t end_ns = start_ns + config_.seconds * 1'000'000'000;
-    for (int64_t i = 0; i < config_.processes; ++i) StartWorker(end_ns);
+    for (int64_t i = 0; i < config_.processes; ++i) workers_.Start(end_ns);
     // Fault moments (true: the server), spread over the run but not in its last second.
     std::vector<std::pair<int64_t, bool>> faults;
     const int64_t span = std::max<int64_t>(1, end_ns - 1'000'000'000 - start_ns);
@@ -182,30 +160,9 @@ class TortureRun {
         ASSERT_NO_FATAL_FAILURE(FaultServer());
         continue;
       }
-      const size_t victim = rng_() % workers_.size();
-      const int64_t kill_ns = MonotonicNanos();
-      killed_.insert(workers_[victim]);
-      KillAndReap(workers_[victim]);
-      Record(OpKind::kCrash, workers_[victim], kill_ns);
-      StartWorker(end_ns);
-      workers_.erase(workers_.begin() + static_cast<std::ptrdiff_t>(victim));
-      ++crashes_;
+      ASSERT_NO_FATAL_FAILURE(workers_.CrashOne(end_ns));
     }
-    for (pid_t pid : workers_) {
-      const absl::Duration left = absl::Nanoseconds(end_ns - MonotonicNanos()) + absl::Seconds(30);
-      std::optional<int> status = WaitForExit(pid, std::max(left, absl::Seconds(1)));
-      if (!status) {
-        const int64_t kill_ns = MonotonicNanos();
-        KillAndReap(pid);
-        Record(OpKind::kStuck, pid, kill_ns);
-        ADD_FAILURE() << "worker " << pid << " did not finish; killed";
-      } else {
-        EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-            << "worker " << pid << " ended with status " << *status << "; see " << dir_
-            << "/workers.log";
-      }
-    }
-    workers_.clear();  // every one reaped
+    workers_.WaitAll(end_ns);
     ASSERT_NO_FATAL_FAILURE(StopServer());
   }
 
@@ -220,72 +177,28 @@ class TortureRun {
   }
 
   History Collect() {
-    History history = parent_;
-    for (const auto& [path, pid] : histories_) {
-      // A worker killed right after it started may not have created its file yet.
-      if (killed_.contains(pid) && !std::filesystem::exists(path)) continue;
-      absl::Status s = ReadHistoryFile(path, &history);
-      EXPECT_TRUE(s.ok()) << s;
-    }
+    History history = workers_.Collect();
     absl::Status s = ReadTraceFile(dir_ + "/trace", &history);
     EXPECT_TRUE(s.ok()) << s;
     return history;
   }
 
-  int crashes() const { return crashes_; }
+  int crashes() const { return workers_.crashes(); }
   int server_faults() const { return static_cast<int>(outages_.size()); }
   std::string faults_done() const {  // "SIGKILL, ..."
     std::vector<std::string> names;
-    for (const Outage& outage : outages_) names.push_back(FaultName(outage.fault));
+    for (const Outage& outage : outages_) names.push_back(outage.fault);
     return absl::StrJoin(names, ", ");
   }
-
-  // Calls that were in flight while the server was out and still ended without an
-  // error: what the sessions' resume carried across.
-  int64_t CallsAcrossOutages(const History& history) const {
-    int64_t n = 0;
-    for (const Op& op : history.ops) {
-      if (op.thread < 0 || !op.ended() || op.result == OpResult::kError) continue;
-      for (const Outage& outage : outages_) {
-        if (op.start_ns < outage.down_ns && op.end_ns > outage.up_ns) {
-          ++n;
-          break;
-        }
-      }
-    }
-    return n;
-  }
+  const std::vector<Outage>& outages() const { return outages_; }
 
  private:
-  // Records a kill: from just before the signal until the process was reaped.
-  void Record(OpKind kind, pid_t pid, int64_t kill_ns) {
-    Op op;
-    op.pid = pid;
-    op.thread = -1;
-    op.seq = static_cast<int64_t>(parent_.ops.size());
-    op.kind = kind;
-    op.start_ns = kill_ns;
-    op.end_ns = MonotonicNanos();
-    op.result = OpResult::kOk;
-    parent_.ops.push_back(op);
-  }
-
   const Config config_;
   const std::string dir_;
   std::mt19937_64 rng_;
+  WorkerPool workers_;
   pid_t server_ = -1;
   int port_ = 0;  // 0 until the server first started
-  std::string address_;
-  std::vector<pid_t> workers_;
-  std::vector<std::pair<std::string, pid_t>> histories_;  // history file, worker
-  absl::flat_hash_set<pid_t> killed_;
-  History parent_;  // crashes and stuck workers
-  int crashes_ = 0;
-  struct Outage {
-    ServerFault fault;
-    int64_t down_ns;  // the fault began
-    int64_t up_ns;    // the server serves again
-  };
   std::vector<Outage> outages_;
 };
 
@@ -315,7 +228,7 @@ void RunTorture(const Config& config) {
   }
   const CheckReport report = CheckHistory(history, options);
 
-  const int64_t across = run.CallsAcrossOutages(history);
+  const int64_t across = CallsAcrossOutages(history, run.outages());
   std::printf("torture: %s; crashes %d; server faults %d (%s); calls across them %lld\n",
               report.Summary().c_str(), run.crashes(), run.server_faults(),
               run.faults_done().c_str(), static_cast<long long>(across));
