@@ -100,6 +100,11 @@ TEST_F(HaServerTest, TheStandbyNamesTheLeaderAndTakesOverWithEveryHold) {
   EXPECT_EQ(state.holders(0).grant().fencing_token(), token) << "the same hold, the same token";
   // The session lives on, on B: its refresh succeeds; a new grant has a larger token.
   EXPECT_TRUE(to_b.Refresh(secret).ok());
+  std::string other;
+  ASSERT_TRUE(to_b.CreateSession("other", absl::Seconds(30), &other).ok());
+  v1::SetSemaphoreResponse tried;
+  ASSERT_TRUE(to_b.SetWaiting(other, "printer", &tried, absl::ZeroDuration()).ok());
+  EXPECT_FALSE(tried.acquired()) << "another session's try fails: the hold survived";
   EXPECT_TRUE(to_b.Clear(secret, "printer").ok());
   ASSERT_TRUE(to_b.SetWaiting(secret, "printer", &set, absl::ZeroDuration()).ok());
   EXPECT_GT(set.grant().fencing_token(), token);
