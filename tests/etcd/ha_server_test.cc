@@ -186,6 +186,52 @@ TEST_F(HaServerTest, TheLibraryFollowsTheLeaderAndItsSessionResumesOnTheNextOne)
   EXPECT_GT(waited->fencing_token(), token);
 }
 
+// etcd out of reach: the leader grants nothing; once its lease may have lapsed it exits
+// (5) and, started again, stands by saying it cannot reach etcd; when etcd returns it
+// leads again with the state as etcd kept it: the hold, its token, the session.
+TEST_F(HaServerTest, WithEtcdOutOfReachNothingIsGrantedAndServiceContinuesWhenItReturns) {
+  ASSERT_OK_AND_ASSIGN(int port, FreeLoopbackPort());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ServerChild> a, StartServer("a", port));
+  UnaryClient client(a->address(), absl::Seconds(5));
+  std::string secret;
+  ASSERT_TRUE(client.CreateSession("job", absl::Seconds(60), &secret).ok()) << a->LogTail();
+  v1::SetSemaphoreResponse set;
+  ASSERT_TRUE(client.SetWaiting(secret, "printer", &set, absl::ZeroDuration()).ok());
+  const uint64_t token = set.grant().fencing_token();
+
+  cluster_->Kill(0);
+  v1::SetSemaphoreResponse other;
+  grpc::Status refused = client.SetWaiting(secret, "scanner", &other, absl::ZeroDuration());
+  EXPECT_FALSE(refused.ok() && other.acquired()) << "granted with etcd out of reach";
+  // Its commit failed: nothing held back is answered; the call ends with the
+  // connection. It exits (4), or its lease may have lapsed first (5).
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  ASSERT_OK_AND_ASSIGN(int code, a->AwaitExit(kLease + absl::Seconds(10)));
+  EXPECT_THAT(code, ::testing::AnyOf(4, 5)) << a->LogTail();
+
+  ASSERT_OK_AND_ASSIGN(a, StartServer("a2", port));
+  UnaryClient again(a->address(), absl::Seconds(5));
+  v1::SemaphoreState state;
+  grpc::Status standby = again.Test("printer", &state);
+  EXPECT_EQ(standby.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(standby.error_message(), HasSubstr("cannot reach etcd"));
+
+  ASSERT_THAT(cluster_->Restart(0), IsOk());
+  grpc::Status served;
+  const absl::Time back = absl::Now();
+  while (absl::Now() - back < absl::Seconds(20)) {
+    served = again.Test("printer", &state);
+    if (served.ok()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(served.ok()) << served.error_message() << "\n" << a->LogTail();
+  ASSERT_EQ(state.holders_size(), 1);
+  EXPECT_EQ(state.holders(0).grant().fencing_token(), token);
+  EXPECT_TRUE(again.Refresh(secret).ok());
+  EXPECT_TRUE(again.SetWaiting(secret, "scanner", &other, absl::ZeroDuration()).ok());
+  EXPECT_TRUE(other.acquired());
+}
+
 // Every bad etcd flag is refused at start (exit 2) with a message naming it.
 TEST_F(HaServerTest, BadEtcdFlagsAreRefusedWithAClearError) {
   ASSERT_OK_AND_ASSIGN(int port, FreeLoopbackPort());

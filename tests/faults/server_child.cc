@@ -158,10 +158,15 @@ bool ServerChild::Kill() {
 absl::StatusOr<int> ServerChild::Terminate(absl::Duration timeout) {
   if (reaped_) return absl::FailedPreconditionError("the server was already reaped");
   ::kill(pid_, SIGTERM);
+  return AwaitExit(timeout);
+}
+
+absl::StatusOr<int> ServerChild::AwaitExit(absl::Duration timeout) {
+  if (reaped_) return absl::FailedPreconditionError("the server was already reaped");
   const int status = Reap(timeout);
   if (status == -1) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "semaphored did not exit within ", absl::FormatDuration(timeout), " of SIGTERM"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("semaphored did not exit within ", absl::FormatDuration(timeout)));
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -70,6 +70,9 @@ class ServerChild {
   // SIGTERM (a graceful drain), then waits up to `timeout` for the exit; the exit code
   // (128 + signal when killed by one), or DEADLINE_EXCEEDED.
   absl::StatusOr<int> Terminate(absl::Duration timeout = absl::Seconds(20));
+  // Waits up to `timeout` for the process to exit by itself: its exit code (128 +
+  // signal when killed by one), or DEADLINE_EXCEEDED.
+  absl::StatusOr<int> AwaitExit(absl::Duration timeout);
 
   pid_t pid() const { return pid_; }
   int port() const { return port_; }
