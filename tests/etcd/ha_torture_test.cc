@@ -67,12 +67,6 @@ constexpr absl::Duration kLease = absl::Seconds(2);
 constexpr int kServers = 3;
 constexpr int kLeadershipLostExit = 5;  // server/leadership.h
 
-int64_t EnvInt(const char* name, int64_t fallback) {
-  const char* value = std::getenv(name);
-  int64_t parsed = 0;
-  return value != nullptr && absl::SimpleAtoi(value, &parsed) ? parsed : fallback;
-}
-
 enum class Fault { kKillLeader, kStopLeader, kKillEtcdMember, kKillEtcdLeader, kRestartAll, kCut };
 
 const char* FaultName(Fault fault) {
@@ -93,7 +87,6 @@ struct Config {
   int64_t threads = EnvInt("SEMAPHORED_TORTURE_THREADS", 4);
   uint64_t seed = static_cast<uint64_t>(
       EnvInt("SEMAPHORED_TORTURE_SEED", absl::ToUnixMicros(absl::Now()) % 1'000'000'007));
-  bool keep = std::getenv("SEMAPHORED_TORTURE_KEEP") != nullptr;
   std::vector<Fault> faults;  // done in turn while the run lasts
   bool repeat = true;         // start again with the first when all were done
 };
@@ -379,46 +372,38 @@ void RunHaTorture(const Config& config, VethNamespace* ns) {
               static_cast<long long>(config.processes), static_cast<long long>(config.threads),
               kServers, absl::FormatDuration(kLease).c_str(),
               static_cast<unsigned long long>(config.seed));
-  std::string dir = absl::StrCat(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp",
-                                 "/semaphored_ha_torture_XXXXXX");
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
-  {
-    HaTortureRun run(config, dir);
-    ASSERT_NO_FATAL_FAILURE(run.Start(ns));
-    ASSERT_NO_FATAL_FAILURE(run.Run());
-    const History history = run.Collect();
-    CheckOptions options;
-    options.allowed_open_errors = {absl::StatusCode::kUnavailable};
-    options.trace_complete = false;  // the last leader keeps its state
-    const CheckReport report = CheckHistory(history, options);
-    const int64_t across = CallsAcrossOutages(history, run.outages());
-    std::printf("ha torture: %s; worker crashes %d; faults %zu (%s); servers that stepped "
-                "down by themselves %d; calls across the faults %lld\n",
-                report.Summary().c_str(), run.crashes(), run.outages().size(),
-                run.faults_done().c_str(), run.stepped_down(), static_cast<long long>(across));
-    for (const absl::Duration d : run.FailoverTimes(history)) {
-      std::printf("ha torture: failover (SIGKILL of the leader to its successor's first grant "
-                  "to a resumed session): %s\n",
-                  absl::FormatDuration(d).c_str());
-    }
-    for (const std::string& m : report.messages) std::printf("  violation: %s\n", m.c_str());
-    std::fflush(stdout);
-    EXPECT_EQ(report.violations, 0) << "seed " << config.seed << "; files in " << dir;
-    for (Fault fault : config.faults) EXPECT_TRUE(run.Done(fault)) << "not done: " << FaultName(fault);
-    // The run must have done real work across leaders for its verdict to mean anything.
-    EXPECT_GT(report.ops_checked, 50 * config.seconds);
-    EXPECT_GT(report.client_grants, 5 * config.seconds);
-    EXPECT_GT(report.server_grants, 5 * config.seconds);
-    EXPECT_GT(report.server_restores, static_cast<int64_t>(run.outages().size()) / 2)
-        << "few leaderships restored a state";
-    EXPECT_GT(across, 0) << "no call was in flight across a fault";
+  RunDir work("semaphored_ha_torture");
+  ASSERT_FALSE(work.path().empty());
+  const std::string& dir = work.path();
+  HaTortureRun run(config, dir);
+  ASSERT_NO_FATAL_FAILURE(run.Start(ns));
+  ASSERT_NO_FATAL_FAILURE(run.Run());
+  const History history = run.Collect();
+  CheckOptions options;
+  options.allowed_open_errors = {absl::StatusCode::kUnavailable};
+  options.trace_complete = false;  // the last leader keeps its state
+  const CheckReport report = CheckHistory(history, options);
+  const int64_t across = CallsAcrossOutages(history, run.outages());
+  std::printf("ha torture: %s; worker crashes %d; faults %zu (%s); servers that stepped "
+              "down by themselves %d; calls across the faults %lld\n",
+              report.Summary().c_str(), run.crashes(), run.outages().size(),
+              run.faults_done().c_str(), run.stepped_down(), static_cast<long long>(across));
+  for (const absl::Duration d : run.FailoverTimes(history)) {
+    std::printf("ha torture: failover (SIGKILL of the leader to its successor's first grant "
+                "to a resumed session): %s\n",
+                absl::FormatDuration(d).c_str());
   }
-  if (!::testing::Test::HasFailure() && !config.keep) {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  } else {
-    std::printf("ha torture: files kept in %s\n", dir.c_str());
-  }
+  for (const std::string& m : report.messages) std::printf("  violation: %s\n", m.c_str());
+  std::fflush(stdout);
+  EXPECT_EQ(report.violations, 0) << "seed " << config.seed << "; files in " << dir;
+  for (Fault fault : config.faults) EXPECT_TRUE(run.Done(fault)) << "not done: " << FaultName(fault);
+  // The run must have done real work across leaders for its verdict to mean anything.
+  EXPECT_GT(report.ops_checked, 50 * config.seconds);
+  EXPECT_GT(report.client_grants, 5 * config.seconds);
+  EXPECT_GT(report.server_grants, 5 * config.seconds);
+  EXPECT_GT(report.server_restores, static_cast<int64_t>(run.outages().size()) / 2)
+      << "few leaderships restored a state";
+  EXPECT_GT(across, 0) << "no call was in flight across a fault";
 }
 
 TEST(HaTortureTest, RandomOperationsAcrossLeaderAndEtcdFaultsKeepEveryPromise) {

@@ -55,12 +55,6 @@
 namespace semaphored::torture {
 namespace {
 
-int64_t EnvInt(const char* name, int64_t fallback) {
-  const char* value = std::getenv(name);
-  int64_t parsed = 0;
-  return value != nullptr && absl::SimpleAtoi(value, &parsed) ? parsed : fallback;
-}
-
 struct Config {
   int64_t seconds = EnvInt("SEMAPHORED_TORTURE_SECONDS", 10);
   int64_t processes = EnvInt("SEMAPHORED_TORTURE_PROCESSES", 3);
@@ -68,7 +62,6 @@ struct Config {
   int64_t crashes = EnvInt("SEMAPHORED_TORTURE_CRASHES", seconds / 3);
   uint64_t seed = static_cast<uint64_t>(
       EnvInt("SEMAPHORED_TORTURE_SEED", absl::ToUnixMicros(absl::Now()) % 1'000'000'007));
-  bool keep = std::getenv("SEMAPHORED_TORTURE_KEEP") != nullptr;
   bool durable = false;  // the server gets a --data_dir
   int64_t server_faults = 0;  // during the run (durable only)
 };
@@ -213,9 +206,9 @@ void RunTorture(const Config& config) {
   ASSERT_TRUE(config.server_faults == 0 || config.durable);
   ASSERT_GE(config.processes, 1);
   ASSERT_GE(config.threads, 1);
-  std::string dir = absl::StrCat(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp",
-                                 "/semaphored_torture_XXXXXX");
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  RunDir work("semaphored_torture");
+  ASSERT_FALSE(work.path().empty());
+  const std::string& dir = work.path();
 
   TortureRun run(config, dir);
   ASSERT_NO_FATAL_FAILURE(run.StartServer());
@@ -245,12 +238,6 @@ void RunTorture(const Config& config) {
   if (config.server_faults > 0) {
     EXPECT_GT(report.server_restores, 0) << "no restarted server restored a state";
     EXPECT_GT(across, 0) << "no call was in flight across a server fault";
-  }
-  if (!::testing::Test::HasFailure() && !config.keep) {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  } else {
-    std::printf("torture: files kept in %s\n", dir.c_str());
   }
 }
 

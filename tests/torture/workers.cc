@@ -1,19 +1,51 @@
 #include "tests/torture/workers.h"
 
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/torture/process.h"
 
 namespace semaphored::torture {
+
+int64_t EnvInt(const char* name, int64_t fallback) {
+  const char* value = std::getenv(name);
+  int64_t parsed = 0;
+  return value != nullptr && absl::SimpleAtoi(value, &parsed) ? parsed : fallback;
+}
+
+RunDir::RunDir(const std::string& prefix) {
+  std::string dir = absl::StrCat(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp", "/",
+                                 prefix, "_XXXXXX");
+  if (mkdtemp(dir.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp " << dir << ": " << std::strerror(errno);
+    return;
+  }
+  path_ = dir;
+}
+
+RunDir::~RunDir() {
+  if (path_.empty()) return;
+  if (!::testing::Test::HasFailure() && std::getenv("SEMAPHORED_TORTURE_KEEP") == nullptr) {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  } else {
+    std::printf("torture: files kept in %s\n", path_.c_str());
+  }
+}
 
 int AwaitPort(const std::string& path, absl::Duration timeout) {
   const absl::Time give_up = absl::Now() + timeout;

@@ -21,6 +21,25 @@
 
 namespace semaphored::torture {
 
+// An integer from the environment: `fallback` when unset or not a number.
+int64_t EnvInt(const char* name, int64_t fallback);
+
+// A run's work directory (histories, traces, logs), made under $TMPDIR (or /tmp):
+// removed with its contents at the end when the test passed and SEMAPHORED_TORTURE_KEEP
+// is not set; kept, and its path printed, otherwise. An empty path() when it could
+// not be made (a test failure).
+class RunDir {
+ public:
+  explicit RunDir(const std::string& prefix);
+  ~RunDir();
+  RunDir(const RunDir&) = delete;
+  RunDir& operator=(const RunDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // Reads the port a server wrote to `path`, waiting up to `timeout`; 0 on timeout.
 int AwaitPort(const std::string& path, absl::Duration timeout = absl::Seconds(15));
 
