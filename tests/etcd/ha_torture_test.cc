@@ -404,7 +404,9 @@ void RunHaTorture(const Config& config, VethNamespace* ns) {
   EXPECT_GT(report.server_restores, static_cast<int64_t>(run.outages().size()) / 2)
       << "few leaderships restored a state";
   // (With a single fault, no call in flight across it can be chance.)
-  if (run.outages().size() >= 3) EXPECT_GT(across, 0) << "no call was in flight across a fault";
+  if (run.outages().size() >= 3) {
+    EXPECT_GT(across, 0) << "no call was in flight across a fault";
+  }
 }
 
 TEST(HaTortureTest, RandomOperationsAcrossLeaderAndEtcdFaultsKeepEveryPromise) {
