@@ -397,10 +397,12 @@ void RunHaTorture(const Config& config, VethNamespace* ns) {
   std::fflush(stdout);
   EXPECT_EQ(report.violations, 0) << "seed " << config.seed << "; files in " << dir;
   for (Fault fault : config.faults) EXPECT_TRUE(run.Done(fault)) << "not done: " << FaultName(fault);
-  // The run must have done real work across leaders for its verdict to mean anything.
-  EXPECT_GT(report.ops_checked, 50 * config.seconds);
-  EXPECT_GT(report.client_grants, 5 * config.seconds);
-  EXPECT_GT(report.server_grants, 5 * config.seconds);
+  // The run must have done real work across leaders for its verdict to mean anything
+  // (bounds low enough for a sanitizer build on 2 cores: about 190 operations a second
+  // run in a plain build).
+  EXPECT_GT(report.ops_checked, 20 * config.seconds);
+  EXPECT_GT(report.client_grants, 2 * config.seconds);
+  EXPECT_GT(report.server_grants, 2 * config.seconds);
   EXPECT_GT(report.server_restores, static_cast<int64_t>(run.outages().size()) / 2)
       << "few leaderships restored a state";
   // (With a single fault, no call in flight across it can be chance.)
