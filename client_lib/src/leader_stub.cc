@@ -66,10 +66,15 @@ LeaderStub::LeaderStub(std::vector<std::string> addresses,
                        std::shared_ptr<grpc::ChannelCredentials> credentials)
     : credentials_(std::move(credentials)), addresses_(std::move(addresses)) {}
 
+std::shared_ptr<LeaderStub> LeaderStub::Make(
+    std::vector<std::string> addresses, std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  return std::shared_ptr<LeaderStub>(new LeaderStub(std::move(addresses), std::move(credentials)));
+}
+
 absl::StatusOr<std::shared_ptr<LeaderStub>> LeaderStub::Connect(
     const std::vector<std::string>& addresses, absl::Duration timeout,
     std::shared_ptr<grpc::ChannelCredentials> credentials) {
-  std::shared_ptr<LeaderStub> stub(new LeaderStub(addresses, std::move(credentials)));
+  std::shared_ptr<LeaderStub> stub = Make(addresses, std::move(credentials));
   const absl::Time deadline = absl::Now() + timeout;
   absl::Status last;
   while (absl::Now() < deadline) {
@@ -105,9 +110,15 @@ void LeaderStub::Note(const std::string& from, const absl::Status& status) {
   if (!hint.empty()) {
     auto it = std::find(addresses_.begin(), addresses_.end(), hint);
     if (it == addresses_.end()) it = addresses_.insert(addresses_.end(), hint);
+    hinted_by_ = current_;
     current_ = static_cast<size_t>(it - addresses_.begin());
   } else if (!absl::StartsWith(status.message(), kStandby)) {
-    current_ = (current_ + 1) % addresses_.size();  // unreachable: the next one
+    // Unreachable: the next one. After a hint, the one after the standby that gave
+    // it: the named address may be one this client cannot reach (a leader advertising
+    // an address for another network), and going round from it would lead back to
+    // the same standby and the same hint for ever.
+    current_ = (hinted_by_.value_or(current_) + 1) % addresses_.size();
+    hinted_by_.reset();
   }
 }
 

@@ -2,6 +2,7 @@
 #define SEMAPHORED_CLIENT_LIB_SRC_LEADER_STUB_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ class LeaderStub final : public Stub, public std::enable_shared_from_this<Leader
   static absl::StatusOr<std::shared_ptr<LeaderStub>> Connect(
       const std::vector<std::string>& addresses, absl::Duration timeout,
       std::shared_ptr<grpc::ChannelCredentials> credentials);
+  // The stub without a first call (Connect without its search for the leader).
+  static std::shared_ptr<LeaderStub> Make(std::vector<std::string> addresses,
+                                          std::shared_ptr<grpc::ChannelCredentials> credentials);
 
   absl::StatusOr<semaphored::v1::CreateSessionResponse> CreateSession(
       const semaphored::v1::CreateSessionRequest& request, absl::Duration timeout) override;
@@ -41,8 +45,8 @@ class LeaderStub final : public Stub, public std::enable_shared_from_this<Leader
   // The address calls go to now.
   std::string current() const ABSL_LOCKS_EXCLUDED(mu_);
   // Moves the current server after a call to `from` ended with `status`: to the leader
-  // a standby named, or to the next address when `from` could not be reached. Other
-  // results change nothing.
+  // a standby named, or to the next address when `from` could not be reached (after a
+  // hint: the address after the standby that gave it). Other results change nothing.
   void Note(const std::string& from, const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -60,6 +64,8 @@ class LeaderStub final : public Stub, public std::enable_shared_from_this<Leader
   mutable absl::Mutex mu_;
   std::vector<std::string> addresses_ ABSL_GUARDED_BY(mu_);  // grows with hints
   size_t current_ ABSL_GUARDED_BY(mu_) = 0;
+  // The standby whose hint made the current address current, until it answers or not.
+  std::optional<size_t> hinted_by_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::shared_ptr<GrpcStub>> stubs_ ABSL_GUARDED_BY(mu_);
 };
 
