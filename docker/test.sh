@@ -63,6 +63,7 @@ HOLDER=""
 EXIT_CODE=0
 COMPOSE_DOWN=()
 COMPOSE=()
+PAUSED=""      # a container paused by the test, thawed before compose down
 
 log() { echo "docker/test.sh: $*"; }
 fail() {
@@ -79,6 +80,7 @@ cleanup() {
   for c in "${BACKGROUND[@]}"; do
     kill -TERM "${c}" 2>/dev/null
   done
+  [[ -z "${PAUSED}" ]] || timeout 30 "${DOCKER}" unpause "${PAUSED}" >/dev/null 2>&1
   if (( ${#COMPOSE_DOWN[@]} )); then
     timeout 60 "${COMPOSE_DOWN[@]}" >/dev/null 2>&1
   fi
@@ -575,6 +577,7 @@ check_compose_ha() {
     SEMAPHORED_ADMIN_TOKEN="${ADMIN_TOKEN}" SEMAPHORED_HA_HOST=127.0.0.1
   for i in 1 2 3; do
     port="$(free_port)"
+    while [[ " ${HA_ADDRESSES[*]} " == *":${port} "* ]]; do port="$(free_port)"; done
     export "SEMAPHORED_HA_PORT_${i}=${port}"
     HA_ADDRESSES+=("127.0.0.1:${port}")
   done
@@ -623,9 +626,11 @@ check_compose_ha() {
 
   start="$(now_ms)"
   deposed="$(ha_container "${second}")"
+  PAUSED="${deposed}"
   timeout 30 "${DOCKER}" pause "${deposed}" >/dev/null || fail "docker pause of the leader failed"
   wait_ha_leader 30 "${second}"
   timeout 30 "${DOCKER}" unpause "${deposed}" >/dev/null || fail "docker unpause failed"
+  PAUSED=""
   log "compose-ha: docker pause of the leader ${second}: ${LEADER} leads after $(seconds_since "${start}")s"
   wait_ha_resumed "${hlog}" 2 30
   wait_ha_standby "${second}" "${LEADER}" 30
