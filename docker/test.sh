@@ -6,7 +6,7 @@
 #   2. picks the base image with docker/base-image.sh: debian:12-slim when it is present
 #      or can be pulled, else a local Debian 12 base made with debootstrap from the
 #      machine's own apt mirror, imported as semaphored-base:bookworm (made once, reused);
-#   3. builds docker/Dockerfile with that base;
+#   3. builds docker/Dockerfile and docker/etcd.Dockerfile with that base;
 #   4. runs the image with its gRPC port published on 127.0.0.1 only, waits until
 #      Docker reports it healthy (its HEALTHCHECK is `semctl health`);
 #   5. from the host, with the host-built semctl: health; set (held by a background
@@ -19,7 +19,14 @@
 #   7. `docker stop` with a holder: the server drains, logs it and exits 0 by itself;
 #      the holder, finding no server for its session's TTL, gives up (exits 6);
 #   8. docker/compose.yaml: the server becomes healthy and the one-shot `semctl run` job
-#      exits 0 (installs Debian's docker-compose if no compose tool is there).
+#      exits 0 (installs Debian's docker-compose if no compose tool is there);
+#   9. docker/compose-ha.yaml (3 etcd members, 3 servers): a `semctl run` job from the
+#      host, given the three addresses, holds a semaphore while the leader's container
+#      is killed (docker kill), then while the next leader is frozen past its lease
+#      (docker pause: thawed, it exits 5 and the restart policy brings it back as a
+#      standby); each time another server leads within 30 s and the job's session
+#      resumes there with the same holder and fencing token; the job then exits 0.
+#      Prints the failover times.
 # Every wait is bounded; containers and temporary files are removed at exit. Exits
 # non-zero, with the reason, on the first failure.
 #
@@ -29,6 +36,7 @@
 #   SEMAPHORED_SEMCTL              the host semctl to use (default:
 #                                  BUILD_DIR/tools/semctl/semctl, built when missing)
 #   SEMAPHORED_DOCKER_IMAGE        tag of the image built (default: semaphored:test)
+#   SEMAPHORED_DOCKER_ETCD_IMAGE   tag of the etcd image built (default: semaphored-etcd:test)
 #   SEMAPHORED_DOCKER_BASE_IMAGE   base image to use as it is (skips the detection)
 #   SEMAPHORED_DOCKER_MIRROR, SEMAPHORED_DOCKER_REBUILD_BASE: see docker/base-image.sh
 set -euo pipefail
@@ -36,6 +44,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"  # REPO, BUILD_DIR, JOBS
 
 readonly IMAGE="${SEMAPHORED_DOCKER_IMAGE:-semaphored:test}"
+readonly ETCD_IMAGE="${SEMAPHORED_DOCKER_ETCD_IMAGE:-semaphored-etcd:test}"
 # 128 random bits as 32 hex digits: the server refuses shorter admin tokens.
 ADMIN_TOKEN="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 readonly ADMIN_TOKEN
@@ -54,6 +63,7 @@ HOLDER=""
 EXIT_CODE=0
 COMPOSE_DOWN=()
 COMPOSE=()
+PAUSED=""      # a container paused by the test, thawed before compose down
 
 log() { echo "docker/test.sh: $*"; }
 fail() {
@@ -70,6 +80,7 @@ cleanup() {
   for c in "${BACKGROUND[@]}"; do
     kill -TERM "${c}" 2>/dev/null
   done
+  [[ -z "${PAUSED}" ]] || timeout 30 "${DOCKER}" unpause "${PAUSED}" >/dev/null 2>&1
   if (( ${#COMPOSE_DOWN[@]} )); then
     timeout 60 "${COMPOSE_DOWN[@]}" >/dev/null 2>&1
   fi
@@ -126,25 +137,30 @@ ensure_docker() {
 # ---------------------------------------------------------------------------------------
 # Image and container
 
-# Builds the build stage alone first, tagged IMAGE-build, so that it stays as the cache
-# of the next run, then the image; then removes older, untagged images of ours.
+# Builds the server's build stage alone first, tagged IMAGE-build, so that it stays as
+# the cache of the next run, then the server's image, then the etcd image
+# (docker/etcd.Dockerfile, whose context is docker/: it uses none); then removes older,
+# untagged images of ours.
 build_image() {
-  local base="$1" blog="${LOG_DIR}/docker-build.log" rc
-  log "building ${IMAGE} from base ${base} (log: ${blog})"
+  local base="$1" blog="${LOG_DIR}/docker-build.log" dockerfile="${REPO}/docker/Dockerfile"
+  log "building ${IMAGE} and ${ETCD_IMAGE} from base ${base} (log: ${blog})"
   : >"${blog}"
-  docker_build "${blog}" --target build -t "${IMAGE}-build" --build-arg "BASE_IMAGE=${base}"
-  docker_build "${blog}" -t "${IMAGE}" --build-arg "BASE_IMAGE=${base}"
+  docker_build "${blog}" "${dockerfile}" "${REPO}" --target build -t "${IMAGE}-build" \
+    --build-arg "BASE_IMAGE=${base}"
+  docker_build "${blog}" "${dockerfile}" "${REPO}" -t "${IMAGE}" --build-arg "BASE_IMAGE=${base}"
+  docker_build "${blog}" "${REPO}/docker/etcd.Dockerfile" "${REPO}/docker" -t "${ETCD_IMAGE}" \
+    --build-arg "BASE_IMAGE=${base}"
   "${DOCKER}" image prune -f --filter "label=org.semaphored.stage" >/dev/null 2>&1 || true
 }
 
-# docker_build LOG ARGS...: docker build of docker/Dockerfile, bounded in time; prints
-# the steps and the compile progress, appends everything to LOG.
+# docker_build LOG DOCKERFILE CONTEXT ARGS...: docker build, bounded in time; prints the
+# steps and the compile progress, appends everything to LOG.
 docker_build() {
-  local blog="$1" rc
-  shift
+  local blog="$1" dockerfile="$2" context="$3" rc
+  shift 3
   set +e
-  timeout --kill-after=30s 45m "${DOCKER}" build --pull=false -f "${REPO}/docker/Dockerfile" \
-      "$@" "${REPO}" </dev/null 2>&1 \
+  timeout --kill-after=30s 45m "${DOCKER}" build --pull=false -f "${dockerfile}" \
+      "$@" "${context}" </dev/null 2>&1 \
     | tee -a "${blog}" \
     | grep --line-buffered -E '^Step |^\[[0-9]+/[0-9]+\] (Linking|protoc)|^runtime packages'
   rc=${PIPESTATUS[0]}
@@ -153,6 +169,11 @@ docker_build() {
     tail -n 40 "${blog}" >&2
     fail "docker build $* exited ${rc}"
   fi
+}
+
+# A free TCP port on the host's loopback, for Docker to publish a container's port on.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # run_container NAME [DOCKER_RUN_ARGS...]: starts the image detached, gRPC on a free
@@ -164,7 +185,7 @@ run_container() {
   # A fixed host port for gRPC, so that clients find the container again after a
   # restart (Docker may publish an ephemeral one elsewhere on each start).
   local port
-  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  port="$(free_port)"
   "${DOCKER}" run -d --name "${name}" -p "127.0.0.1:${port}:50051" -p 127.0.0.1::9090 \
     -e "SEMAPHORED_ADMIN_TOKEN=${ADMIN_TOKEN}" "$@" "${IMAGE}" >/dev/null \
     || fail "docker run of ${IMAGE} failed"
@@ -393,13 +414,34 @@ ensure_compose() {
   COMPOSE=(docker-compose)
 }
 
+# check_nightly_report LOG COMPOSE...: waits (60 s) for the stack's one-shot job
+# nightly-report to end; it must have exited 0 after running its command. Its output
+# goes to LOG.
+check_nightly_report() {
+  local jlog="$1" job i code
+  shift
+  job="$("$@" ps -a -q nightly-report)"
+  for ((i = 0; i < 60; i++)); do
+    [[ -n "${job}" && "$("${DOCKER}" inspect -f '{{.State.Status}}' "${job}")" == exited ]] && break
+    sleep 1
+    [[ -n "${job}" ]] || job="$("$@" ps -a -q nightly-report)"
+  done
+  [[ -n "${job}" ]] || fail "compose started no nightly-report container"
+  code="$("${DOCKER}" inspect -f '{{.State.Status}} {{.State.ExitCode}}' "${job}")"
+  "${DOCKER}" logs "${job}" >"${jlog}" 2>&1
+  [[ "${code}" == "exited 0" ]] \
+    || { cat "${jlog}" >&2; fail "nightly-report job: ${code}, not 'exited 0'"; }
+  grep -q 'nightly-report: done' "${jlog}" \
+    || { cat "${jlog}" >&2; fail "nightly-report job did not run its command"; }
+}
+
 # Runs docker/compose.yaml as documented, with the image just built and a free
 # loopback port: the server must become healthy and the one-shot job must exit 0
 # after running its command under the semaphore.
 check_compose() {
   ensure_compose
-  local project="semaphored-test-$$" port server job i code
-  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  local project="semaphored-test-$$" port server
+  port="$(free_port)"
   export SEMAPHORED_IMAGE="${IMAGE}" SEMAPHORED_HOST_PORT="${port}" \
     SEMAPHORED_ADMIN_TOKEN="${ADMIN_TOKEN}"
   local compose=("${COMPOSE[@]}" -p "${project}" -f "${REPO}/docker/compose.yaml")
@@ -410,21 +452,204 @@ check_compose() {
   server="$("${compose[@]}" ps -q semaphored)"
   [[ -n "${server}" ]] || fail "compose started no semaphored container"
   wait_healthy "${server}" 90
-  job="$("${compose[@]}" ps -a -q nightly-report)"
-  for ((i = 0; i < 60; i++)); do
-    [[ -n "${job}" && "$("${DOCKER}" inspect -f '{{.State.Status}}' "${job}")" == exited ]] && break
-    sleep 1
-    [[ -n "${job}" ]] || job="$("${compose[@]}" ps -a -q nightly-report)"
-  done
-  [[ -n "${job}" ]] || fail "compose started no nightly-report container"
-  code="$("${DOCKER}" inspect -f '{{.State.Status}} {{.State.ExitCode}}' "${job}")"
-  "${DOCKER}" logs "${job}" >"${LOG_DIR}/compose-job.log" 2>&1
-  [[ "${code}" == "exited 0" ]] \
-    || { cat "${LOG_DIR}/compose-job.log" >&2; fail "nightly-report job: ${code}, not 'exited 0'"; }
-  grep -q 'nightly-report: done' "${LOG_DIR}/compose-job.log" \
-    || { cat "${LOG_DIR}/compose-job.log" >&2; fail "nightly-report job did not run its command"; }
+  check_nightly_report "${LOG_DIR}/compose-job.log" "${compose[@]}"
   log "compose: server healthy, nightly-report ran under the semaphore and exited 0"
   timeout 90 "${COMPOSE_DOWN[@]}" >/dev/null 2>&1 || fail "compose down failed"
+  COMPOSE_DOWN=()
+}
+
+# ---------------------------------------------------------------------------------------
+# High availability: docker/compose-ha.yaml
+
+# State of check_compose_ha, for the helpers below.
+HA_COMPOSE=()    # the compose command for the HA stack
+HA_ADDRESSES=()  # the servers' published addresses, semaphored-1 first
+HA_CONTAINERS=() # their containers, in the same order
+LEADER=""        # set by wait_ha_leader
+
+# now_ms: the wall clock in milliseconds. seconds_since MS: seconds since then, as 5.9.
+now_ms() {
+  local t="${EPOCHREALTIME//[.,]/}"
+  echo $(( t / 1000 ))
+}
+seconds_since() {
+  local d=$(( $(now_ms) - $1 ))
+  echo "$(( d / 1000 )).$(( d % 1000 / 100 ))"
+}
+
+# compose_container PROJECT SERVICE: the container of SERVICE (by the labels both
+# compose tools set: quicker than asking the compose tool).
+compose_container() {
+  local id
+  id="$("${DOCKER}" ps -a -q --filter "label=com.docker.compose.project=$1" \
+    --filter "label=com.docker.compose.service=$2")"
+  [[ -n "${id}" && "${id}" != *$'\n'* ]] || fail "compose project $1 has not one $2 container: '${id}'"
+  echo "${id}"
+}
+
+# ha_container ADDRESS: the container of the server published at ADDRESS.
+ha_container() {
+  local i
+  for i in "${!HA_ADDRESSES[@]}"; do
+    if [[ "${HA_ADDRESSES[i]}" == "$1" ]]; then
+      echo "${HA_CONTAINERS[i]}"
+      return 0
+    fi
+  done
+  fail "no server of the HA stack at $1"
+}
+
+# ha_ask ADDRESS: semctl test on that one server: exit 0 from the leader only (given a
+# single address semctl follows no hint: a standby's answer is exit 3, and its message
+# "standby: the leader is at HOST:PORT" goes to stdout here with everything else).
+ha_ask() {
+  env -u SEMAPHORED_ADMIN_TOKEN -u SEMAPHORED_SERVER timeout 10 "${SEMCTL}" --server="$1" \
+    --timeout=1s test "${TEST_NAME}" 2>&1
+}
+
+# wait_ha_leader SECONDS [EXCEPT]: waits (bounded) until a server other than EXCEPT
+# answers as the leader; sets LEADER to its address.
+wait_ha_leader() {
+  local limit="$1" except="${2:-}" deadline a
+  deadline=$(( $(now_ms) + limit * 1000 ))
+  while (( $(now_ms) < deadline )); do
+    for a in "${HA_ADDRESSES[@]}"; do
+      [[ "${a}" != "${except}" ]] || continue
+      if ha_ask "${a}" >/dev/null; then
+        LEADER="${a}"
+        return 0
+      fi
+    done
+    sleep 0.1
+  done
+  fail "no server of ${HA_ADDRESSES[*]} but '${except}' answered as the leader within ${limit}s"
+}
+
+# wait_ha_standby ADDRESS LEADER SECONDS: waits (bounded) until the server at ADDRESS
+# is a standby that sends clients to LEADER.
+wait_ha_standby() {
+  local address="$1" leader="$2" limit="$3" i out=""
+  for ((i = 0; i < limit * 5; i++)); do
+    out="$(ha_ask "${address}")" && out="answers as the leader: ${out}"
+    [[ "${out}" == *"standby: the leader is at ${leader}"* ]] && return 0
+    sleep 0.2
+  done
+  fail "${address} is no standby naming ${leader} after ${limit}s: ${out}"
+}
+
+# ha_holder NAME: "SESSION TOKEN" of NAME's holder, asked through every server.
+ha_holder() {
+  local out
+  out="$(semctl_expect 0 test "$1" --json)"
+  sed -n 's/.*"session_id":"\([0-9a-f]*\)".*"fencing_token":\([0-9]*\).*/\1 \2/p' <<<"${out}"
+}
+
+# wait_ha_resumed LOG COUNT SECONDS: waits (bounded) until the job (HOLDER) has said
+# "session resumed" COUNT times in LOG, and fails if it ended.
+wait_ha_resumed() {
+  local hlog="$1" count="$2" limit="$3" i
+  for ((i = 0; i < limit * 10; i++)); do
+    kill -0 "${HOLDER}" 2>/dev/null || fail "the semctl run job ended: $(cat "${hlog}")"
+    (( $(grep -c 'session resumed' "${hlog}") >= count )) && return 0
+    sleep 0.1
+  done
+  fail "the semctl run job did not resume its session (${count}) within ${limit}s: $(cat "${hlog}")"
+}
+
+# Runs docker/compose-ha.yaml with the images just built and three free loopback ports.
+# The etcd members become healthy and one server leads. A `semctl run` job from the
+# host, given the three addresses, holds TEST_NAME. Then, twice, the leader goes and
+# another server must lead within 30 s, the job's session resume there and TEST_NAME
+# keep its holder and fencing token: first `docker kill` (SIGKILL; Docker does not
+# restart a killed container) — started again, it must be a standby naming the new
+# leader; then `docker pause` past the lease — thawed, the old leader must exit 5 and
+# the restart policy bring it back as a standby. The job then ends and exits 0, and
+# the stack's example job (on the host network) has exited 0. Prints the times.
+check_compose_ha() {
+  ensure_compose
+  local project="semaphored-ha-test-$$" i port start first second hlog done_file
+  local before after deposed took_up
+  hlog="${LOG_DIR}/semctl-ha.log"
+  done_file="${LOG_DIR}/semctl-ha.done"
+  HA_ADDRESSES=()
+  HA_CONTAINERS=()
+  export SEMAPHORED_IMAGE="${IMAGE}" SEMAPHORED_ETCD_IMAGE="${ETCD_IMAGE}" \
+    SEMAPHORED_ADMIN_TOKEN="${ADMIN_TOKEN}" SEMAPHORED_HA_HOST=127.0.0.1
+  for i in 1 2 3; do
+    port="$(free_port)"
+    while [[ " ${HA_ADDRESSES[*]} " == *":${port} "* ]]; do port="$(free_port)"; done
+    export "SEMAPHORED_HA_PORT_${i}=${port}"
+    HA_ADDRESSES+=("127.0.0.1:${port}")
+  done
+  HA_COMPOSE=("${COMPOSE[@]}" -p "${project}" -f "${REPO}/docker/compose-ha.yaml")
+  COMPOSE_DOWN=("${HA_COMPOSE[@]}" down -v -t 30)
+  log "compose-ha: up, servers on ${HA_ADDRESSES[*]}"
+  start="$(now_ms)"
+  timeout 180 "${HA_COMPOSE[@]}" up -d --no-build >"${LOG_DIR}/compose-ha-up.log" 2>&1 \
+    || { cat "${LOG_DIR}/compose-ha-up.log" >&2; fail "compose-ha up failed"; }
+  took_up="$(seconds_since "${start}")"
+  start="$(now_ms)"
+  for i in 1 2 3; do
+    HA_CONTAINERS+=("$(compose_container "${project}" "semaphored-${i}")")
+  done
+  for i in 1 2 3; do
+    wait_healthy "$(compose_container "${project}" "etcd-${i}")" 60
+  done
+  wait_ha_leader 60
+  first="${LEADER}"
+  log "compose-ha: up in ${took_up}s; 3 etcd members healthy and ${first} leads $(seconds_since "${start}")s later"
+
+  ADDRESS="$(IFS=,; echo "${HA_ADDRESSES[*]}")"
+  rm -f "${done_file}"
+  # The job's command runs until the test says it is done (at most 2 minutes).
+  # shellcheck disable=SC2016  # expanded by the job's shell
+  start_holder "${TEST_NAME}" "${hlog}" --ttl=30s run "${TEST_NAME}" -- \
+    timeout 120 sh -c 'until [ -e "$0" ]; do sleep 0.2; done' "${done_file}"
+  before="$(ha_holder "${TEST_NAME}")"
+  [[ -n "${before}" ]] || fail "no holder of ${TEST_NAME} before the failover"
+
+  start="$(now_ms)"
+  timeout 30 "${DOCKER}" kill "$(ha_container "${first}")" >/dev/null \
+    || fail "docker kill of the leader failed"
+  wait_ha_leader 30 "${first}"
+  second="${LEADER}"
+  log "compose-ha: docker kill of the leader ${first}: ${second} leads after $(seconds_since "${start}")s"
+  wait_ha_resumed "${hlog}" 1 30
+  after="$(ha_holder "${TEST_NAME}")"
+  [[ "${after}" == "${before}" ]] \
+    || fail "${TEST_NAME} held by '${after}' (session token) after the failover, not '${before}'"
+  log "compose-ha: the semctl run job resumed its session on ${second} $(seconds_since "${start}")s after the kill and runs on; ${TEST_NAME} kept its holder and token (${before})"
+  timeout 30 "${DOCKER}" start "$(ha_container "${first}")" >/dev/null \
+    || fail "docker start of the killed server failed"
+  wait_ha_standby "${first}" "${second}" 30
+  log "compose-ha: the killed server, started again, is a standby naming ${second}"
+
+  start="$(now_ms)"
+  deposed="$(ha_container "${second}")"
+  PAUSED="${deposed}"
+  timeout 30 "${DOCKER}" pause "${deposed}" >/dev/null || fail "docker pause of the leader failed"
+  wait_ha_leader 30 "${second}"
+  timeout 30 "${DOCKER}" unpause "${deposed}" >/dev/null || fail "docker unpause failed"
+  PAUSED=""
+  log "compose-ha: docker pause of the leader ${second}: ${LEADER} leads after $(seconds_since "${start}")s"
+  wait_ha_resumed "${hlog}" 2 30
+  wait_ha_standby "${second}" "${LEADER}" 30
+  [[ "$("${DOCKER}" inspect -f '{{.RestartCount}}' "${deposed}")" -ge 1 ]] \
+    || fail "the paused leader, thawed, was not restarted by the restart policy"
+  grep -q 'leadership lost.*exiting (5)' <<<"$("${DOCKER}" logs "${deposed}" 2>&1)" \
+    || fail "the paused leader, thawed, did not exit 5 for leadership lost"
+  after="$(ha_holder "${TEST_NAME}")"
+  [[ "${after}" == "${before}" ]] \
+    || fail "${TEST_NAME} held by '${after}' (session token) after the second failover, not '${before}'"
+  log "compose-ha: thawed, ${second} exited 5 and was restarted as a standby; the job resumed on ${LEADER} with the same holder and token"
+
+  touch "${done_file}"
+  wait_exit "${HOLDER}" 20
+  (( EXIT_CODE == 0 )) || fail "the semctl run job exited ${EXIT_CODE}, not 0: $(cat "${hlog}")"
+  [[ -z "$(ha_holder "${TEST_NAME}")" ]] || fail "${TEST_NAME} still held after its job ended"
+  check_nightly_report "${LOG_DIR}/compose-ha-job.log" "${HA_COMPOSE[@]}"
+  log "compose-ha: the job ended and exited 0 (${TEST_NAME} free); nightly-report (host network, three addresses) exited 0"
+  timeout 90 "${COMPOSE_DOWN[@]}" >/dev/null 2>&1 || fail "compose-ha down failed"
   COMPOSE_DOWN=()
 }
 
@@ -460,6 +685,7 @@ main() {
   check_restart "${name}"
   check_drain "${name}"
   check_compose
+  check_compose_ha
 
   log "passed in $(( $(date +%s) - start ))s"
 }
