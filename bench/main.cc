@@ -7,7 +7,6 @@
 #include <functional>
 #include <iostream>
 #include <memory>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -138,12 +137,7 @@ int Main() {
   if (address.empty()) {
     // Admin over TCP needs a token (W3's FIFO check and W5's list use the admin
     // service): the in-process server gets a random one.
-    if (admin_token.empty()) {
-      std::random_device random;
-      for (int i = 0; i < 4; ++i) {
-        absl::StrAppend(&admin_token, absl::Hex(random(), absl::kZeroPad8));
-      }
-    }
+    if (admin_token.empty()) admin_token = RandomAdminToken();
     start_server = [&null_sink, admin_token](const std::string& data_dir) {
       return ::semaphored::server::Server::Start(
           BenchServerOptions(admin_token, &null_sink, data_dir));
