@@ -1,8 +1,10 @@
 // RunEtcd: one etcd cluster, semaphored on it against etcd's own lock, in one run.
 
 #include <iostream>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -11,6 +13,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "scratch_dir.h"
+#include "store/etcd_client.h"
 #include "tests/etcd/etcd_cluster.h"
 
 namespace semaphored::bench {
@@ -21,6 +24,20 @@ void NoteError(Report& r, const std::string& what, const absl::Status& s) {
   if (s.ok()) return;
   std::cerr << what << " failed: " << s << "\n";
   r.Note(absl::StrCat(what, " failed: ", s.ToString()));
+}
+
+// etcd's current revision (one more for each transaction that wrote).
+absl::StatusOr<int64_t> Revision(const std::vector<std::string>& endpoints) {
+  store::EtcdOptions options;
+  options.endpoints = endpoints;
+  absl::StatusOr<std::unique_ptr<store::EtcdClient>> etcd = store::EtcdClient::Create(options);
+  if (!etcd.ok()) return etcd.status();
+  etcdserverpb::RangeRequest request;
+  request.set_key("/");
+  request.set_count_only(true);
+  absl::StatusOr<etcdserverpb::RangeResponse> range = (*etcd)->Range(request);
+  if (!range.ok()) return range.status();
+  return range->header().revision();
 }
 
 // The rows comparing semaphored on etcd with etcd's lock, measured just before.
@@ -99,20 +116,32 @@ absl::Status RunEtcd(BenchContext& ctx, const EtcdBenchOptions& options) {
   // Each workload on semaphored, then on etcd's lock: the two meet the same disk
   // within seconds of each other.
   EtcdLockResults lock;
+  // A workload on semaphored, with its commit rows and the etcd transactions each
+  // commit took (etcd's revision grows by one per transaction that writes; only the
+  // leader writes meanwhile).
+  auto on_semaphored = [&](const std::string& workload, const std::function<absl::Status()>& run) {
+    const absl::StatusOr<int64_t> revision0 = Revision(endpoints);
+    const double commits0 = on_etcd.commits.commits;
+    NoteError(r, on_etcd.Label(workload), run());
+    AddCommitRows(on_etcd, workload);
+    const absl::StatusOr<int64_t> revision = Revision(endpoints);
+    const double commits = on_etcd.commits.commits - commits0;
+    if (revision0.ok() && revision.ok() && commits > 0) {
+      r.Add({on_etcd.Label(workload), "etcd transactions per commit",
+             static_cast<double>(*revision - *revision0) / commits, "", std::nullopt, "", {}});
+    }
+  };
   if (options.w1) {
-    NoteError(r, "W1 etcd", RunW1(on_etcd, options.duration));
-    AddCommitRows(on_etcd, "W1");
+    on_semaphored("W1", [&] { return RunW1(on_etcd, options.duration); });
     NoteError(r, "W1 etcd-lock", RunEtcdLockW1(ctx, endpoints, options.duration, lock));
   }
   if (options.w2) {
-    NoteError(r, "W2 etcd", RunW2(on_etcd, options.duration, options.w2_clients));
-    AddCommitRows(on_etcd, "W2");
+    on_semaphored("W2", [&] { return RunW2(on_etcd, options.duration, options.w2_clients); });
     NoteError(r, "W2 etcd-lock",
               RunEtcdLockW2(ctx, endpoints, options.duration, options.w2_clients, lock));
   }
   if (options.w3) {
-    NoteError(r, "W3 etcd", RunW3(on_etcd, options.duration, options.w3_clients));
-    AddCommitRows(on_etcd, "W3");
+    on_semaphored("W3", [&] { return RunW3(on_etcd, options.duration, options.w3_clients); });
     NoteError(r, "W3 etcd-lock",
               RunEtcdLockW3(ctx, endpoints, options.duration, options.w3_clients, lock));
   }

@@ -45,8 +45,8 @@ struct EtcdLockResults {
   double w3_p99_us = 0;  // Lock call to grant, p99
 };
 
-// etcd's floor on `endpoints`: one client's put (one Raft commit) and linearizable
-// read, p50 and p99, for `duration` each. Rows "etcd floor".
+// etcd's floor on `endpoints`: one client's put (one Raft commit), transaction of 100
+// puts and linearizable read, p50 and p99, for `duration` each. Rows "etcd floor".
 absl::Status RunEtcdFloor(BenchContext& ctx, const std::vector<std::string>& endpoints,
                           absl::Duration duration);
 

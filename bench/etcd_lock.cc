@@ -248,20 +248,29 @@ absl::Status RunEtcdFloor(BenchContext& ctx, const std::vector<std::string>& end
   absl::StatusOr<std::unique_ptr<store::EtcdClient>> etcd = store::EtcdClient::Create(options);
   if (!etcd.ok()) return etcd.status();
   // A put in a transaction (as the etcd store writes) of a value that changes each
-  // time, and a linearizable read of it (etcd's ReadIndex: a heartbeat round, no disk).
-  etcdserverpb::TxnRequest put;
-  etcdserverpb::PutRequest* p = put.add_success()->mutable_request_put();
-  p->set_key("/semaphored_bench_floor/key");
+  // time; a transaction of kWide such puts (about what a batch of W2's carries before
+  // etcd's 128 operations per transaction); a linearizable read of the first key
+  // (etcd's ReadIndex: a heartbeat round, no disk).
+  constexpr int kWide = 100;
+  etcdserverpb::TxnRequest put, wide;
+  for (int k = 0; k < kWide; ++k) {
+    etcdserverpb::PutRequest* p = wide.add_success()->mutable_request_put();
+    p->set_key(absl::StrCat("/semaphored_bench_floor/", k));
+    if (k == 0) *put.add_success()->mutable_request_put() = *p;
+  }
   etcdserverpb::RangeRequest read;
-  read.set_key(p->key());
-  Samples puts, reads;
-  for (int phase = 0; phase < 2; ++phase) {
-    Samples& samples = phase == 0 ? puts : reads;
+  read.set_key(put.success(0).request_put().key());
+  Samples puts, wides, reads;
+  for (int phase = 0; phase < 3; ++phase) {
+    Samples& samples = phase == 0 ? puts : phase == 1 ? wides : reads;
     const absl::Time end = absl::Now() + duration;
     for (int i = 0; absl::Now() < end; ++i) {
-      p->set_value(absl::StrCat(i));
+      put.mutable_success(0)->mutable_request_put()->set_value(absl::StrCat(i));
+      for (auto& op : *wide.mutable_success()) op.mutable_request_put()->set_value(absl::StrCat(i));
       const absl::Time t0 = absl::Now();
-      absl::Status s = phase == 0 ? (*etcd)->Txn(put).status() : (*etcd)->Range(read).status();
+      absl::Status s = phase == 0   ? (*etcd)->Txn(put).status()
+                       : phase == 1 ? (*etcd)->Txn(wide).status()
+                                    : (*etcd)->Range(read).status();
       if (!s.ok()) return s;
       if (i >= 10) samples.Add(absl::Now() - t0);  // the first ones warm the channel
     }
@@ -269,7 +278,9 @@ absl::Status RunEtcdFloor(BenchContext& ctx, const std::vector<std::string>& end
   const double rt = ctx.floor.rt_p50_us();
   Report& r = *ctx.report;
   const std::string label = "etcd floor";
+  const std::string wide_what = absl::StrCat("txn of ", kWide, " puts");
   for (auto [what, samples] : {std::pair<const char*, Samples*>{"put (one Raft commit)", &puts},
+                               {wide_what.c_str(), &wides},
                                {"linearizable read", &reads}}) {
     const double p50 = samples->PercentileUs(50);
     const double p99 = samples->PercentileUs(99);
