@@ -19,9 +19,15 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "etcd_bench.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "semaphored/v1/semaphore.grpc.pb.h"
 
 namespace semaphored::bench {
 namespace {
+
+namespace v1 = ::semaphored::v1;
 
 // How long one repetition may wait for the grant after the kill.
 constexpr absl::Duration kGrantTimeout = absl::Seconds(30);
@@ -32,6 +38,7 @@ constexpr absl::Duration kServerDefaultLease = absl::Seconds(5);
 struct Takeover {
   absl::Duration to_grant;                   // SIGKILL to the new grant
   std::optional<absl::Duration> to_leader;   // SIGKILL to the next leader's key
+  std::optional<absl::Duration> to_serving;  // SIGKILL to the next leader's first Ping
   std::optional<absl::Duration> to_resumed;  // SIGKILL to on_session_resumed
   bool hold_kept = false;                    // the held semaphore, same token, after
   bool lost = false;                         // on_session_lost was called
@@ -65,6 +72,21 @@ class SessionEvents {
   bool lost_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// Whether `address` answers a Ping before `deadline` (tried every 10 ms, each time on a
+// new channel).
+bool AwaitPing(const std::string& address, absl::Time deadline) {
+  while (absl::Now() < deadline) {
+    auto stub = v1::SemaphoreService::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
+    v1::PingResponse response;
+    if (stub->Ping(&context, v1::PingRequest(), &response).ok()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
 // One repetition: kills the current leader and times the takeover.
 absl::StatusOr<Takeover> FailOnce(ServerGroup& group, int repetition, absl::Duration settle) {
   absl::StatusOr<ServerGroup::Leader> leader = group.AwaitLeader(absl::Seconds(30));
@@ -89,10 +111,16 @@ absl::StatusOr<Takeover> FailOnce(ServerGroup& group, int repetition, absl::Dura
 
   const absl::Time killed = absl::Now();
   group.Kill(leader->index);
-  // Meanwhile, when the next leader's key appears in etcd (polled every 10 ms).
-  std::optional<absl::Duration> to_leader;
-  std::thread election([&group, &to_leader, killed, old = leader->revision] {
-    if (group.AwaitLeader(kGrantTimeout, old).ok()) to_leader = absl::Now() - killed;
+  // Meanwhile, when the next leader's key appears in etcd, and when that server
+  // answers a Ping (a new channel each time: no reconnect backoff), polled every 10 ms.
+  std::optional<absl::Duration> to_leader, to_serving;
+  std::thread election([&group, &to_leader, &to_serving, killed, old = leader->revision] {
+    absl::StatusOr<ServerGroup::Leader> next = group.AwaitLeader(kGrantTimeout, old);
+    if (!next.ok()) return;
+    to_leader = absl::Now() - killed;
+    if (AwaitPing(group.address(next->index), killed + kGrantTimeout)) {
+      to_serving = absl::Now() - killed;
+    }
   });
   // Calls made while the session is interrupted wait for the resume; one that fails
   // (UNAVAILABLE while no server leads) is made again, until kGrantTimeout.
@@ -110,6 +138,7 @@ absl::StatusOr<Takeover> FailOnce(ServerGroup& group, int repetition, absl::Dura
   t.lost = events.lost();
   election.join();
   t.to_leader = to_leader;
+  t.to_serving = to_serving;
   t.granted = granted.ok() && granted->acquired();
   if (!t.granted) {
     t.error = absl::StrCat("run ", repetition, ": no grant within ",
@@ -146,7 +175,7 @@ absl::Status RunEtcdFailover(BenchContext& ctx, ServerGroup& group, int repeats,
     return absl::InvalidArgumentError(absl::StrCat("not a duration: ", lease));
   }
   const ServerGroup::Exits before = group.exits();
-  std::vector<double> grant_ms, resumed_ms, leader_ms;
+  std::vector<double> grant_ms, resumed_ms, leader_ms, serving_ms;
   int kept = 0, lost = 0, failed = 0;
   absl::Status error;
   const std::string label = "failover etcd";
@@ -160,6 +189,7 @@ absl::Status RunEtcdFailover(BenchContext& ctx, ServerGroup& group, int repeats,
     }
     lost += t->lost;
     if (t->to_leader) leader_ms.push_back(absl::ToDoubleMilliseconds(*t->to_leader));
+    if (t->to_serving) serving_ms.push_back(absl::ToDoubleMilliseconds(*t->to_serving));
     if (!t->granted) {
       ++failed;
       ctx.report->Note(absl::StrCat(label, ": ", t->error));
@@ -190,6 +220,10 @@ absl::Status RunEtcdFailover(BenchContext& ctx, ServerGroup& group, int repeats,
   if (!leader_ms.empty()) {
     r.Add({label, "SIGKILL to the next leader's key, median", Median(leader_ms), "ms",
            std::nullopt, "", {}});
+  }
+  if (!serving_ms.empty()) {
+    r.Add({label, "SIGKILL to the next leader answering a Ping, median", Median(serving_ms),
+           "ms", std::nullopt, "", {}});
   }
   if (!resumed_ms.empty()) {
     r.Add({label, "SIGKILL to session resumed, median", Median(resumed_ms), "ms",
