@@ -1,7 +1,7 @@
 // RunEtcd: one etcd cluster, semaphored on it against etcd's own lock, in one run.
 
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,6 +65,79 @@ void AddRatioRows(Report& r, const BenchContext& on_etcd, const EtcdLockResults&
   }
 }
 
+// W1-W3 on the group's leader, each followed by the same workload on etcd's lock, then
+// the ratio rows. Errors: no leader, or the client cannot connect.
+absl::Status RunWorkloads(const BenchContext& ctx, ServerGroup& group,
+                          const std::string& admin_token,
+                          const std::vector<std::string>& endpoints,
+                          const EtcdBenchOptions& options) {
+  Report& r = *ctx.report;
+  absl::StatusOr<ServerGroup::Leader> leader = group.AwaitLeader(absl::Seconds(10));
+  if (!leader.ok()) return leader.status();
+
+  // The workloads' client is given every server's address (it finds the leader); the
+  // raw channel, for W3's FIFO check through the admin service, goes to the leader.
+  ClientOptions client_options;
+  client_options.address = group.addresses();
+  client_options.client_name = "semaphored_bench";
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(client_options);
+  if (!client.ok()) return client.status();
+  BenchContext on_etcd = ctx;
+  on_etcd.store = "etcd";
+  on_etcd.address = client_options.address;
+  on_etcd.client = client->get();
+  on_etcd.channel =
+      grpc::CreateChannel(group.address(leader->index), grpc::InsecureChannelCredentials());
+  on_etcd.admin_token = admin_token;
+  on_etcd.server = nullptr;
+  on_etcd.start_server = nullptr;
+  on_etcd.w1_rate = on_etcd.w1_p50_us = on_etcd.w1_sync_p50_us = 0;
+  on_etcd.w2_rate = on_etcd.w3_rate = on_etcd.w3_p99_us = 0;
+  ServerGroup* servers = &group;
+  const int leading = leader->index;
+  on_etcd.store_metrics = [servers, leading] { return servers->MetricsPage(leading); };
+  StartCommitRows(on_etcd);
+
+  // A workload on semaphored, with its commit rows and the etcd transactions each
+  // commit took (etcd's revision grows by one per transaction that writes; only the
+  // leader writes meanwhile).
+  auto on_semaphored = [&](const std::string& workload, const std::function<absl::Status()>& run) {
+    const absl::StatusOr<int64_t> revision0 = Revision(endpoints);
+    const double commits0 = on_etcd.commits.commits;
+    NoteError(r, on_etcd.Label(workload), run());
+    AddCommitRows(on_etcd, workload);
+    const absl::StatusOr<int64_t> revision = Revision(endpoints);
+    const double commits = on_etcd.commits.commits - commits0;
+    if (revision0.ok() && revision.ok() && commits > 0) {
+      r.Add({on_etcd.Label(workload), "etcd transactions per commit",
+             static_cast<double>(*revision - *revision0) / commits, "", std::nullopt, "", {}});
+    }
+  };
+  // Each workload on semaphored, then on etcd's lock: the two meet the same disk
+  // within seconds of each other.
+  EtcdLockResults lock;
+  if (options.w1) {
+    on_semaphored("W1", [&] { return RunW1(on_etcd, options.duration); });
+    NoteError(r, "W1 etcd-lock", RunEtcdLockW1(ctx, endpoints, options.duration, lock));
+  }
+  if (options.w2) {
+    on_semaphored("W2", [&] { return RunW2(on_etcd, options.duration, options.w2_clients); });
+    NoteError(r, "W2 etcd-lock",
+              RunEtcdLockW2(ctx, endpoints, options.duration, options.w2_clients, lock));
+  }
+  if (options.w3) {
+    on_semaphored("W3", [&] { return RunW3(on_etcd, options.duration, options.w3_clients); });
+    NoteError(r, "W3 etcd-lock",
+              RunEtcdLockW3(ctx, endpoints, options.duration, options.w3_clients, lock));
+  }
+  AddRatioRows(r, on_etcd, lock);
+  if (const ServerGroup::Exits e = group.exits(); e.exited > 0) {
+    r.Note(absl::StrCat("W1-W3 etcd: ", e.exited, " semaphored processes exited (", e.lease_lost,
+                        " on losing their lease) and were started again"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunEtcd(BenchContext& ctx, const EtcdBenchOptions& options) {
@@ -87,70 +160,10 @@ absl::Status RunEtcd(BenchContext& ctx, const EtcdBenchOptions& options) {
   absl::StatusOr<std::unique_ptr<ServerGroup>> group =
       ServerGroup::Start(group_options, options.servers);
   if (!group.ok()) return group.status();
-  absl::StatusOr<ServerGroup::Leader> leader = (*group)->AwaitLeader(absl::Seconds(10));
-  if (!leader.ok()) return leader.status();
-
-  // The workloads' client is given every server's address (it finds the leader); the
-  // raw channel, for W3's FIFO check through the admin service, goes to the leader.
-  ClientOptions client_options;
-  client_options.address = (*group)->addresses();
-  client_options.client_name = "semaphored_bench";
-  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(client_options);
-  if (!client.ok()) return client.status();
-  BenchContext on_etcd = ctx;
-  on_etcd.store = "etcd";
-  on_etcd.address = client_options.address;
-  on_etcd.client = client->get();
-  on_etcd.channel =
-      grpc::CreateChannel((*group)->address(leader->index), grpc::InsecureChannelCredentials());
-  on_etcd.admin_token = group_options.admin_token;
-  on_etcd.server = nullptr;
-  on_etcd.start_server = nullptr;
-  on_etcd.w1_rate = on_etcd.w1_p50_us = on_etcd.w1_sync_p50_us = 0;
-  on_etcd.w2_rate = on_etcd.w3_rate = on_etcd.w3_p99_us = 0;
-  ServerGroup* servers = group->get();
-  const int leading = leader->index;
-  on_etcd.store_metrics = [servers, leading] { return servers->MetricsPage(leading); };
-  StartCommitRows(on_etcd);
-
-  // Each workload on semaphored, then on etcd's lock: the two meet the same disk
-  // within seconds of each other.
-  EtcdLockResults lock;
-  // A workload on semaphored, with its commit rows and the etcd transactions each
-  // commit took (etcd's revision grows by one per transaction that writes; only the
-  // leader writes meanwhile).
-  auto on_semaphored = [&](const std::string& workload, const std::function<absl::Status()>& run) {
-    const absl::StatusOr<int64_t> revision0 = Revision(endpoints);
-    const double commits0 = on_etcd.commits.commits;
-    NoteError(r, on_etcd.Label(workload), run());
-    AddCommitRows(on_etcd, workload);
-    const absl::StatusOr<int64_t> revision = Revision(endpoints);
-    const double commits = on_etcd.commits.commits - commits0;
-    if (revision0.ok() && revision.ok() && commits > 0) {
-      r.Add({on_etcd.Label(workload), "etcd transactions per commit",
-             static_cast<double>(*revision - *revision0) / commits, "", std::nullopt, "", {}});
-    }
-  };
-  if (options.w1) {
-    on_semaphored("W1", [&] { return RunW1(on_etcd, options.duration); });
-    NoteError(r, "W1 etcd-lock", RunEtcdLockW1(ctx, endpoints, options.duration, lock));
+  if (options.w1 || options.w2 || options.w3) {
+    NoteError(r, "W1-W3 etcd",
+              RunWorkloads(ctx, **group, group_options.admin_token, endpoints, options));
   }
-  if (options.w2) {
-    on_semaphored("W2", [&] { return RunW2(on_etcd, options.duration, options.w2_clients); });
-    NoteError(r, "W2 etcd-lock",
-              RunEtcdLockW2(ctx, endpoints, options.duration, options.w2_clients, lock));
-  }
-  if (options.w3) {
-    on_semaphored("W3", [&] { return RunW3(on_etcd, options.duration, options.w3_clients); });
-    NoteError(r, "W3 etcd-lock",
-              RunEtcdLockW3(ctx, endpoints, options.duration, options.w3_clients, lock));
-  }
-  AddRatioRows(r, on_etcd, lock);
-  if (const ServerGroup::Exits e = (*group)->exits(); e.exited > 0) {
-    r.Note(absl::StrCat("W1-W3 etcd: ", e.exited, " semaphored processes exited (", e.lease_lost,
-                        " on losing their lease) and were started again"));
-  }
-  client->reset();
   if (options.failover) {
     NoteError(r, "failover etcd",
               RunEtcdFailover(ctx, **group, options.failover_repeats, options.leader_lease_ttl));

@@ -47,25 +47,25 @@ struct EtcdLockResults {
 
 // etcd's floor on `endpoints`: one client's put (one Raft commit), transaction of 100
 // puts and linearizable read, p50 and p99, for `duration` each. Rows "etcd floor".
-absl::Status RunEtcdFloor(BenchContext& ctx, const std::vector<std::string>& endpoints,
+absl::Status RunEtcdFloor(const BenchContext& ctx, const std::vector<std::string>& endpoints,
                           absl::Duration duration);
 
 // etcd's lock service, each client with its own lease (60 s TTL, revoked at the end)
 // on member i % members: W1 (one client, Lock + Unlock pairs), W2 (`clients` on
 // distinct names), W3 (`clients` on one name, with etcd's grant order checked against
 // its queue order through a watch). Rows "W1 etcd-lock", ...; fills `out`.
-absl::Status RunEtcdLockW1(BenchContext& ctx, const std::vector<std::string>& endpoints,
+absl::Status RunEtcdLockW1(const BenchContext& ctx, const std::vector<std::string>& endpoints,
                            absl::Duration duration, EtcdLockResults& out);
-absl::Status RunEtcdLockW2(BenchContext& ctx, const std::vector<std::string>& endpoints,
+absl::Status RunEtcdLockW2(const BenchContext& ctx, const std::vector<std::string>& endpoints,
                            absl::Duration duration, int clients, EtcdLockResults& out);
-absl::Status RunEtcdLockW3(BenchContext& ctx, const std::vector<std::string>& endpoints,
+absl::Status RunEtcdLockW3(const BenchContext& ctx, const std::vector<std::string>& endpoints,
                            absl::Duration duration, int clients, EtcdLockResults& out);
 
 // Failover, `repeats` times: a session (through the library, given every server's
 // address) holds a semaphore; the leader is SIGKILLed; the clock runs until the same
 // session, resumed on the next leader, is granted another semaphore. The killed server
 // is started again (a standby) before the next repetition. Rows "failover etcd".
-absl::Status RunEtcdFailover(BenchContext& ctx, ServerGroup& group, int repeats,
+absl::Status RunEtcdFailover(const BenchContext& ctx, ServerGroup& group, int repeats,
                              const std::string& lease);
 
 }  // namespace semaphored::bench

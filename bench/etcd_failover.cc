@@ -168,7 +168,7 @@ double Median(std::vector<double> v) {
 
 }  // namespace
 
-absl::Status RunEtcdFailover(BenchContext& ctx, ServerGroup& group, int repeats,
+absl::Status RunEtcdFailover(const BenchContext& ctx, ServerGroup& group, int repeats,
                              const std::string& lease) {
   absl::Duration lease_ttl = kServerDefaultLease;
   if (!lease.empty() && !absl::ParseDuration(lease, &lease_ttl)) {

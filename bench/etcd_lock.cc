@@ -240,7 +240,7 @@ void NoteFailures(Report& r, const std::string& label, int64_t failures) {
 
 }  // namespace
 
-absl::Status RunEtcdFloor(BenchContext& ctx, const std::vector<std::string>& endpoints,
+absl::Status RunEtcdFloor(const BenchContext& ctx, const std::vector<std::string>& endpoints,
                           absl::Duration duration) {
   store::EtcdOptions options;
   options.endpoints = endpoints;
@@ -290,7 +290,7 @@ absl::Status RunEtcdFloor(BenchContext& ctx, const std::vector<std::string>& end
   return absl::OkStatus();
 }
 
-absl::Status RunEtcdLockW1(BenchContext& ctx, const std::vector<std::string>& endpoints,
+absl::Status RunEtcdLockW1(const BenchContext& ctx, const std::vector<std::string>& endpoints,
                            absl::Duration duration, EtcdLockResults& out) {
   absl::StatusOr<std::unique_ptr<LockClients>> clients = LockClients::Start(endpoints, 1);
   if (!clients.ok()) return clients.status();
@@ -311,7 +311,7 @@ absl::Status RunEtcdLockW1(BenchContext& ctx, const std::vector<std::string>& en
   return absl::OkStatus();
 }
 
-absl::Status RunEtcdLockW2(BenchContext& ctx, const std::vector<std::string>& endpoints,
+absl::Status RunEtcdLockW2(const BenchContext& ctx, const std::vector<std::string>& endpoints,
                            absl::Duration duration, int clients, EtcdLockResults& out) {
   absl::StatusOr<std::unique_ptr<LockClients>> lock_clients =
       LockClients::Start(endpoints, clients);
@@ -331,7 +331,7 @@ absl::Status RunEtcdLockW2(BenchContext& ctx, const std::vector<std::string>& en
   return absl::OkStatus();
 }
 
-absl::Status RunEtcdLockW3(BenchContext& ctx, const std::vector<std::string>& endpoints,
+absl::Status RunEtcdLockW3(const BenchContext& ctx, const std::vector<std::string>& endpoints,
                            absl::Duration duration, int clients, EtcdLockResults& out) {
   absl::StatusOr<std::unique_ptr<LockClients>> lock_clients =
       LockClients::Start(endpoints, clients);

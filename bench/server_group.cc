@@ -80,20 +80,20 @@ absl::StatusOr<std::unique_ptr<ServerGroup>> ServerGroup::Start(
     m.log = absl::StrCat(options.dir, "/server-", i, ".log");
     group->members_.push_back(std::move(m));
   }
+  ServerGroup* const g = group.get();
   {
-    absl::MutexLock lock(&group->mu_);
-    group->pids_.assign(servers, -1);
+    absl::MutexLock lock(&g->mu_);
+    g->pids_.assign(servers, -1);
   }
   // One at a time: the first one leads.
   for (int i = 0; i < servers; ++i) {
     {
-      absl::MutexLock lock(&group->mu_);
-      if (absl::Status s = group->Spawn(i); !s.ok()) return s;
+      absl::MutexLock lock(&g->mu_);
+      if (absl::Status s = g->Spawn(i); !s.ok()) return s;
     }
-    if (absl::Status s = group->AwaitListening(i); !s.ok()) return s;
+    if (absl::Status s = g->AwaitListening(i); !s.ok()) return s;
   }
-  ServerGroup* raw = group.get();
-  group->supervisor_ = std::thread([raw] { raw->Supervise(); });
+  g->supervisor_ = std::thread([g] { g->Supervise(); });
   return group;
 }
 
@@ -175,7 +175,9 @@ void ServerGroup::Supervise() {
         if (!status.has_value()) continue;
         pids_[i] = -1;
         ++exits_.exited;
-        if (WIFEXITED(*status) && WEXITSTATUS(*status) == server::kLeadershipLostExit) ++exits_.lease_lost;
+        if (WIFEXITED(*status) && WEXITSTATUS(*status) == server::kLeadershipLostExit) {
+          ++exits_.lease_lost;
+        }
       }
       // Down (exited, or killed by Kill): up again, as a standby.
       if (Spawn(i).ok()) ++exits_.restarts;
