@@ -136,6 +136,7 @@ absl::Status RunW1(BenchContext& ctx, absl::Duration duration) {
   if (st.failures) r.Note(absl::StrCat(ctx.Label("W1"), ": ", st.failures, " acquires failed"));
   ctx.w1_rate = st.rate();
   ctx.w1_p50_us = p50;
+  ctx.w1_sync_p50_us = sync_p50;
   return absl::OkStatus();
 }
 
@@ -259,6 +260,7 @@ absl::Status RunW3(BenchContext& ctx, absl::Duration duration, int clients) {
       snapshots.size(), " snapshots."));
   if (st.failures) r.Note(absl::StrCat(ctx.Label("W3"), ": ", st.failures, " acquires failed"));
   ctx.w3_rate = rate;
+  ctx.w3_p99_us = p99;
   return absl::OkStatus();
 }
 

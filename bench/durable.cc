@@ -2,17 +2,12 @@
 // keeping its state in a SQLite data dir against the same workloads in memory, and a
 // restart with many held semaphores back to serving.
 
-#include <stdlib.h>
-#include <sys/vfs.h>
 #include <time.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <string>
-#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -22,60 +17,12 @@
 #include "grpcpp/security/credentials.h"
 #include "server/observability/metrics.h"
 #include "server/server.h"
+#include "scratch_dir.h"
 #include "store/sqlite_store.h"
 #include "workloads.h"
 
 namespace semaphored::bench {
 namespace {
-
-// A fresh directory under `parent`, removed (with what it holds) on destruction.
-class ScratchDir {
- public:
-  ScratchDir() = default;
-  ~ScratchDir() {
-    if (path_.empty()) return;
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  absl::Status Make(const std::string& parent, const std::string& tag) {
-    std::string dir = parent;
-    if (dir.empty()) {
-      std::error_code error;
-      dir = std::filesystem::temp_directory_path(error).string();
-      if (error) dir = "/tmp";
-    }
-    std::string pattern = absl::StrCat(dir, "/semaphored_bench_", tag, ".XXXXXX");
-    if (mkdtemp(pattern.data()) == nullptr) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot make a data dir under ", dir, ": errno ", errno,
-          " (set --bench_dir to a writable directory)"));
-    }
-    path_ = pattern;
-    return absl::OkStatus();
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-// The file system `path` is on, by name when it is a common one: an fsync on tmpfs
-// costs nothing, so the durable figures mean little there.
-std::string FileSystemOf(const std::string& path) {
-  struct statfs fs {};
-  if (statfs(path.c_str(), &fs) != 0) return "unknown";
-  switch (static_cast<uint64_t>(fs.f_type)) {
-    case 0xEF53: return "ext4";
-    case 0x58465342: return "xfs";
-    case 0x9123683E: return "btrfs";
-    case 0x01021994: return "tmpfs (fsync costs nothing: use --bench_dir on a disk)";
-    case 0x794C7630: return "overlayfs";
-    default: return absl::StrFormat("type 0x%x", static_cast<uint64_t>(fs.f_type));
-  }
-}
 
 // What the workloads need of a server: a client and a raw channel to it.
 absl::Status Connect(BenchContext& ctx, server::Server& server,
@@ -102,8 +49,8 @@ double Sample(const std::string& page, const std::string& name) {
   return std::strtod(page.c_str() + at + prefix.size(), nullptr);
 }
 
-BenchContext::Commits ReadCommits(server::Server& server) {
-  const std::string page = "\n" + server.metrics().Render();
+BenchContext::Commits ReadCommits(const std::string& metrics_page) {
+  const std::string page = "\n" + metrics_page;
   BenchContext::Commits c;
   c.commits = Sample(page, "semaphored_store_commits_total");
   c.answers = Sample(page, "semaphored_store_committed_answers_total");
@@ -252,8 +199,12 @@ absl::Status RunDurable(BenchContext& ctx, const BenchContext& memory,
   durable.w1_rate = durable.w1_p50_us = durable.w2_rate = durable.w3_rate = 0;
   std::unique_ptr<Client> client;
   absl::Status connected = Connect(durable, **server, client);
+  server::Server* raw = server->get();
+  durable.store_metrics = [raw]() -> absl::StatusOr<std::string> {
+    return raw->metrics().Render();
+  };
   if (connected.ok()) {
-    durable.commits = ReadCommits(**server);
+    StartCommitRows(durable);
     workloads(durable);
   }
   // The sessions' streams end before the server does.
@@ -294,9 +245,21 @@ absl::Status RunDurable(BenchContext& ctx, const BenchContext& memory,
   return absl::OkStatus();
 }
 
+void StartCommitRows(BenchContext& ctx) {
+  if (!ctx.store_metrics) return;
+  absl::StatusOr<std::string> page = ctx.store_metrics();
+  if (page.ok()) ctx.commits = ReadCommits(*page);
+}
+
 void AddCommitRows(BenchContext& ctx, const std::string& workload) {
-  if (ctx.store != "sqlite" || ctx.server == nullptr) return;
-  const BenchContext::Commits now = ReadCommits(*ctx.server);
+  if (!ctx.store_metrics) return;
+  absl::StatusOr<std::string> page = ctx.store_metrics();
+  if (!page.ok()) {
+    ctx.report->Note(absl::StrCat(ctx.Label(workload), ": no commit rows: ",
+                                  page.status().ToString()));
+    return;
+  }
+  const BenchContext::Commits now = ReadCommits(*page);
   const BenchContext::Commits& before = ctx.commits;
   const double commits = now.commits - before.commits;
   const std::string label = ctx.Label(workload);

@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <memory>
+#include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -116,6 +118,13 @@ void AddAdminAuth(const BenchContext& ctx, grpc::ClientContext& context) {
   if (!ctx.admin_token.empty()) {
     context.AddMetadata("authorization", "Bearer " + ctx.admin_token);
   }
+}
+
+std::string RandomAdminToken() {
+  std::random_device random;
+  std::string token;
+  for (int i = 0; i < 4; ++i) absl::StrAppend(&token, absl::Hex(random(), absl::kZeroPad8));
+  return token;
 }
 
 void RunThreads(int n, const std::function<void(int)>& fn) {

@@ -7,7 +7,6 @@
 #include <functional>
 #include <iostream>
 #include <memory>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "etcd_bench.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "server/server.h"
@@ -29,12 +29,15 @@ ABSL_FLAG(std::string, server, "",
 ABSL_FLAG(std::string, admin_token, "",
           "Admin bearer token of the --server (W3's FIFO check and W5 use AdminService); "
           "the in-process server gets a random one");
-ABSL_FLAG(std::string, workloads, "floor,w1,w2,w3,w4,w5,w6,local,restart",
-          "Comma-separated workloads to run (the floor always runs)");
+ABSL_FLAG(std::string, workloads, "floor,w1,w2,w3,w4,w5,w6,local,restart,etcd_failover",
+          "Comma-separated workloads to run (the floor always runs; etcd_failover only "
+          "when --stores lists etcd)");
 ABSL_FLAG(std::string, stores, "memory,sqlite",
           "Comma-separated stores W1-W3 run against, in the same run: memory (the "
           "in-process server), sqlite (another in-process server with a fresh data dir "
-          "under --bench_dir; also measures the durable floor, one empty commit)");
+          "under --bench_dir; also measures the durable floor, one empty commit), etcd "
+          "(a 3-member etcd cluster under --bench_dir with --etcd_servers semaphored "
+          "processes on it, against etcd's own lock service on the same cluster)");
 ABSL_FLAG(std::string, bench_dir, "",
           "Where the durable workloads make (and remove) their data dirs; empty: the "
           "temporary directory ($TMPDIR or /tmp). Put it on the disk being measured");
@@ -57,6 +60,14 @@ ABSL_FLAG(double, local_min_time, 0.5, "Google Benchmark min time per local benc
 ABSL_FLAG(bool, absl_deadlock_detection, false,
           "Keep Abseil's mutex deadlock detection on (Debian's default, off in the "
           "semaphored binary): for before/after comparisons");
+ABSL_FLAG(std::string, semaphored_binary, SEMAPHORED_BINARY,
+          "The semaphored executable that --stores=etcd runs (as processes)");
+ABSL_FLAG(int, etcd_members, 3, "With --stores=etcd: etcd members (/usr/bin/etcd)");
+ABSL_FLAG(int, etcd_servers, 3, "With --stores=etcd: semaphored processes on the cluster");
+ABSL_FLAG(std::string, etcd_leader_lease_ttl, "",
+          "With --stores=etcd: the servers' --leader_lease_ttl; empty: their default");
+ABSL_FLAG(int, etcd_failover_repeats, 5,
+          "With --stores=etcd: leader kills timed by the etcd_failover workload");
 ABSL_FLAG(std::string, json_out, "", "Write the results as JSON to this file");
 ABSL_FLAG(std::string, w6_child_holder, "", "Internal: run as W6's child holder");
 ABSL_FLAG(std::string, w6_child_name, "", "Internal: the name W6's child holds");
@@ -121,10 +132,10 @@ int Main() {
   }
   std::set<std::string> stores;
   for (absl::string_view w : absl::StrSplit(absl::GetFlag(FLAGS_stores), ',')) {
-    if (w == "memory" || w == "sqlite") {
+    if (w == "memory" || w == "sqlite" || w == "etcd") {
       stores.insert(std::string(w));
     } else if (!w.empty()) {
-      std::cerr << "--stores: unknown store \"" << w << "\" (memory, sqlite)\n";
+      std::cerr << "--stores: unknown store \"" << w << "\" (memory, sqlite, etcd)\n";
       return 2;
     }
   }
@@ -138,12 +149,7 @@ int Main() {
   if (address.empty()) {
     // Admin over TCP needs a token (W3's FIFO check and W5's list use the admin
     // service): the in-process server gets a random one.
-    if (admin_token.empty()) {
-      std::random_device random;
-      for (int i = 0; i < 4; ++i) {
-        absl::StrAppend(&admin_token, absl::Hex(random(), absl::kZeroPad8));
-      }
-    }
+    if (admin_token.empty()) admin_token = RandomAdminToken();
     start_server = [&null_sink, admin_token](const std::string& data_dir) {
       return ::semaphored::server::Server::Start(
           BenchServerOptions(admin_token, &null_sink, data_dir));
@@ -177,7 +183,7 @@ int Main() {
   ctx.start_server = start_server;
   ctx.scratch_dir = absl::GetFlag(FLAGS_bench_dir);
   // Rows name their store when there is more than the in-memory one.
-  if (stores.count("sqlite")) ctx.store = "memory";
+  if (stores.count("sqlite") || stores.count("etcd")) ctx.store = "memory";
   std::cerr << "semaphored_bench: server " << address
             << (server ? " (in-process)" : "") << "\n";
 
@@ -215,6 +221,23 @@ int Main() {
   }
   if (stores.count("sqlite") && (wants("w1") || wants("w2") || wants("w3"))) {
     Check("durable W1-W3", RunDurable(ctx, memory_ctx, w123), report);
+  }
+  if (stores.count("etcd") &&
+      (wants("w1") || wants("w2") || wants("w3") || wants("etcd_failover"))) {
+    EtcdBenchOptions etcd;
+    etcd.semaphored_binary = absl::GetFlag(FLAGS_semaphored_binary);
+    etcd.members = absl::GetFlag(FLAGS_etcd_members);
+    etcd.servers = absl::GetFlag(FLAGS_etcd_servers);
+    etcd.leader_lease_ttl = absl::GetFlag(FLAGS_etcd_leader_lease_ttl);
+    etcd.w1 = wants("w1");
+    etcd.w2 = wants("w2");
+    etcd.w3 = wants("w3");
+    etcd.failover = wants("etcd_failover");
+    etcd.failover_repeats = absl::GetFlag(FLAGS_etcd_failover_repeats);
+    etcd.duration = d;
+    etcd.w2_clients = absl::GetFlag(FLAGS_w2_clients);
+    etcd.w3_clients = absl::GetFlag(FLAGS_w3_clients);
+    Check("etcd", RunEtcd(ctx, etcd), report);
   }
   if (wants("w4")) {
     Check("W4", RunW4(ctx, d, absl::GetFlag(FLAGS_w4_clients), absl::GetFlag(FLAGS_w4_limit)),

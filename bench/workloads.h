@@ -48,7 +48,8 @@ struct BenchContext {
   std::string admin_token;                  // for AdminService calls; empty: none
   std::string self_path;                    // this binary, for W6's child holder
   Report* report = nullptr;
-  // The store the server keeps its state in, as rows label it ("memory", "sqlite");
+  // The store the server keeps its state in, as rows label it ("memory", "sqlite",
+  // "etcd");
   // empty: not labelled (only the in-memory server runs W1-W3).
   std::string store;
   // Starts another in-process server like the main one, keeping its state in
@@ -59,10 +60,15 @@ struct BenchContext {
   std::string scratch_dir;                  // where data dirs are made (--bench_dir)
   double w1_rate = 0;                       // W1 pairs/s, for W3's target
   double w1_p50_us = 0;                     // W1 pair p50
+  double w1_sync_p50_us = 0;                // W1 Set + Clear pair p50 (clear awaited)
   double w2_rate = 0;                       // W2 pairs/s
   double w3_rate = 0;                       // W3 handoffs/s
+  double w3_p99_us = 0;                     // W3 wait p99
   double commit_p50_us = 0;                 // the durable floor (0: not measured)
   double w1_commit_mean_us = 0;             // the durable server's mean commit in W1
+  // The server's Prometheus page, for the commit rows after each workload; null: none
+  // (a server in memory commits nothing).
+  std::function<absl::StatusOr<std::string>()> store_metrics;
   // The durable server's commit counters when its last workload ended.
   struct Commits {
     double commits = 0, answers = 0, effects = 0, seconds = 0;
@@ -77,6 +83,9 @@ struct BenchContext {
 
 // Adds the admin credential (if any) to an AdminService call's context.
 void AddAdminAuth(const BenchContext& ctx, grpc::ClientContext& context);
+
+// 128 random bits in hex: an admin token for a server the benchmark starts.
+std::string RandomAdminToken();
 
 // Runs fn(i) on n threads and joins them.
 void RunThreads(int n, const std::function<void(int)>& fn);
@@ -98,8 +107,12 @@ absl::Status RunCommitFloor(BenchContext& ctx, int samples, absl::Duration max_d
 // it with `memory` (the in-memory run's context; skipped when it ran nothing).
 absl::Status RunDurable(BenchContext& ctx, const BenchContext& memory,
                         const std::function<void(BenchContext&)>& workloads);
-// After a workload on the durable server: rows with its commits since the previous
-// call (batches, answers per batch, mean commit time), read from the server's metrics.
+// Reads the commit counters of the server behind ctx.store_metrics (if any) as the
+// start of the next AddCommitRows.
+void StartCommitRows(BenchContext& ctx);
+// After a workload on a server with a store (ctx.store_metrics set): rows with its
+// commits since the previous call (batches, answers per batch, mean commit time), read
+// from the server's metrics; a note when they cannot be read.
 void AddCommitRows(BenchContext& ctx, const std::string& workload);
 // Fills a fresh data dir with `holders` held semaphores (1000 sessions), then times
 // ctx.start_server on it until a Ping is answered; checks every holder came back.
