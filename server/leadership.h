@@ -32,7 +32,9 @@ struct EtcdServerOptions {
   std::string tls_ca;
   std::string tls_cert;
   std::string tls_key;
-  absl::Duration lease_ttl = absl::Seconds(5);
+  // How long a dead leader keeps the role: the failover takes about this plus half a
+  // second (etcd's expiry check, the successor's poll). etcd's shortest is 1.5 s.
+  absl::Duration lease_ttl = absl::Seconds(2);
 };
 
 // The exit code of a leader that lost its lease.

@@ -76,7 +76,7 @@ ABSL_FLAG(std::string, etcd_tls_ca, "", "With --etcd_endpoints: PEM CA of etcd's
 ABSL_FLAG(std::string, etcd_tls_cert, "",
           "With --etcd_endpoints: PEM client certificate for etcd (with --etcd_tls_key).");
 ABSL_FLAG(std::string, etcd_tls_key, "", "With --etcd_endpoints: PEM client key for etcd.");
-ABSL_FLAG(absl::Duration, leader_lease_ttl, absl::Seconds(5),
+ABSL_FLAG(absl::Duration, leader_lease_ttl, semaphored::server::EtcdServerOptions().lease_ttl,
           "With --etcd_endpoints: the leader's etcd lease (1s-5m): how long a dead leader "
           "keeps the role before another server takes over.");
 ABSL_FLAG(std::string, state_file, "semaphored.state",

@@ -19,10 +19,14 @@ constexpr absl::string_view kLeaderIs = "the leader is at ";
 
 }  // namespace
 
+bool IsStandbyAnswer(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable &&
+         absl::StartsWith(status.message(), kStandby);
+}
+
 std::string LeaderHint(const absl::Status& status) {
-  if (status.code() != absl::StatusCode::kUnavailable) return "";
+  if (!IsStandbyAnswer(status)) return "";
   absl::string_view message = status.message();
-  if (!absl::StartsWith(message, kStandby)) return "";
   const size_t at = message.find(kLeaderIs);
   if (at == absl::string_view::npos) return "";
   absl::string_view rest = message.substr(at + kLeaderIs.size());
@@ -112,7 +116,7 @@ void LeaderStub::Note(const std::string& from, const absl::Status& status) {
     if (it == addresses_.end()) it = addresses_.insert(addresses_.end(), hint);
     hinted_by_ = current_;
     current_ = static_cast<size_t>(it - addresses_.begin());
-  } else if (!absl::StartsWith(status.message(), kStandby)) {
+  } else if (!IsStandbyAnswer(status)) {
     // Unreachable: the next one. After a hint, the one after the standby that gave
     // it: the named address may be one this client cannot reach (a leader advertising
     // an address for another network), and going round from it would lead back to

@@ -69,6 +69,8 @@ class LeaderStub final : public Stub, public std::enable_shared_from_this<Leader
   absl::flat_hash_map<std::string, std::shared_ptr<GrpcStub>> stubs_ ABSL_GUARDED_BY(mu_);
 };
 
+// Whether `status` is a standby's answer (UNAVAILABLE "standby: ...").
+bool IsStandbyAnswer(const absl::Status& status);
 // The leader's address in a standby's answer, or "" when `status` is not one.
 std::string LeaderHint(const absl::Status& status);
 

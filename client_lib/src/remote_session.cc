@@ -11,6 +11,7 @@
 #include "common/proto_time.h"
 #include "convert.h"
 #include "errors_internal.h"
+#include "leader_stub.h"
 #include "wait.h"
 
 namespace semaphored::internal {
@@ -22,6 +23,10 @@ namespace {
 // Reconnect backoff: doubles from the first to the last, with up to 25% jitter.
 constexpr absl::Duration kFirstBackoff = absl::Milliseconds(50);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
+// After a standby's answer (servers on etcd): it is reachable and a leader is named or
+// being elected, so the backoff meant for servers out of reach starts over and the
+// next try comes soon: a session finds a new leader within about this of its takeover.
+constexpr absl::Duration kStandbyRetry = absl::Milliseconds(100);
 // How long a release nobody waits for may wait for the session's next command.
 constexpr absl::Duration kReleaseFlushDelay = absl::Microseconds(300);
 
@@ -452,9 +457,11 @@ void RemoteSession::InterruptLocked(const absl::Status& status, Followups& follo
           [callback = options_.on_session_interrupted, why] { callback(why); });
     }
   }
+  if (IsStandbyAnswer(status)) backoff_ = kFirstBackoff;
+  const absl::Duration base = IsStandbyAnswer(status) ? kStandbyRetry : backoff_;
   const absl::Duration delay =
-      backoff_ + absl::Microseconds(absl::ToInt64Microseconds(backoff_) *
-                                    static_cast<int64_t>(generation_ % 4) / 16);
+      base + absl::Microseconds(absl::ToInt64Microseconds(base) *
+                                static_cast<int64_t>(generation_ % 4) / 16);
   backoff_ = std::min(backoff_ * 2, kMaxBackoff);
   reconnect_timer_ = connection_->timers().Schedule(
       absl::Now() + delay, [weak = weak_from_this()] {
