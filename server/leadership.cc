@@ -11,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/cluster_view.h"
 #include "server/standby_server.h"
 #include "store/etcd_client.h"
 #include "store/etcd_store.h"
@@ -74,6 +75,10 @@ absl::StatusOr<std::unique_ptr<store::EtcdLeader>> LeadOrStandBy(
   leader_options.value = advertise;
   leader_options.ttl = etcd.lease_ttl;
   auto leader = std::make_unique<store::EtcdLeader>(client, leader_options);
+  // Registered (every role) from now on, until the server stops: see ClusterView.
+  auto cluster = std::make_shared<ClusterView>(client, etcd.prefix, advertise, etcd.lease_ttl);
+  options->cluster = cluster;
+
   leader->SetOnLost([](const absl::Status& why) {
     // Nothing more may be answered (the gate already refuses): leave now, without a
     // drain that would answer calls in flight.
@@ -95,8 +100,15 @@ absl::StatusOr<std::unique_ptr<store::EtcdLeader>> LeadOrStandBy(
       break;
     }
     if (standby == nullptr) {
+      StandbyOptions standby_options;
+      standby_options.address = options->listen_address;
+      standby_options.tls = options->tls;
+      standby_options.admin.admin_token = options->admin_token;
+      standby_options.admin.throttle = options->admin_throttle;
+      standby_options.admin.logger = &logger;
+      standby_options.cluster = cluster.get();
       absl::StatusOr<std::unique_ptr<StandbyServer>> started =
-          StandbyServer::Start(options->listen_address, options->tls);
+          StandbyServer::Start(std::move(standby_options));
       if (!started.ok()) return started.status();
       standby = *std::move(started);
       if (absl::Status s = on_listening(standby->port()); !s.ok()) return s;
@@ -120,6 +132,7 @@ absl::StatusOr<std::unique_ptr<store::EtcdLeader>> LeadOrStandBy(
     options->listen_address = absl::StrCat(host, ":", standby->port());
     standby.reset();
   }
+  cluster->SetLeading();
   logger.Log(LogLevel::kInfo, "leader_elected",
              {{"advertise", advertise},
               {"leader_key", guard.key},

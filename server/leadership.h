@@ -40,10 +40,13 @@ struct EtcdServerOptions {
 // The exit code of a leader that lost its lease.
 inline constexpr int kLeadershipLostExit = 5;
 
-// Campaigns until this server leads, serving a StandbyServer meanwhile (`on_listening`
-// is called with its port once it listens). Then sets `options` up for the leader
-// (the listen port the standby had, the guarded etcd store, the answer gate) and
-// returns the leadership, which must outlive the server. Returns nullptr when one of
+// Registers this server in etcd (ClusterView, set as options->cluster: the
+// registration lasts as long as the options or the server they start) and campaigns
+// until this server leads, serving a StandbyServer meanwhile (`on_listening` is called
+// with its port once it listens; its GetCluster uses `options`' admin token and
+// `logger`, which must outlive the call). Then sets `options` up for the leader (the
+// listen port the standby had, the guarded etcd store, the answer gate) and returns
+// the leadership, which must outlive the server. Returns nullptr when one of
 // `signals` (blocked by the caller) arrived first: exit 0. Errors: bad options
 // (INVALID_ARGUMENT), or the address cannot be listened on.
 absl::StatusOr<std::unique_ptr<store::EtcdLeader>> LeadOrStandBy(

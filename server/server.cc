@@ -12,6 +12,8 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/server_credentials.h"
 #include "common/local_admin.h"
+#include "common/server_role.h"
+#include "server/cluster_view.h"
 #include "server/admin_socket.h"
 #include "common/clock.h"
 #include "engine/committer.h"
@@ -189,27 +191,34 @@ absl::Status Server::StartGrpc(const ServerOptions& options) {
   semaphore_service_ = std::make_unique<SemaphoreServiceImpl>(
       core_.get(), observer_.get(), options.service_limits);
   AdminServiceOptions admin;
-  admin.admin_token = options.admin_token;
+  admin.auth.admin_token = options.admin_token;
   if (!options.admin_socket.empty()) {
     admin_socket_ = std::make_unique<AdminSocket>(logger_.get());
-    admin.admin_socket_caller =
+    admin.auth.admin_socket_caller =
         [socket = admin_socket_.get()](absl::string_view peer) -> std::optional<std::string> {
       std::optional<PeerCredentials> cred = socket->CallerOf(peer);
       if (!cred.has_value()) return std::nullopt;
       return absl::StrCat("uid ", cred->uid, ", pid ", cred->pid);
     };
   }
-  admin.throttle = options.admin_throttle;
-  admin.logger = logger_.get();
+  admin.auth.throttle = options.admin_throttle;
+  admin.auth.logger = logger_.get();
   admin.observer = observer_.get();
   admin.drain = [this] {
     Core::DrainResult result = Drain("admin");
     RequestShutdown("admin");
     return result;
   };
+  // A single server shows the listen address until the bound one is known, below.
+  cluster_ = options.cluster != nullptr ? options.cluster
+                                        : std::make_shared<ClusterView>(options.listen_address);
+  admin.cluster = cluster_.get();
   admin_service_ = std::make_unique<AdminServiceImpl>(core_.get(), std::move(admin));
   health_service_ = std::make_unique<HealthServiceImpl>(std::initializer_list<std::string>{
       v1::SemaphoreService::service_full_name(), v1::AdminService::service_full_name()});
+  health_service_->SetCheckMetadata(
+      {{internal::kRoleMetadataKey,
+        options.cluster != nullptr ? internal::kRoleLeader : internal::kRoleSingle}});
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -230,6 +239,7 @@ absl::Status Server::StartGrpc(const ServerOptions& options) {
             : ": the address is in use or not local to this machine"));
   }
   address_ = absl::StrCat(ConnectHost(HostOf(options.listen_address)), ":", port_);
+  if (options.cluster == nullptr) cluster_->SetAddress(address_);
   if (absl::Status s = StartAdminSocket(options); !s.ok()) return s;
   WarnIfTokenInClear(*logger_, options);
   return absl::OkStatus();

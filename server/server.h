@@ -32,6 +32,7 @@ namespace semaphored::server {
 
 class AdminServiceImpl;
 class AdminSocket;
+class ClusterView;
 class HealthServiceImpl;
 class ListenerCheck;
 class Metrics;
@@ -54,6 +55,11 @@ struct ServerOptions {
   // Opens the store instead of data_dir when set (a leader's etcd store, guarded by
   // its leadership: see server/main.cc); the server owns the store it returns.
   std::function<absl::StatusOr<std::unique_ptr<engine::Store>>()> open_store;
+  // On etcd: this server's place in the cluster (LeadOrStandBy makes it; the server
+  // keeps it until it is destroyed), which GetCluster describes and which makes the
+  // health Check's role "leader". nullptr: a single server (the server makes its own
+  // ClusterView, and its role is "single").
+  std::shared_ptr<ClusterView> cluster;
   // Without a data dir: where fencing tokens are recorded so that they keep
   // increasing across restarts (see DurableTokenSource). Empty: in-memory tokens
   // starting at the wall clock in microseconds since the Unix epoch. Not used with a
@@ -192,6 +198,8 @@ class Server {
   std::unique_ptr<engine::Ticker> ticker_;
   engine::LoadSummary loaded_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
+  // Answers GetCluster calls until gRPC has stopped.
+  std::shared_ptr<ClusterView> cluster_;
   // Stopped by Shutdown before gRPC; outlives the admin service, which asks it who
   // its callers are.
   std::unique_ptr<AdminSocket> admin_socket_;

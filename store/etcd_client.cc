@@ -182,12 +182,18 @@ absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveOnce(int64_t lease) {
         stream = e.lease->LeaseKeepAlive(context);
     etcdserverpb::LeaseKeepAliveRequest request;
     request.set_id(lease);
-    if (stream->Write(request)) stream->Read(&response);
-    stream->WritesDone();
-    context->TryCancel();
+    if (stream->Write(request) && stream->Read(&response)) {
+      // etcd keeps the stream open: end it. A read answer is the result; the cancel
+      // that ended the stream is not an error.
+      context->TryCancel();
+      stream->Finish().IgnoreError();
+      if (response.id() == lease) return grpc::Status::OK;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no keepalive answer");
+    }
+    // The stream broke (an unreachable member): Finish says why, as UNAVAILABLE, so
+    // that the next endpoint is tried. (Cancelled first, it would say CANCELLED, and
+    // the keepalive would stay on the dead member.)
     grpc::Status status = stream->Finish();
-    // A read answer is the result; the cancel that ended the stream is not an error.
-    if (response.id() == lease) return grpc::Status::OK;
     return status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "no keepalive answer")
                        : status;
   });

@@ -9,13 +9,11 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
 #include "common/proto_time.h"
 #include "server/observability/server_events.h"
 #include "server/service/convert.h"
-#include "server/service/peer.h"
 #include "server/service/unary_call.h"
 
 namespace semaphored::server {
@@ -23,7 +21,6 @@ namespace semaphored::server {
 using ::semaphored::internal::FormatSessionId;
 using ::semaphored::internal::ParseSessionId;
 using ::semaphored::internal::QuoteName;
-using ::semaphored::internal::RealClock;
 using ::semaphored::internal::SessionId;
 using ::semaphored::internal::ToProtoTimestamp;
 using ::semaphored::internal::ValidateGlobalName;
@@ -47,31 +44,6 @@ constexpr size_t kMaxReasonBytes = 1024;
 // bytes (it always holds one), so that pages of semaphores with many holders and
 // waiters stay far below a client's default 4 MiB receive limit.
 constexpr size_t kMaxPageBytes = 1 << 20;
-
-// A refused credential: the fields of LogAdminRefused, plus how many refusals from
-// the same host were not logged since the previous line.
-void LogRefusedCredential(const Logger& logger, absl::string_view action,
-                          absl::string_view peer, int64_t suppressed,
-                          const absl::Status& status) {
-  std::vector<LogField> fields;
-  fields.reserve(5);
-  fields.emplace_back("action", action);
-  fields.emplace_back("by", peer);
-  fields.emplace_back("code", absl::StatusCodeToString(status.code()));
-  fields.emplace_back("error", status.message());
-  if (suppressed > 0) fields.emplace_back("suppressed", suppressed);
-  logger.Log(LogLevel::kWarn, "admin_refused", absl::MakeConstSpan(fields));
-}
-
-bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
-  // The loop runs over `a` (the presented token) whatever `b` is, so the time taken
-  // does not tell how much of the configured token matched.
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-  }
-  return diff == 0;
-}
 
 // page_size: 0 means the default; above the maximum is clamped; negative is an error.
 absl::StatusOr<int> PageSize(int32_t requested) {
@@ -136,84 +108,18 @@ v1::SemaphoreDetail ToSemaphoreDetail(const SemaphoreSnapshot& snap) {
 
 }  // namespace
 
-absl::Status CheckAdminCredential(absl::string_view configured_token,
-                                  absl::string_view authorization_header,
-                                  bool has_authorization, bool on_admin_socket) {
-  if (on_admin_socket) return absl::OkStatus();
-  if (configured_token.empty()) {
-    return absl::PermissionDeniedError(
-        "this server has no admin token, so its admin service answers only on its admin "
-        "socket (semctl on the server's machine uses it, as root or the server's user; "
-        "see --admin_socket); for admin over the network start the server with "
-        "--admin_token_file, SEMAPHORED_ADMIN_TOKEN or --admin_token");
-  }
-  if (!has_authorization) {
-    return absl::UnauthenticatedError(
-        "admin methods need the metadata \"authorization: Bearer TOKEN\" with the "
-        "server's admin token");
-  }
-  // The scheme is case-insensitive (RFC 9110 section 11.1).
-  constexpr absl::string_view kScheme = "bearer ";
-  absl::string_view token = authorization_header;
-  if (!absl::StartsWithIgnoreCase(token, kScheme)) {
-    return absl::PermissionDeniedError(
-        "the authorization metadata must be \"Bearer TOKEN\" with the server's admin "
-        "token");
-  }
-  token.remove_prefix(kScheme.size());
-  if (!ConstantTimeEquals(token, configured_token)) {
-    return absl::PermissionDeniedError("the admin token is wrong");
-  }
-  return absl::OkStatus();
-}
-
 AdminServiceImpl::AdminServiceImpl(Core* core, AdminServiceOptions options)
     : core_(core),
       options_(std::move(options)),
       observer_(options_.observer != nullptr ? options_.observer
                                              : CallObserver::Null()),
-      throttle_(options_.clock != nullptr ? options_.clock : RealClock::Get(),
-                options_.throttle) {}
-
-absl::Status AdminServiceImpl::Authorize(grpc::CallbackServerContext* context,
-                                         absl::string_view action, std::string* by) {
-  const std::string peer = context->peer();
-  *by = peer;
-  if (options_.admin_socket_caller) {
-    if (std::optional<std::string> who = options_.admin_socket_caller(peer)) {
-      absl::StrAppend(by, " (admin socket, ", *who, ")");
-      return CheckAdminCredential(options_.admin_token, "", false, true);
-    }
-  }
-  const std::string host = PeerHost(peer);
-  // Without a configured token there is nothing to guess: no throttle, only the
-  // rate-limited log line.
-  const bool throttled = !options_.admin_token.empty();
-  absl::Status status = throttled ? throttle_.Admit(host) : absl::OkStatus();
-  if (status.ok()) {
-    const auto& metadata = context->client_metadata();
-    auto it = metadata.find("authorization");
-    absl::string_view header;
-    if (it != metadata.end()) {
-      header = absl::string_view(it->second.data(), it->second.size());
-    }
-    status = CheckAdminCredential(options_.admin_token, header, it != metadata.end(),
-                                  false);
-    if (throttled && status.ok()) throttle_.RecordSuccess(host);
-    if (throttled && !status.ok()) throttle_.RecordFailure(host);
-  }
-  int64_t suppressed = 0;
-  if (!status.ok() && options_.logger != nullptr && throttle_.ShouldLog(host, &suppressed)) {
-    LogRefusedCredential(*options_.logger, action, peer, suppressed, status);
-  }
-  return status;
-}
+      auth_(options_.auth) {}
 
 void AdminServiceImpl::AuditFailure(absl::string_view action, absl::string_view peer,
                                     absl::string_view why, absl::string_view target,
                                     const absl::Status& status) const {
-  if (options_.logger == nullptr) return;
-  LogAdminRefused(*options_.logger, action, peer, why, target, status);
+  if (options_.auth.logger == nullptr) return;
+  LogAdminRefused(*options_.auth.logger, action, peer, why, target, status);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListSemaphores(
@@ -325,8 +231,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::EndSession(grpc::CallbackServerConte
           return released.status();
         }
         response->set_released_count(*released);
-        if (options_.logger != nullptr) {
-          LogAdminEndSession(*options_.logger, peer, request.reason(), *id, *released);
+        if (options_.auth.logger != nullptr) {
+          LogAdminEndSession(*options_.auth.logger, peer, request.reason(), *id, *released);
         }
         return absl::OkStatus();
       },
@@ -356,8 +262,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ForceClearSemaphore(
           holder->set_client_name(h.client_name);
           *holder->mutable_grant() = ToGrant(h.grant);
         }
-        if (options_.logger != nullptr) {
-          LogAdminForceClear(*options_.logger, peer, request.reason(), request.name(),
+        if (options_.auth.logger != nullptr) {
+          LogAdminForceClear(*options_.auth.logger, peer, request.reason(), request.name(),
                              *revoked);
         }
         return absl::OkStatus();
@@ -376,8 +282,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Drain(grpc::CallbackServerContext* c
           AuditFailure("drain", peer, "", "", s);
           return s;
         }
-        if (options_.logger != nullptr) {
-          LogAdminDrain(*options_.logger, peer, request.reason());
+        if (options_.auth.logger != nullptr) {
+          LogAdminDrain(*options_.auth.logger, peer, request.reason());
         }
         const Core::DrainResult result =
             options_.drain ? options_.drain() : core_->Drain();
@@ -386,6 +292,23 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Drain(grpc::CallbackServerContext* c
         return absl::OkStatus();
       },
       WhenDurable());
+}
+
+grpc::ServerUnaryReactor* ServeGetCluster(CallObserver& observer, AdminAuthorizer& auth,
+                                          ClusterView& cluster,
+                                          grpc::CallbackServerContext* context,
+                                          const Raw* in, Raw* out) {
+  std::string by;
+  return ServeUnary<v1::GetClusterRequest, v1::GetClusterResponse>(
+      observer, "GetCluster", [&] { return auth.Authorize(context, "get_cluster", &by); },
+      in, out, [&](UnaryCall<v1::GetClusterRequest, v1::GetClusterResponse>* call) {
+        cluster.Describe(call->Completion());
+      });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetCluster(grpc::CallbackServerContext* context,
+                                                       const Raw* in, Raw* out) {
+  return ServeGetCluster(*observer_, auth_, *options_.cluster, context, in, out);
 }
 
 }  // namespace semaphored::server

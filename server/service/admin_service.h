@@ -14,48 +14,33 @@
 #include "common/clock.h"
 #include "engine/core.h"
 #include "server/observability/logger.h"
-#include "server/service/admin_throttle.h"
+#include "server/cluster_view.h"
+#include "server/service/admin_auth.h"
 #include "server/service/call_observer.h"
 
 namespace semaphored::server {
 
-// Decides whether a caller's credential admits it to the admin service. A caller on the
-// server's admin socket (`on_admin_socket`, see AdminSocket::CallerOf) is admitted
-// without a token. Every other caller -- any TCP connection, loopback included: a
-// same-host forwarder makes any caller loopback -- needs the metadata
-// "authorization: Bearer TOKEN" (the scheme in any case): none gives UNAUTHENTICATED,
-// another token (or another scheme) PERMISSION_DENIED; tokens are compared in
-// constant time. Without a configured token, such callers get PERMISSION_DENIED saying
-// to use the admin socket or configure a token. Pure function.
-absl::Status CheckAdminCredential(absl::string_view configured_token,
-                                  absl::string_view authorization_header,
-                                  bool has_authorization, bool on_admin_socket);
-
 struct AdminServiceOptions {
-  // The admin bearer token; empty: admin socket callers only (CheckAdminCredential).
-  std::string admin_token;
-  // Who a caller is when it came through the server's admin socket from an allowed
-  // user ("uid 1000, pid 4242", for audit lines); nullopt for every other caller.
-  // Called on a gRPC thread; must not block. Unset: no caller is on the admin socket.
-  std::function<std::optional<std::string>(absl::string_view grpc_peer)>
-      admin_socket_caller;
-  // Where the throttle of refused attempts (AdminThrottle) takes time from. nullptr:
-  // the system clock.
-  const internal::Clock* clock = nullptr;
-  AdminThrottle::Options throttle;
-  // Where audit lines go (server_events.h): one per force-clear, end-session and
-  // drain, whether it succeeded or failed, and one per refused credential on any
-  // method (at most one per peer host per second, with the count of those left out:
-  // "suppressed"). Read-only methods that succeed are not logged. nullptr: no audit
-  // lines.
-  const Logger* logger = nullptr;
+  // Who may call (admin token, admin socket, throttle); `auth.logger` also receives
+  // the audit lines (server_events.h): one per force-clear, end-session and drain,
+  // whether it succeeded or failed. Read-only methods that succeed are not logged.
+  AdminAuthOptions auth;
   // Told about requests and errors (see CallObserver). nullptr: none.
   CallObserver* observer = nullptr;
   // Drains the whole server (health, core; the process then exits) and returns the
   // core's drain result. Called on a gRPC thread after the audit line: must not block
   // for long. Unset: only the core is drained.
   std::function<engine::Core::DrainResult()> drain;
+  // What GetCluster describes. Required; must outlive the service.
+  ClusterView* cluster = nullptr;
 };
+
+// Serves GetCluster (request empty; see ClusterView::Describe) to a caller that
+// `auth` admits: the one way, for the leader's admin service and a standby's.
+grpc::ServerUnaryReactor* ServeGetCluster(CallObserver& observer, AdminAuthorizer& auth,
+                                          ClusterView& cluster,
+                                          grpc::CallbackServerContext* context,
+                                          const grpc::ByteBuffer* in, grpc::ByteBuffer* out);
 
 // The generated service with every method taking raw bytes, parsed by the service
 // (wire.h) so that a request that does not parse (a name that is not UTF-8) gets
@@ -66,15 +51,14 @@ using AdminServiceRawBase = v1::AdminService::WithRawCallbackMethod_ListSemaphor
             v1::AdminService::WithRawCallbackMethod_EndSession<
                 v1::AdminService::WithRawCallbackMethod_ForceClearSemaphore<
                     v1::AdminService::WithRawCallbackMethod_Drain<
-                        v1::AdminService::Service>>>>>>;
+                        v1::AdminService::WithRawCallbackMethod_GetCluster<
+                            v1::AdminService::Service>>>>>>>;
 
 // semaphored.v1.AdminService on the gRPC callback API. Every method first checks the
-// caller: an admin socket caller is admitted; from any other peer host that has been
-// refused too often (AdminThrottle) a call gets RESOURCE_EXHAUSTED without its token
-// being looked at; otherwise CheckAdminCredential decides. Then it parses, validates,
-// converts and
-// delegates to the Core; every answer goes through AnswerStatus. No method blocks:
-// the core's administration calls return at once.
+// caller (AdminAuthorizer), then parses, validates, converts and delegates to the
+// Core (GetCluster: to the ClusterView); every answer goes through AnswerStatus. No
+// method blocks: the core's administration calls return at once, and GetCluster is
+// answered from the view's thread.
 //
 //   ListSemaphores  prefix (at most 255 bytes) and page_size (0: 100, at most 1000,
 //                   negative: INVALID_ARGUMENT); page_token is the opaque
@@ -88,8 +72,9 @@ using AdminServiceRawBase = v1::AdminService::WithRawCallbackMethod_ListSemaphor
 //   ForceClearSemaphore  a valid global name; reason required; NOT_FOUND when not
 //                   set. Holders are told (SemaphoreRevokedEvent on their stream).
 //   Drain           reason optional; see AdminServiceOptions::drain.
+//   GetCluster      no fields; see ClusterView.
 //
-// Thread-safe; its only mutable state is the throttle's.
+// Thread-safe; its only mutable state is the authorizer's throttle.
 class AdminServiceImpl final : public AdminServiceRawBase {
  public:
   using Raw = grpc::ByteBuffer;
@@ -111,13 +96,14 @@ class AdminServiceImpl final : public AdminServiceRawBase {
                                                 Raw* response) override;
   grpc::ServerUnaryReactor* Drain(grpc::CallbackServerContext* context,
                                   const Raw* request, Raw* response) override;
+  grpc::ServerUnaryReactor* GetCluster(grpc::CallbackServerContext* context,
+                                       const Raw* request, Raw* response) override;
 
  private:
-  // Checks the caller (see the class comment); a refusal is logged (WARN
-  // admin_refused, rate-limited). `*by` receives who the caller is for audit lines: the
-  // peer, followed by the user for admin socket callers.
   absl::Status Authorize(grpc::CallbackServerContext* context, absl::string_view action,
-                         std::string* by);
+                         std::string* by) {
+    return auth_.Authorize(context, action, by);
+  }
   // What gives an answer: once every effect recorded so far is durable (at once
   // without a store), so that no listing or result shows state a crash could undo.
   auto WhenDurable() {
@@ -133,7 +119,7 @@ class AdminServiceImpl final : public AdminServiceRawBase {
   engine::Core* const core_;
   const AdminServiceOptions options_;
   CallObserver* const observer_;
-  AdminThrottle throttle_;
+  AdminAuthorizer auth_;
 };
 
 }  // namespace semaphored::server

@@ -141,13 +141,27 @@ HealthServiceImpl::ServingStatus HealthServiceImpl::StatusLocked(
   return it == statuses_.end() ? HealthCheckResponse::SERVICE_UNKNOWN : it->second;
 }
 
-void HealthServiceImpl::SetServing(bool serving) {
+void HealthServiceImpl::SetServing(bool serving) { Set(nullptr, serving); }
+
+void HealthServiceImpl::SetServing(const std::string& service, bool serving) {
+  Set(&service, serving);
+}
+
+void HealthServiceImpl::SetCheckMetadata(
+    std::vector<std::pair<std::string, std::string>> metadata) {
+  absl::MutexLock lock(&mu_);
+  check_metadata_ = std::move(metadata);
+}
+
+void HealthServiceImpl::Set(const std::string* service, bool serving) {
   const ServingStatus status =
       serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
   std::vector<std::pair<std::shared_ptr<Watcher>, ServingStatus>> to_tell;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [name, s] : statuses_) s = status;
+    for (auto& [name, s] : statuses_) {
+      if (service == nullptr || name == *service) s = status;
+    }
     for (const auto& [id, weak] : watchers_) {
       if (std::shared_ptr<Watcher> w = weak.lock()) {
         // A watcher of an unknown name gets SERVICE_UNKNOWN again, which it skips.
@@ -187,6 +201,7 @@ grpc::ServerUnaryReactor* HealthServiceImpl::Check(grpc::CallbackServerContext* 
   {
     absl::MutexLock lock(&mu_);
     status = StatusLocked(request->service());
+    for (const auto& [key, value] : check_metadata_) context->AddTrailingMetadata(key, value);
   }
   if (status == HealthCheckResponse::SERVICE_UNKNOWN) {
     reactor->Finish(

@@ -62,7 +62,7 @@ wait_set_state() {
 echo "== help and usage errors"
 call --help; expect_rc "--help" 0
 grep -q "Exit codes" "${DIR}/out" || fail "--help lists no exit codes"
-for sub in set clear test wait-clear list sessions force-clear drain health run; do
+for sub in set clear test wait-clear list sessions force-clear drain health cluster run; do
   call "${sub}" --help; expect_rc "${sub} --help" 0
   grep -q "Exit codes" "${DIR}/out" || fail "${sub} --help lists no exit codes"
 done
@@ -82,7 +82,9 @@ call --server=127.0.0.1:1 --timeout=1s health; expect_rc "health, wrong address"
 
 echo "== health"
 call health; expect_rc "health" 0
-grep -q SERVING "${DIR}/out" || fail "health printed $(cat "${DIR}/out")"
+expect_eq "health of a single server" "$(cat "${DIR}/out")" "SERVING single server (no etcd)"
+call health --json; expect_rc "health --json" 0
+expect_eq "health role" "$(json_get "${DIR}/out" role)" single
 
 echo "== admin: the default socket without a token, never TCP without one"
 [[ -S "${SOCKET}" ]] || fail "no admin socket at ${SOCKET}"
@@ -96,6 +98,15 @@ grep -q "admin socket" "${DIR}/err" || fail "TCP refusal said: $(cat "${DIR}/err
 call --admin_socket="${DIR}/nope.sock" --timeout=1s list
 expect_rc "an explicit socket that is not there" 3
 call --admin_socket=off drain; expect_rc "drain over TCP without a token" 4
+call cluster; expect_rc "cluster over the default admin socket" 0
+grep -q "^single server, no etcd (answered by 127.0.0.1:${SERVER_PORT})" "${DIR}/out" \
+  || fail "cluster printed $(cat "${DIR}/out")"
+grep -Eq "^127.0.0.1:${SERVER_PORT} +leader +20" "${DIR}/out" || fail "cluster printed $(cat "${DIR}/out")"
+call cluster --json; expect_rc "cluster --json" 0
+expect_eq "cluster mode" "$(json_get "${DIR}/out" mode)" CLUSTER_MODE_SINGLE_SERVER
+expect_eq "cluster server role" "$(json_get "${DIR}/out" servers.0.role)" SERVER_ROLE_LEADER
+call cluster extra; expect_rc "cluster with an argument" 2
+call --admin_socket=off cluster; expect_rc "cluster over TCP without a token" 4
 call health; expect_rc "still serving after the refused drain" 0
 
 echo "== test on a free name"

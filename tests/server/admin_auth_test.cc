@@ -75,6 +75,11 @@ std::vector<AdminMethod> AllMethods() {
          v1::ForceClearSemaphoreResponse r;
          return a.ForceClearSemaphore(c, q, &r);
        }},
+      {"GetCluster",
+       [](Admin& a, grpc::ClientContext* c) {
+         v1::GetClusterResponse r;
+         return a.GetCluster(c, {}, &r);
+       }},
       {"Drain",
        [](Admin& a, grpc::ClientContext* c) {
          v1::DrainResponse r;

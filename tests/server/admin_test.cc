@@ -313,6 +313,21 @@ TEST_F(AdminTest, ForceClearRejectsBadRequests) {
   }
 }
 
+TEST_F(AdminTest, GetClusterOfASingleServerIsItselfAsTheLeader) {
+  v1::GetClusterResponse cluster;
+  grpc::Status status = admin_->GetCluster(AdminCtx().get(), {}, &cluster);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(cluster.mode(), v1::CLUSTER_MODE_SINGLE_SERVER);
+  EXPECT_EQ(cluster.leader_address(), server_.server().address());
+  EXPECT_EQ(cluster.answered_by(), server_.server().address());
+  ASSERT_THAT(cluster.servers(), SizeIs(1));
+  EXPECT_EQ(cluster.servers(0).address(), server_.server().address());
+  EXPECT_EQ(cluster.servers(0).role(), v1::SERVER_ROLE_LEADER);
+  EXPECT_GT(cluster.servers(0).start_time().seconds(), 0);
+  EXPECT_THAT(cluster.etcd_endpoints(), IsEmpty());
+  EXPECT_THAT(cluster.etcd_error(), IsEmpty());
+}
+
 TEST_F(AdminTest, DrainWakesWaitersAnswersAndRequestsShutdown) {
   TestSession a = OpenSession(*stub_, "a");
   TestSession b = OpenSession(*stub_, "b");

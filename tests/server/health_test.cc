@@ -40,6 +40,18 @@ TEST_F(HealthTest, CheckIsServingForTheServerAndTheService) {
   }
 }
 
+TEST_F(HealthTest, CheckSaysASingleServerIsOneInItsTrailingMetadata) {
+  HealthCheckRequest request;
+  HealthCheckResponse response;
+  std::unique_ptr<grpc::ClientContext> context = Ctx();
+  ASSERT_TRUE(health_->Check(context.get(), request, &response).ok());
+  const auto& trailers = context->GetServerTrailingMetadata();
+  auto role = trailers.find("semaphored-role");
+  ASSERT_NE(role, trailers.end());
+  EXPECT_EQ(std::string(role->second.data(), role->second.size()), "single");
+  EXPECT_EQ(trailers.count("semaphored-leader"), 0u);
+}
+
 TEST_F(HealthTest, CheckOfAnUnknownServiceIsNotFound) {
   HealthCheckResponse response;
   EXPECT_THAT(Check("no.such.Service", &response),

@@ -4,16 +4,19 @@
 // options as the client library and the bearer token.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "commands.h"
 #include "common/local_admin.h"
+#include "common/server_role.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -141,6 +144,66 @@ void PrintSemaphores(const v1::ListSemaphoresResponse& all) {
   }
 }
 
+const char* RoleName(v1::ServerRole role) {
+  switch (role) {
+    case v1::SERVER_ROLE_LEADER: return "leader";
+    case v1::SERVER_ROLE_STANDBY: return "standby";
+    default: return "?";
+  }
+}
+
+// Rows of cells as a table: each column as wide as its widest cell, two spaces
+// between columns, the last column not padded.
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size());
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+// GetCluster as text: the mode and leader, the servers, the etcd endpoints.
+void PrintCluster(const v1::GetClusterResponse& cluster) {
+  if (cluster.mode() == v1::CLUSTER_MODE_SINGLE_SERVER) {
+    std::printf("single server, no etcd (answered by %s)\n", cluster.answered_by().c_str());
+  } else {
+    std::printf("leader: %s (answered by %s)\n",
+                cluster.leader_address().empty() ? "none" : cluster.leader_address().c_str(),
+                cluster.answered_by().c_str());
+  }
+  if (!cluster.etcd_error().empty()) {
+    std::printf("etcd could not be read: %s\n", cluster.etcd_error().c_str());
+  }
+  std::vector<std::vector<std::string>> servers = {{"SERVER", "ROLE", "STARTED"}};
+  for (const v1::ClusterServer& s : cluster.servers()) {
+    servers.push_back({s.address(), RoleName(s.role()),
+                       s.has_start_time() ? Time(s.start_time()) : "-"});
+  }
+  PrintTable(servers);
+  if (cluster.etcd_endpoints().empty()) return;
+  std::printf("\n");
+  std::vector<std::vector<std::string>> endpoints = {
+      {"ETCD ENDPOINT", "HEALTH", "MEMBER", "RAFT", "VERSION", "DB SIZE", "ERROR"}};
+  for (const v1::EtcdEndpoint& e : cluster.etcd_endpoints()) {
+    if (!e.reachable()) {
+      endpoints.push_back({e.endpoint(), "unreachable", "-", "-", "-", "-", e.error()});
+      continue;
+    }
+    endpoints.push_back({e.endpoint(), e.error().empty() ? "healthy" : "degraded",
+                         e.member_id(), e.raft_leader() ? "leader" : "follower", e.version(),
+                         absl::StrCat(e.db_size_bytes()), e.error().empty() ? "-" : e.error()});
+  }
+  PrintTable(endpoints);
+}
+
 // Pages are followed up to this many, so a server that keeps answering a token
 // cannot loop semctl forever.
 constexpr int kMaxPages = 100000;
@@ -259,6 +322,25 @@ int DrainCommand(const Options& o) {
   return kOk;
 }
 
+int ClusterCommand(const Options& o) {
+  if (!o.args.empty()) return Fail(kUsage, "`cluster` takes no arguments");
+  bool via_socket = false;
+  auto channel = ConnectAdmin(o, &via_socket);
+  if (!channel.ok()) return FailWith(channel.status());
+  v1::GetClusterResponse response;
+  grpc::ClientContext context;
+  Prepare(context, o, via_socket);
+  grpc::Status status =
+      v1::AdminService::NewStub(*channel)->GetCluster(&context, {}, &response);
+  if (!status.ok()) return FailGrpc(status);
+  if (o.json) {
+    std::printf("%s\n", ToJson(response).c_str());
+  } else {
+    PrintCluster(response);
+  }
+  return kOk;
+}
+
 int HealthCommand(const Options& o) {
   if (!o.args.empty()) return Fail(kUsage, "`health` takes no arguments");
   auto channel = Connect(o);
@@ -272,10 +354,38 @@ int HealthCommand(const Options& o) {
   if (!status.ok()) return FailGrpc(status);
   const std::string name =
       grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+  // The role, from the answer's trailing metadata (none from an older server).
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto trailer = [&](const char* key) {
+    auto it = trailers.find(key);
+    return it == trailers.end() ? std::string()
+                                : std::string(it->second.data(), it->second.size());
+  };
+  const std::string role = trailer(internal::kRoleMetadataKey);
+  const std::string leader = trailer(internal::kLeaderMetadataKey);
+  const std::string etcd_error = trailer(internal::kEtcdErrorMetadataKey);
   if (o.json) {
-    std::printf("{\"status\":\"%s\"}\n", name.c_str());
+    std::string json = absl::StrCat("{\"status\":", JsonString(name));
+    if (!role.empty()) absl::StrAppend(&json, ",\"role\":", JsonString(role));
+    if (!leader.empty()) absl::StrAppend(&json, ",\"leader\":", JsonString(leader));
+    if (!etcd_error.empty()) {
+      absl::StrAppend(&json, ",\"etcd_error\":", JsonString(etcd_error));
+    }
+    std::printf("%s}\n", json.c_str());
   } else {
-    std::printf("%s\n", name.c_str());
+    std::string text = name;
+    if (!etcd_error.empty()) {
+      absl::StrAppend(&text, " etcd unreachable: ", etcd_error);
+    } else if (role == internal::kRoleStandby) {
+      absl::StrAppend(&text, " standby (",
+                      leader.empty() ? "no leader yet" : absl::StrCat("leader at ", leader),
+                      ")");
+    } else if (role == internal::kRoleSingle) {
+      absl::StrAppend(&text, " single server (no etcd)");
+    } else if (!role.empty()) {
+      absl::StrAppend(&text, " ", role);
+    }
+    std::printf("%s\n", text.c_str());
   }
   return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kOk
                                                                              : kNotAcquired;

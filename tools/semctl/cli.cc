@@ -22,7 +22,7 @@ constexpr char kExitCodes[] =
     "Exit codes:\n"
     "  0  ok\n"
     "  1  not acquired: already set / timed out; wait-clear timed out; health not\n"
-    "     SERVING\n"
+    "     SERVING (draining, or a standby that cannot reach etcd)\n"
     "  2  usage error (bad option, missing argument, invalid name or value)\n"
     "  3  cannot connect / server unavailable (or shutting down)\n"
     "  4  not permitted (PERMISSION_DENIED or UNAUTHENTICATED)\n"
@@ -92,10 +92,20 @@ constexpr Help kHelps[] = {
      "semctl drain [--reason R]\n"
      "  Admin: the server stops accepting work, wakes its waiters, tells holders,\n"
      "  and exits.\n"},
+    {"cluster",
+     "semctl cluster\n"
+     "  Admin: the servers sharing the state (address, role, start time; leader\n"
+     "  first) and each etcd endpoint's health (member id, Raft role, version, db\n"
+     "  size, or why it is unreachable), as the server asked sees them; any server\n"
+     "  answers, a standby too. A server without etcd shows itself as the leader:\n"
+     "  \"single server, no etcd\".\n"},
     {"health",
      "semctl health\n"
-     "  grpc.health.v1 Check of the server. Exit 0 only when SERVING (1 otherwise,\n"
-     "  3 when it cannot be reached).\n"},
+     "  grpc.health.v1 Check of the server, with its role: \"SERVING leader\",\n"
+     "  \"SERVING standby (leader at HOST:PORT)\", \"SERVING single server (no etcd)\",\n"
+     "  \"NOT_SERVING etcd unreachable: ...\" (a standby cut off from etcd), or\n"
+     "  NOT_SERVING while draining. Exit 0 only when SERVING (1 otherwise, 3 when it\n"
+     "  cannot be reached).\n"},
     {"run",
      "semctl run NAME [--wait D | --wait-forever] [--limit N] [--permits N]\n"
      "          [--grace D] -- COMMAND [ARG...]\n"

@@ -27,6 +27,7 @@ int ListCommand(const Options& options);
 int SessionsCommand(const Options& options);
 int ForceClearCommand(const Options& options);
 int DrainCommand(const Options& options);
+int ClusterCommand(const Options& options);
 int HealthCommand(const Options& options);
 
 }  // namespace semaphored::semctl

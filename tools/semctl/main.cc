@@ -25,6 +25,7 @@ constexpr Subcommand kSubcommands[] = {
     {"sessions", semaphored::semctl::SessionsCommand},
     {"force-clear", semaphored::semctl::ForceClearCommand},
     {"drain", semaphored::semctl::DrainCommand},
+    {"cluster", semaphored::semctl::ClusterCommand},
     {"health", semaphored::semctl::HealthCommand},
     {"run", semaphored::semctl::RunCommand},
 };
