@@ -211,7 +211,9 @@ TEST(ServerLogTest, JsonLinesAreFlatJsonObjects) {
     if (fields["event"] == "session_start") {
       EXPECT_EQ(fields["client"], "json \"client\"");
     }
-    if (fields["event"] == "drain") EXPECT_EQ(fields["trigger"], "test");
+    if (fields["event"] == "drain") {
+      EXPECT_EQ(fields["trigger"], "test");
+    }
   }
   EXPECT_EQ(events, (std::vector<std::string>{"session_start", "session_end", "drain"}));
 }
