@@ -21,14 +21,6 @@ namespace {
 
 namespace v1 = ::semaphored::v1;
 
-struct PairStats {
-  Samples latency;   // one acquire + release pair (W1, W2) or the acquire wait (W3, W4)
-  int64_t pairs = 0;
-  int64_t failures = 0;
-  double seconds = 0;
-  double rate() const { return seconds > 0 ? pairs / seconds : 0; }
-};
-
 absl::StatusOr<std::vector<std::unique_ptr<Session>>> OpenSessions(BenchContext& ctx,
                                                                    int n,
                                                                    const std::string& tag) {
@@ -67,14 +59,7 @@ PairStats RunPairs(std::vector<std::unique_ptr<Session>>& sessions, absl::Durati
       ++per[i].pairs;
     }
   });
-  PairStats total;
-  total.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  for (PairStats& p : per) {
-    total.latency.Merge(p.latency);
-    total.pairs += p.pairs;
-    total.failures += p.failures;
-  }
-  return total;
+  return PairStats::Sum(per, start);
 }
 
 // Closes every session, all at once (a close not answered costs its call timeout, once),

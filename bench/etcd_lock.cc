@@ -120,14 +120,6 @@ class LockClients {
   std::vector<LockClient> clients_;
 };
 
-struct PairStats {
-  Samples latency;  // a Lock + Unlock pair (W1, W2) or the Lock call alone (W3)
-  int64_t pairs = 0;
-  int64_t failures = 0;
-  double seconds = 0;
-  double rate() const { return seconds > 0 ? pairs / seconds : 0; }
-};
-
 // Each client loops Lock -> Unlock on name_of(i) until `duration` passes; with
 // `wait_only` the latency sample is the Lock call alone (W3's wait).
 PairStats RunLockPairs(const LockClients& clients, absl::Duration duration,
@@ -150,14 +142,7 @@ PairStats RunLockPairs(const LockClients& clients, absl::Duration duration,
       ++per[i].pairs;
     }
   });
-  PairStats total;
-  total.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  for (PairStats& p : per) {
-    total.latency.Merge(p.latency);
-    total.pairs += p.pairs;
-    total.failures += p.failures;
-  }
-  return total;
+  return PairStats::Sum(per, start);
 }
 
 // A watch of the deletes under a prefix: the create revision of every key deleted, in

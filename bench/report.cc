@@ -9,8 +9,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 
 namespace semaphored::bench {
+
+PairStats PairStats::Sum(const std::vector<PairStats>& per, absl::Time start) {
+  PairStats total;
+  total.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  for (const PairStats& p : per) {
+    total.latency.Merge(p.latency);
+    total.pairs += p.pairs;
+    total.failures += p.failures;
+  }
+  return total;
+}
 
 void Samples::Merge(const Samples& other) {
   ns_.insert(ns_.end(), other.ns_.begin(), other.ns_.end());

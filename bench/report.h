@@ -28,6 +28,18 @@ class Samples {
   bool sorted_ = false;
 };
 
+// What clients looping a pair (acquire + release) did: one per client thread, then
+// Sum()med.
+struct PairStats {
+  Samples latency;  // one pair (W1, W2) or the acquire's wait alone (W3, W4)
+  int64_t pairs = 0;
+  int64_t failures = 0;
+  double seconds = 0;
+  double rate() const { return seconds > 0 ? pairs / seconds : 0; }
+  // The clients' stats together, over the time since `start`.
+  static PairStats Sum(const std::vector<PairStats>& per, absl::Time start);
+};
+
 // One line of the table.
 struct Result {
   std::string workload;  // "floor", "W1", ...
