@@ -269,6 +269,7 @@ class HaTortureRun {
   // started again, as its supervisor would.
   void RestartExited() {
     for (int i = 0; i < kServers; ++i) {
+      if (servers_[i].pid <= 0) continue;  // (waitpid(-1) would reap any child)
       std::optional<int> status = WaitForExit(servers_[i].pid, absl::ZeroDuration());
       if (!status) continue;
       servers_[i].pid = -1;
