@@ -129,7 +129,9 @@ grpc::Status StandbyServer::Answer(grpc::GenericCallbackServerContext* context) 
   if (!leader_.empty()) context->AddTrailingMetadata(kLeaderMetadataKey, leader_);
   std::string message =
       leader_.empty() ? "standby: no leader yet" : absl::StrCat("standby: the leader is at ", leader_);
-  if (!problem_.empty()) absl::StrAppend(&message, "; cannot reach etcd: ", problem_);
+  if (!problem_.empty()) {
+    absl::StrAppend(&message, "; state store unavailable: cannot reach etcd: ", problem_);
+  }
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, message);
 }
 

@@ -13,7 +13,8 @@
 //     semaphored-leader / semaphored-etcd-error when known (common/server_role.h);
 //   - server reflection, so that grpcurl can call the above;
 //   - every other call, of every service, is answered UNAVAILABLE "standby: the leader
-//     is at HOST:PORT" (or "standby: no leader yet" / "...; cannot reach etcd: ..."),
+//     is at HOST:PORT" (or "standby: no leader yet" / "...; state store unavailable:
+//     cannot reach etcd: ..."),
 //     with the leader's client address also in the trailing metadata
 //     `semaphored-leader`, so that a client can follow it.
 

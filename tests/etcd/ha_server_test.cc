@@ -214,7 +214,7 @@ TEST_F(HaServerTest, WithEtcdOutOfReachNothingIsGrantedAndServiceContinuesWhenIt
   v1::SemaphoreState state;
   grpc::Status standby = again.Test("printer", &state);
   EXPECT_EQ(standby.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_THAT(standby.error_message(), HasSubstr("cannot reach etcd"));
+  EXPECT_THAT(standby.error_message(), HasSubstr("state store unavailable: cannot reach etcd"));
 
   ASSERT_THAT(cluster_->Restart(0), IsOk());
   grpc::Status served;
