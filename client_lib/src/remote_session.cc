@@ -457,8 +457,9 @@ void RemoteSession::InterruptLocked(const absl::Status& status, Followups& follo
           [callback = options_.on_session_interrupted, why] { callback(why); });
     }
   }
-  if (IsStandbyAnswer(status)) backoff_ = kFirstBackoff;
-  const absl::Duration base = IsStandbyAnswer(status) ? kStandbyRetry : backoff_;
+  const bool standby = IsStandbyAnswer(status);
+  if (standby) backoff_ = kFirstBackoff;
+  const absl::Duration base = standby ? kStandbyRetry : backoff_;
   const absl::Duration delay =
       base + absl::Microseconds(absl::ToInt64Microseconds(base) *
                                 static_cast<int64_t>(generation_ % 4) / 16);
